@@ -1,0 +1,106 @@
+"""The one dataset type every reader produces and every model consumes.
+
+Flat step arrays in time order, episodes back to back (the D4RL layout), so views are cheap
+index arithmetic. An episode ends at a terminal (true environment termination: not bootstrapped)
+or a timeout (time limit / truncation: bootstrapped in principle, but nothing is bootstrapped
+*across* it because the next row starts a new episode).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dawm.envs.evaluation import normalized_score, reference_scores
+
+
+@dataclass
+class Dataset:
+    observations: np.ndarray  # (N, obs_dim) float32
+    actions: np.ndarray  # (N, act_dim) float32
+    rewards: np.ndarray  # (N,) float32
+    terminals: np.ndarray  # (N,) bool
+    timeouts: np.ndarray  # (N,) bool; the last step is treated as a timeout if neither is set
+    next_observations: np.ndarray | None = None  # (N, obs_dim) float32 when the source has them
+    metadata: dict = field(default_factory=dict)  # env_id, ref_min_score, ref_max_score, name, level, source, ...
+
+    def __post_init__(self) -> None:
+        self.observations = np.asarray(self.observations, dtype=np.float32)
+        self.actions = np.asarray(self.actions, dtype=np.float32)
+        self.rewards = np.asarray(self.rewards, dtype=np.float32).reshape(-1)
+        self.terminals = np.asarray(self.terminals).astype(bool).reshape(-1)
+        self.timeouts = np.asarray(self.timeouts).astype(bool).reshape(-1)
+        if self.next_observations is not None:
+            self.next_observations = np.asarray(self.next_observations, dtype=np.float32)
+
+    # --- sizes -------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.rewards)
+
+    @property
+    def obs_dim(self) -> int:
+        return self.observations.shape[1]
+
+    @property
+    def act_dim(self) -> int:
+        return self.actions.shape[1]
+
+    @property
+    def env_id(self) -> str | None:
+        return self.metadata.get("env_id")
+
+    @property
+    def name(self) -> str:
+        return self.metadata.get("name", "dataset")
+
+    # --- episodes ----------------------------------------------------------------------------
+    @property
+    def episode_ends(self) -> np.ndarray:
+        """Exclusive end index of every episode (the last step always closes one)."""
+        ends = np.flatnonzero(self.terminals | self.timeouts) + 1
+        if len(self) and (len(ends) == 0 or ends[-1] != len(self)):
+            ends = np.append(ends, len(self))
+        return ends
+
+    @property
+    def episode_starts(self) -> np.ndarray:
+        return np.concatenate([[0], self.episode_ends[:-1]]).astype(np.int64)
+
+    @property
+    def n_episodes(self) -> int:
+        return len(self.episode_ends)
+
+    def episode_slices(self) -> list[slice]:
+        return [slice(int(s), int(e)) for s, e in zip(self.episode_starts, self.episode_ends)]
+
+    def episode_ids(self) -> np.ndarray:
+        """(N,) index of the episode each step belongs to."""
+        return np.repeat(np.arange(self.n_episodes), np.diff(np.concatenate([[0], self.episode_ends])))
+
+    def episode_returns(self) -> np.ndarray:
+        return np.add.reduceat(self.rewards.astype(np.float64), self.episode_starts) if len(self) else np.zeros(0)
+
+    def ref_scores(self) -> tuple[float, float] | None:
+        return reference_scores(self.env_id or "", self.metadata)
+
+    def summary(self) -> dict:
+        """Episodes, transitions, return statistics and the D4RL normalised score."""
+        rets = self.episode_returns()
+        out = {
+            "name": self.name,
+            "env_id": self.env_id,
+            "episodes": int(self.n_episodes),
+            "transitions": int(len(self)),
+            "terminals": int(self.terminals.sum()),
+            "return_mean": float(rets.mean()),
+            "return_std": float(rets.std()),
+            "return_min": float(rets.min()),
+            "return_max": float(rets.max()),
+        }
+        ref = self.ref_scores()
+        if ref is not None:
+            scores = normalized_score(rets, *ref)
+            out.update(score_mean=float(scores.mean()), score_std=float(scores.std()), ref_min_score=ref[0],
+                       ref_max_score=ref[1])
+        return out

@@ -1,0 +1,89 @@
+"""Policy evaluation in Gymnasium MuJoCo: n seeded episodes run side by side, batched actions."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import gymnasium as gym
+import numpy as np
+
+from dawm.envs.specs import get_env_spec
+
+PolicyFn = Callable[[np.ndarray], np.ndarray]  # (n, obs_dim) float32 -> (n, act_dim)
+
+
+@dataclass
+class EvalResult:
+    returns: list[float]
+    lengths: list[int]
+    return_mean: float
+    return_std: float
+    score_mean: float | None  # D4RL normalised score x 100, when references are known
+    score_std: float | None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        s = f"return {self.return_mean:.1f} ± {self.return_std:.1f}"
+        if self.score_mean is not None:
+            s += f", normalised score {self.score_mean:.1f} ± {self.score_std:.1f}"
+        return s
+
+
+def normalized_score(returns, ref_min: float, ref_max: float) -> np.ndarray:
+    """D4RL normalised score x 100 = 100 (R - R_random) / (R_expert - R_random)."""
+    return 100.0 * (np.asarray(returns, dtype=np.float64) - ref_min) / (ref_max - ref_min)
+
+
+def reference_scores(env_id: str, metadata: dict | None = None) -> tuple[float, float] | None:
+    """(ref_min, ref_max) from dataset metadata, else D4RL's table for the env, else None."""
+    metadata = metadata or {}
+    if metadata.get("ref_min_score") is not None and metadata.get("ref_max_score") is not None:
+        return float(metadata["ref_min_score"]), float(metadata["ref_max_score"])
+    spec = get_env_spec(env_id)
+    return (spec.ref_min_score, spec.ref_max_score) if spec else None
+
+
+def make_env(env_id: str, **kwargs) -> gym.Env:
+    spec = get_env_spec(env_id)
+    return gym.make(spec.env_id if spec and "-v" not in env_id else env_id, **kwargs)
+
+
+def evaluate(
+    policy: PolicyFn,
+    env_id: str,
+    episodes: int = 10,
+    seed: int = 0,
+    ref_scores: tuple[float, float] | None = None,
+    max_steps: int | None = None,
+) -> EvalResult:
+    """Roll `policy` out for `episodes` episodes (episode i seeded with seed + i), all in lockstep."""
+    envs = [make_env(env_id) for _ in range(episodes)]
+    obs = np.stack([e.reset(seed=seed + i)[0] for i, e in enumerate(envs)]).astype(np.float32)
+    active = np.ones(episodes, dtype=bool)
+    returns, lengths = np.zeros(episodes), np.zeros(episodes, dtype=int)
+    limit = max_steps or envs[0].spec.max_episode_steps or 1000
+    for _ in range(limit):
+        idx = np.flatnonzero(active)
+        if idx.size == 0:
+            break
+        actions = np.asarray(policy(obs[idx]), dtype=np.float32)
+        for j, i in enumerate(idx):
+            o, r, term, trunc, _ = envs[i].step(actions[j])
+            obs[i], returns[i], lengths[i] = o, returns[i] + r, lengths[i] + 1
+            if term or trunc:
+                active[i] = False
+    for e in envs:
+        e.close()
+    ref = ref_scores if ref_scores is not None else reference_scores(env_id)
+    scores = normalized_score(returns, *ref) if ref else None
+    return EvalResult(
+        returns=returns.tolist(),
+        lengths=lengths.tolist(),
+        return_mean=float(returns.mean()),
+        return_std=float(returns.std()),
+        score_mean=float(scores.mean()) if scores is not None else None,
+        score_std=float(scores.std()) if scores is not None else None,
+    )

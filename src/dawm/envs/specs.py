@@ -1,0 +1,74 @@
+"""Per-environment facts: D4RL reference scores, termination rules, state from observation.
+
+Everything that differs between Hopper, Walker2d and HalfCheetah lives here, so the rest of
+the code stays environment-agnostic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+
+def _never_done(obs: np.ndarray) -> np.ndarray:
+    return np.zeros(obs.shape[:-1], dtype=bool)
+
+
+def _hopper_done(obs: np.ndarray) -> np.ndarray:
+    # Gymnasium v5 Hopper.is_healthy: obs[0] = z, obs[1] = torso angle, obs[1:] = state_vector()[2:].
+    z, angle = obs[..., 0], obs[..., 1]
+    healthy = (np.abs(obs[..., 1:]) < 100.0).all(-1) & (z > 0.7) & (np.abs(angle) < 0.2)
+    return ~healthy
+
+
+def _walker2d_done(obs: np.ndarray) -> np.ndarray:
+    z, angle = obs[..., 0], obs[..., 1]
+    healthy = (z > 0.8) & (z < 2.0) & (angle > -1.0) & (angle < 1.0)
+    return ~healthy
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """What the project knows about one locomotion environment."""
+
+    name: str  # short name used in dataset names: "hopper"
+    env_id: str  # Gymnasium id: "Hopper-v5"
+    obs_dim: int
+    act_dim: int
+    ref_min_score: float  # D4RL random-policy return
+    ref_max_score: float  # D4RL expert return
+    rtg_scale: float  # DWM's return-to-go divisor
+    termination: Callable[[np.ndarray], np.ndarray]  # next_obs -> done, the env's own health check
+    nq: int  # qpos size; obs = qpos[1:] + qvel (x position excluded)
+    medium_band: tuple[float, float]  # D4RL-like "medium" return band for behaviour policies
+
+    def normalized_score(self, returns):
+        """D4RL normalised score x 100."""
+        return 100.0 * (np.asarray(returns, dtype=np.float64) - self.ref_min_score) / (
+            self.ref_max_score - self.ref_min_score
+        )
+
+
+ENV_SPECS: dict[str, EnvSpec] = {
+    s.name: s
+    for s in [
+        EnvSpec("hopper", "Hopper-v5", 11, 3, -20.272305, 3234.3, 400.0, _hopper_done, 6, (1000.0, 1600.0)),
+        EnvSpec("walker2d", "Walker2d-v5", 17, 6, 1.629008, 4592.3, 550.0, _walker2d_done, 9, (2500.0, 3500.0)),
+        EnvSpec(
+            "halfcheetah", "HalfCheetah-v5", 17, 6, -280.178953, 12135.0, 1200.0, _never_done, 9, (4000.0, 5000.0)
+        ),
+    ]
+}
+
+
+def get_env_spec(name_or_id: str) -> EnvSpec | None:
+    """Look up by short name ("hopper"), Gymnasium id ("Hopper-v5", any version) or D4RL name."""
+    key = name_or_id.lower().split("/")[-1]
+    for spec in ENV_SPECS.values():
+        if key == spec.name or key.startswith(spec.name + "-") or key == spec.env_id.lower():
+            return spec
+        if key.split("-v")[0] == spec.env_id.lower().split("-v")[0]:
+            return spec
+    return None

@@ -1,0 +1,1 @@
+"""Shared plumbing: errors, progress, run directories, safe checkpoint I/O, configs."""

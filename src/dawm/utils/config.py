@@ -1,0 +1,100 @@
+"""Typed configs: dataclasses, YAML presets, command-line overrides (parsed by tyro).
+
+Resolution order, later wins: dataclass defaults -> preset (configs/<command>/<name>.yaml or a
+path) -> --config FILE -> command-line flags. The resolved config is written into each run dir.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from dawm.utils.errors import DawmError
+
+C = TypeVar("C")
+
+# Presets ship inside the package (src/dawm/configs); the repository's top-level configs/ links here.
+PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+def config_to_dict(cfg: Any) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def update_config(cfg: C, overrides: dict, source: str = "overrides") -> C:
+    """Return a copy of dataclass `cfg` with `overrides` applied (nested dicts for nested configs)."""
+    if not isinstance(overrides, dict):
+        raise DawmError(f"{source}: expected a mapping of options, got {type(overrides).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cfg)}
+    hints = typing.get_type_hints(type(cfg))
+    changes = {}
+    for key, value in overrides.items():
+        key = str(key).replace("-", "_")
+        if key not in fields:
+            raise DawmError(f"{source}: unknown option '{key}' (expected one of: {', '.join(fields)})")
+        current = getattr(cfg, key)
+        if dataclasses.is_dataclass(current) and isinstance(value, dict):
+            changes[key] = update_config(current, value, f"{source}: {key}")
+        else:
+            changes[key] = _coerce(value, hints.get(key), f"{source}: {key}")
+    return dataclasses.replace(cfg, **changes)
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    """YAML gives lists for tuples and ints for floats; convert, and reject wrong kinds clearly."""
+    origin = typing.get_origin(hint)
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if origin is tuple and isinstance(value, list):
+        return tuple(value)
+    if hint in (int, str, bool) and not isinstance(value, hint):
+        raise DawmError(f"{where}: got {value!r} (expected {hint.__name__})")
+    return value
+
+
+def load_yaml(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise DawmError(f"{path}: config file not found") from None
+    except yaml.YAMLError as exc:
+        raise DawmError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    return data or {}
+
+
+def preset_path(command: str, name: str) -> Path:
+    """A preset name (looked up under configs/<command>/) or a path to a YAML file."""
+    p = Path(name)
+    if p.suffix in (".yaml", ".yml") and p.exists():
+        return p
+    candidate = PRESET_DIR / command / f"{name}.yaml"
+    if candidate.exists():
+        return candidate
+    available = sorted(x.stem for x in (PRESET_DIR / command).glob("*.yaml"))
+    raise DawmError(f"preset '{name}' for '{command}' not found (expected one of: {', '.join(available) or 'none'})")
+
+
+def load_config(cls: type[C], command: str | None = None, preset: str | None = None, config_file: str | None = None,
+                overrides: dict | None = None) -> C:
+    """Build a config of type `cls` from defaults, an optional preset, file and overrides."""
+    cfg = cls()
+    if preset:
+        path = preset_path(command or "", preset)
+        cfg = update_config(cfg, load_yaml(path), str(path))
+    if config_file:
+        cfg = update_config(cfg, load_yaml(config_file), str(config_file))
+    if overrides:
+        cfg = update_config(cfg, overrides)
+    return cfg
+
+
+def save_config(cfg: Any, path: str | Path) -> None:
+    from dawm.utils.checkpoint import atomic_write
+
+    text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))

@@ -1,0 +1,35 @@
+"""Shared fixtures: small datasets built in memory (real-format files are written per test)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from dawm.data.dataset import Dataset
+
+torch.set_num_threads(1)  # the suite shares 2 cores; small nets gain nothing from more
+
+
+def make_random_dataset(n_episodes=6, ep_len=50, obs_dim=11, act_dim=3, seed=0, terminal_every=2,
+                        env_id="Hopper-v5") -> Dataset:
+    """Episodes of random data; every `terminal_every`-th ends in a terminal, others in a timeout."""
+    rng = np.random.default_rng(seed)
+    n = n_episodes * ep_len
+    terminals = np.zeros(n, bool)
+    timeouts = np.zeros(n, bool)
+    for e in range(n_episodes):
+        (terminals if e % terminal_every == 0 else timeouts)[(e + 1) * ep_len - 1] = True
+    return Dataset(
+        observations=rng.normal(size=(n, obs_dim)).astype(np.float32),
+        actions=rng.uniform(-1, 1, size=(n, act_dim)).astype(np.float32),
+        rewards=rng.normal(1.0, 0.5, size=n).astype(np.float32),
+        terminals=terminals,
+        timeouts=timeouts,
+        metadata={"env_id": env_id, "name": "random-test"},
+    )
+
+
+@pytest.fixture
+def random_dataset() -> Dataset:
+    return make_random_dataset()
