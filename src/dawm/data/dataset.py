@@ -24,6 +24,7 @@ class Dataset:
     timeouts: np.ndarray  # (N,) bool; the last step is treated as a timeout if neither is set
     next_observations: np.ndarray | None = None  # (N, obs_dim) float32 when the source has them
     metadata: dict = field(default_factory=dict)  # env_id, ref_min_score, ref_max_score, name, level, source, ...
+    infos: dict = field(default_factory=dict)  # per-step extras, (N, ...) arrays: qpos, qvel, horizon_step, ...
 
     def __post_init__(self) -> None:
         self.observations = np.asarray(self.observations, dtype=np.float32)
