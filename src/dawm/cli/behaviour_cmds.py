@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import tyro
 
@@ -12,7 +13,7 @@ from dawm.envs.behaviour import BehaviourConfig, publish_behaviour, train_behavi
 
 @dataclass
 class BehaviourTrainCli(BehaviourConfig):
-    env: tyro.conf.Positional[str] = ""
+    env: Annotated[tyro.conf.Positional[str], tyro.conf.arg(metavar="ENV")] = ""
     """Env short name (hopper, walker2d, halfcheetah) or Gymnasium id."""
 
 
@@ -24,7 +25,7 @@ def _train(cfg: BehaviourTrainCli) -> None:
 
 @dataclass
 class BehaviourPublishCli:
-    run: tyro.conf.Positional[str] = ""
+    run: Annotated[tyro.conf.Positional[str], tyro.conf.arg(metavar="RUN_DIR")] = ""
     """Behaviour run directory (from `dawm behaviour train`)."""
     dest: str = ""
     """Destination (default: assets/policies/<env>)."""

@@ -71,6 +71,7 @@ def train_behaviour(cfg: BehaviourConfig) -> Path:
     torch.set_num_threads(cfg.threads)
     run = _run_dir(cfg)
     (run / "policies").mkdir(parents=True, exist_ok=True)
+    (run / "resume").mkdir(exist_ok=True)
     write_json(run / "config.json", asdict(cfg))
     index_path = run / "index.json"
     index = json.loads(index_path.read_text()) if index_path.exists() else {"env_id": spec.env_id, "snapshots": []}

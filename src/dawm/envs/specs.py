@@ -65,10 +65,9 @@ ENV_SPECS: dict[str, EnvSpec] = {
 
 def get_env_spec(name_or_id: str) -> EnvSpec | None:
     """Look up by short name ("hopper"), Gymnasium id ("Hopper-v5", any version) or D4RL name."""
-    key = name_or_id.lower().split("/")[-1]
-    for spec in ENV_SPECS.values():
-        if key == spec.name or key.startswith(spec.name + "-") or key == spec.env_id.lower():
-            return spec
-        if key.split("-v")[0] == spec.env_id.lower().split("-v")[0]:
-            return spec
+    for key in reversed(name_or_id.lower().replace("_", "-").split("/")):  # Minari ids: mujoco/hopper/medium-v0
+        for spec in ENV_SPECS.values():
+            base = spec.env_id.lower().split("-v")[0]
+            if key in (spec.name, base) or key.startswith((spec.name + "-", base + "-")):
+                return spec
     return None
