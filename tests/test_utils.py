@@ -1,0 +1,54 @@
+"""Run directories, safe checkpoints and plain-log progress."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pytest
+import torch
+
+from dawm.utils.checkpoint import load_checkpoint, save_checkpoint
+from dawm.utils.errors import DataError
+from dawm.utils.progress import progress
+from dawm.utils.runs import Run
+
+
+@dataclass
+class _Cfg:
+    lr: float = 0.1
+
+
+def test_run_directory_layout(tmp_path):
+    run = Run(tmp_path / "r", _Cfg())
+    run.log(1, {"loss": 0.5}, prefix="train")
+    run.log(2, {"loss": float("nan")}, prefix="train")
+    for step in (10, 20, 30, 40):
+        run.save_checkpoint({"w": torch.ones(2) * step}, step, keep=2)
+    summary = run.finish({"score": 1.0})
+    rows = [json.loads(x) for x in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    assert rows[0]["train/loss"] == 0.5 and rows[1]["train/loss"] == "nan"
+    assert (tmp_path / "r" / "config.yaml").read_text().strip() == "lr: 0.1"
+    assert sorted(p.name for p in run.ckpt_dir.glob("step_*.pt")) == ["step_00000030.pt", "step_00000040.pt"]
+    assert run.latest_checkpoint()["step"] == 40
+    assert json.loads(summary.read_text())["score"] == 1.0 and run.finished
+    assert list((tmp_path / "r" / "tb").iterdir())
+
+
+def test_checkpoint_refuses_pickled_objects(tmp_path):
+    class Evil:
+        pass
+
+    torch.save({"obj": Evil()}, tmp_path / "evil.pt")
+    with pytest.raises(DataError, match="evil.pt"):
+        load_checkpoint(tmp_path / "evil.pt")
+    save_checkpoint(tmp_path / "ok.pt", {"w": torch.zeros(1), "meta": {"a": [1, 2]}})
+    assert load_checkpoint(tmp_path / "ok.pt")["meta"] == {"a": [1, 2]}
+
+
+def test_progress_prints_log_lines_off_a_tty(capsys):
+    bar = progress(100, "work", "steps", interval=0.0)
+    bar.update(50)
+    bar.close()
+    err = capsys.readouterr().err
+    assert "work: 50/100 (50%)" in err and "steps/s" in err and "ETA" in err
