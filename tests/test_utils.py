@@ -35,10 +35,11 @@ def test_run_directory_layout(tmp_path):
     assert list((tmp_path / "r" / "tb").iterdir())
 
 
-def test_checkpoint_refuses_pickled_objects(tmp_path):
-    class Evil:
-        pass
+class Evil:
+    pass
 
+
+def test_checkpoint_refuses_pickled_objects(tmp_path):
     torch.save({"obj": Evil()}, tmp_path / "evil.pt")
     with pytest.raises(DataError, match="evil.pt"):
         load_checkpoint(tmp_path / "evil.pt")
