@@ -30,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     except DawmError as exc:
         print(f"dawm: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `dawm datasets | head`: the reader left, nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("dawm: interrupted", file=sys.stderr)
         return 130
