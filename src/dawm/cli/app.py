@@ -90,6 +90,5 @@ def dispatch(argv: list[str]) -> Any:
     presets = cmd.presets()
     description = cmd.help + "\n\nDefaults come from --preset NAME" + (
         f" ({', '.join(presets)})" if presets else "") + " or --config FILE (YAML), then the flags below."
-    cfg = tyro.cli(cmd.config, args=argv, default=default, prog=f"dawm {cmd.name}", description=description,
-                   )
+    cfg = tyro.cli(cmd.config, args=argv, default=default, prog=f"dawm {cmd.name}", description=description)
     return cmd.handler(cfg)

@@ -1,0 +1,128 @@
+"""`dawm dataset ...`: inspect offline datasets."""
+
+from __future__ import annotations
+
+import json as _json
+from dataclasses import dataclass
+from typing import Annotated
+
+import tyro
+
+from dawm.cli.app import command
+
+
+@dataclass
+class DatasetInfoCli:
+    dataset: Annotated[tyro.conf.Positional[str], tyro.conf.arg(metavar="NAME_OR_PATH")] = ""
+    """HDF5 file (D4RL layout), Minari id on local disk (mujoco/hopper/medium-v0) or generated name (hopper-medium)."""
+    env_id: str = ""
+    """Environment to assume (default: from the dataset's metadata, else its file name)."""
+    json: bool = False
+    """Print the summary as JSON."""
+
+
+def format_info(info: dict) -> str:
+    """Aligned, human-readable lines for `dataset_info`."""
+    env = info["env_id"] or "unknown"
+    if info.get("env_id_source"):
+        env += f" (from {info['env_id_source']})"
+    rows = [
+        ("name", info["name"]),
+        ("env id", env),
+        ("episodes", f"{info['episodes']:,}"),
+        ("transitions", f"{info['transitions']:,} (terminals {info['terminals']:,}, timeouts {info['timeouts']:,})"),
+        ("return", f"{info['return_mean']:.1f} ± {info['return_std']:.1f} "
+                   f"(min {info['return_min']:.1f}, max {info['return_max']:.1f})"),
+    ]
+    if "score_mean" in info:
+        rows.append(("normalised score", f"{info['score_mean']:.1f} ± {info['score_std']:.1f} "
+                     f"(ref min {info['ref_min_score']:.2f}, ref max {info['ref_max_score']:.2f})"))
+    else:
+        rows.append(("normalised score", "n/a (no reference scores for this env)"))
+    rows += [("obs / act dims", f"{info['obs_dim']} / {info['act_dim']}"),
+             ("next_observations", "yes" if info["next_observations"] else "no")]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+@command("dataset info", DatasetInfoCli, "summarise a dataset: episodes, returns, normalised score",
+         required=("dataset",))
+def _info(cfg: DatasetInfoCli) -> dict:
+    from dawm.data.registry import dataset_info, load_dataset
+
+    info = dataset_info(load_dataset(cfg.dataset, cfg.env_id or None))
+    print(_json.dumps(info, indent=2) if cfg.json else format_info(info))
+    return info
+
+
+# ================================================================================================
+# `dawm collect` and `dawm datasets`: datasets generated from the published behaviour policies
+# (library: dawm.envs.collect, dawm.data.cache).
+# ================================================================================================
+
+from dawm.envs.collect import CollectConfig  # noqa: E402
+
+
+@dataclass
+class CollectCli(CollectConfig):
+    env: Annotated[tyro.conf.Positional[str], tyro.conf.arg(metavar="ENV")] = ""
+    """hopper, walker2d or halfcheetah."""
+    level: Annotated[tyro.conf.Positional[str], tyro.conf.arg(metavar="LEVEL")] = ""
+    """random, medium, medium-replay, expert or medium-expert."""
+
+
+@command("collect", CollectCli, "make a D4RL-style dataset by rolling out the published behaviour policies",
+         required=("env", "level"))
+def _collect(cfg: CollectCli):
+    from dawm.envs.collect import collect
+
+    path = collect(cfg)
+    print(path)
+    return path
+
+
+@dataclass
+class DatasetsCli:
+    json: bool = False
+    """Print the listing as JSON."""
+
+
+def _mb(n: int) -> str:
+    return f"{n / 2**20:,.1f} MB" if n < 10 * 2**20 else f"{n / 2**20:,.0f} MB"
+
+
+def format_catalog(cat: dict) -> str:
+    """Human-readable `dawm datasets` listing."""
+    lines = [f"Generated datasets (cache {cat['cache_dir']}; use them by name):"]
+    for d in cat["generated"]:
+        if "error" in d:
+            lines.append(f"  {d['name']:<32} unreadable: {d['error']}")
+            continue
+        ret = "" if d.get("return_mean") is None else f"return {d['return_mean']:.1f} ± {d['return_std']:.1f}"
+        eps = "?" if d.get("episodes") is None else f"{d['episodes']:,}"
+        lines.append(f"  {d['name']:<32} {d['transitions'] or 0:>11,} steps {eps:>7} episodes  {ret:<26} "
+                     f"{_mb(d['bytes']):>8}")
+    if not cat["generated"]:
+        lines.append("  (none yet)")
+    lines += ["", f"Can be generated (policies {cat['policies_dir']}); a name is generated and cached on first use,",
+              "or run `dawm collect ENV LEVEL`:"]
+    for env, levels in cat["can_generate"].items():
+        note = "" if len(levels) > 1 else "   (no behaviour policies published yet)"
+        lines.append(f"  {env:<12} " + ", ".join(f"{env}-{lvl}" for lvl in levels) + note)
+    lines += ["", f"Minari datasets on local disk ({cat['minari_root']}; use them by id):"]
+    for d in cat["minari"]:
+        detail = d.get("error") or f"{d.get('transitions') or 0:,} steps, {d.get('episodes') or 0:,} episodes"
+        lines.append(f"  {d['id']:<32} {detail}")
+    if not cat["minari"]:
+        lines.append("  (none; `minari download mujoco/hopper/medium-v0` fetches one)")
+    lines += ["", "D4RL HDF5 files are used by path, e.g. ~/.d4rl/datasets/hopper_medium-v2.hdf5."]
+    return "\n".join(lines)
+
+
+@command("datasets", DatasetsCli, "list generated, generatable and local Minari datasets")
+def _datasets(cfg: DatasetsCli) -> dict:
+    from dawm.data.cache import catalog
+
+    cat = catalog()
+    print(_json.dumps(cat, indent=2) if cfg.json else format_catalog(cat))
+    return cat

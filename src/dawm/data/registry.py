@@ -1,0 +1,60 @@
+"""`load_dataset`: the one entry point wherever a dataset is accepted (CLI and Python).
+
+Accepted forms, tried in this order:
+  1. a file path ending in .hdf5/.h5 (D4RL raw file or one written by dawm) -> `read_d4rl`
+  2. a Minari id containing '/' (mujoco/hopper/medium-v0), read from local disk -> `load_minari`
+  3. a generated-dataset name (hopper-medium), resolved by `dawm.envs.collect.generated_dataset_path`
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from dawm.data.d4rl import read_d4rl
+from dawm.data.dataset import Dataset
+from dawm.data.minari_io import load_minari
+from dawm.utils.errors import DataError, DawmError
+
+HDF5_SUFFIXES = (".hdf5", ".h5")
+ACCEPTED = ("an HDF5 file (path ending in .hdf5/.h5), a Minari id on local disk (mujoco/hopper/medium-v0) "
+            "or a generated dataset name (hopper-medium, see `dawm datasets`)")
+
+
+def _generated_path(name: str) -> Path | None:
+    try:
+        collect = importlib.import_module("dawm.envs.collect")
+    except ModuleNotFoundError as exc:
+        if exc.name != "dawm.envs.collect":
+            raise
+        return None
+    find = getattr(collect, "generated_dataset_path", None)
+    return find(name) if find is not None else None
+
+
+def load_dataset(name_or_path: str, env_id: str | None = None) -> Dataset:
+    """Load a dataset given in any accepted form (see module docstring); always validated."""
+    text = str(name_or_path)
+    path = Path(text).expanduser()
+    if path.suffix.lower() in HDF5_SUFFIXES or path.is_file():
+        if not path.is_file():
+            raise DataError(path, None, "file not found", "an existing HDF5 file")
+        ds = read_d4rl(path, env_id)
+    elif "/" in text:
+        ds = load_minari(text, env_id=env_id)
+    else:
+        found = _generated_path(text)
+        if found is None:
+            raise DawmError(f"unknown dataset '{text}' (expected {ACCEPTED})")
+        ds = read_d4rl(found, env_id)
+        ds.metadata["name"] = text
+    ds.metadata.setdefault("name", text)
+    return ds
+
+
+def dataset_info(ds: Dataset) -> dict:
+    """`Dataset.summary()` plus what a user checks first: dims, flags, where the env id came from."""
+    info = ds.summary()
+    info.update(env_id_source=ds.metadata.get("env_id_source"), timeouts=int(ds.timeouts.sum()),
+                obs_dim=ds.obs_dim, act_dim=ds.act_dim, next_observations=ds.next_observations is not None)
+    return info
