@@ -25,7 +25,7 @@ def test_dataset_info_text_and_json(tmp_path, capsys):
     # values aligned in one column
     assert len({line.index(v) for line, v in zip(out.splitlines(), lines.values())}) == 1
 
-    assert main(["dataset", "info", str(path), "--json", "True"]) == 0
+    assert main(["dataset", "info", str(path), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     returns = ds.episode_returns()
     assert info["episodes"] == 4 and abs(info["return_mean"] - returns.mean()) < 1e-6

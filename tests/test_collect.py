@@ -210,7 +210,7 @@ def test_cli_collect_and_datasets(policies, tmp_path, capsys):
     assert "already exists" in capsys.readouterr().err
     generated_dataset_path("hopper-random-size500")
     capsys.readouterr()
-    assert main(["datasets", "--json", "True"]) == 0
+    assert main(["datasets", "--json"]) == 0
     listing = json.loads(capsys.readouterr().out)
     assert [d["name"] for d in listing["generated"]] == ["hopper-random-size500"]
     assert listing["generated"][0]["transitions"] == 500 and listing["generated"][0]["episodes"] > 0
