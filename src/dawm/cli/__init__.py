@@ -11,7 +11,7 @@ from dawm.utils.errors import DawmError
 
 # Each module registers its commands on import.
 _COMMAND_MODULES = ["dawm.cli.data_cmds", "dawm.cli.behaviour_cmds", "dawm.cli.agent_cmds",
-                    "dawm.cli.world_model_cmds", "dawm.cli.run_cmds"]
+                    "dawm.cli.world_model_cmds", "dawm.cli.fidelity_cmds", "dawm.cli.run_cmds"]
 
 
 def _load_commands() -> None:

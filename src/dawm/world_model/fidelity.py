@@ -1,0 +1,277 @@
+"""How true is synthetic data? Put the simulator in each synthetic state s, apply the synthetic
+action a, and compare what really follows with the synthetic (s', r, done).
+
+Measured per horizon step (infos/horizon_step: 0 = the real start action, k >= 1 = IDM actions)
+beside two references measured the same way on the same queries:
+  - the one-step MLP ensemble (classical model-based RL) on the same (s, a) pairs;
+  - real data (the floor): the source dataset's own transitions, nonzero only through velocity
+    clipping in the observation and float32 storage.
+Plus, when an inverse dynamics model is given: its action error on held-out real pairs, and the
+dynamical consistency of generated pairs, i.e. simulate (s, IDM(s, s'_syn)) and compare with s'_syn.
+And open loop: replay each rollout's actions from its real start and follow the drift.
+State errors are in units of the source data's per-dimension std, rewards also relative to its std.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dawm.data.dataset import Dataset
+from dawm.envs.simulator import Simulator, resolve_env_id, velocity_clipped
+from dawm.utils.errors import DataError, DawmError
+
+
+def successors(ds: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """(next_obs aligned with the rows, valid mask): the recorded next_observations, else
+    observations[i + 1] within the episode (an episode's last row then has no known successor)."""
+    if ds.next_observations is not None:
+        return ds.next_observations, np.isfinite(ds.next_observations).all(-1)
+    n = len(ds)
+    valid = np.ones(n, dtype=bool)
+    valid[ds.episode_ends - 1] = False
+    return ds.observations[np.minimum(np.arange(n) + 1, max(n - 1, 0))], valid
+
+
+def compare(pred_next, pred_rew, pred_done, true_next, true_rew, true_done, state_std, reward_std,
+            clipped=None) -> dict:
+    """Errors of predicted (s', r, done) against the simulator's truth; rows the simulator could not
+    run (NaN) or the prediction left non-finite are counted in `n_unsimulated` and left out."""
+    ok = np.isfinite(true_next).all(-1) & np.isfinite(true_rew)
+    ok &= np.isfinite(pred_next).all(-1) & np.isfinite(pred_rew)
+    out: dict = {"n": int(ok.sum()), "n_unsimulated": int((~ok).sum())}
+    if not ok.any():
+        return out
+    z = (pred_next[ok] - true_next[ok]) / state_std
+    row_rmse = np.sqrt((z**2).mean(-1))
+    r_err = np.abs(pred_rew[ok] - true_rew[ok])
+    out.update(state_rmse=float(np.sqrt((z**2).mean())), state_mae=float(np.abs(z).mean()),
+               state_rmse_median_row=float(np.median(row_rmse)), reward_mae=float(r_err.mean()),
+               reward_mae_rel=float(r_err.mean() / reward_std))
+    if clipped is not None:
+        c = np.asarray(clipped)[ok]
+        out["n_velocity_clipped"] = int(c.sum())
+        out["state_rmse_unclipped"] = float(np.sqrt((z[~c] ** 2).mean())) if (~c).any() else None
+    if pred_done is not None:
+        pd, td = np.asarray(pred_done, bool)[ok], np.asarray(true_done, bool)[ok]
+        out.update(term_accuracy=float((pd == td).mean()), sim_terminations=int(td.sum()),
+                   term_false_negative_rate=float((~pd[td]).mean()) if td.any() else None,
+                   term_false_positive_rate=float(pd[~td].mean()) if (~td).any() else None)
+    return out
+
+
+def _grouped(groups: np.ndarray | None, fn) -> dict:
+    """{"all": fn(all rows), "by_horizon": {"k": fn(rows of horizon step k)}}; fn takes a row mask."""
+    n = len(groups) if groups is not None else None
+    out = {"all": fn(np.ones(n, bool) if n is not None else slice(None))}
+    if groups is not None:
+        out["by_horizon"] = {str(int(k)): fn(groups == k) for k in np.unique(groups)}
+    return out
+
+
+def _sub(arrays, mask):
+    return [None if a is None else a[mask] for a in arrays]
+
+
+def fidelity_report(synthetic: Dataset, env_id: str | None = None, source: Dataset | None = None, idm=None,
+                    ensemble=None, n_samples: int = 2000, seed: int = 0, n_rollouts: int = 200) -> dict:
+    """Measure `synthetic` against the true simulator (see module docstring); returns a JSON-able dict.
+
+    `source` (the real dataset the synthetic data came from) provides the normalisation std and
+    the real-data floor; without it the synthetic data's own std is used. `idm` needs
+    `.predict(obs, next_obs)` and `.val_episode_ids`; `ensemble` needs `.predict(obs, act)`.
+    """
+    env_id = env_id or synthetic.env_id or (source.env_id if source is not None else None)
+    sim = Simulator(env_id or "")
+    rng = np.random.default_rng(seed)
+    ref = source if source is not None else synthetic
+    state_std = ref.observations.std(0) + 1e-3  # same eps as the project's Normalizer
+    reward_std = float(ref.rewards.std()) + 1e-3
+    report: dict = {"env_id": sim.env_id, "synthetic": synthetic.name, "source": source.name if source else None,
+                    "std_from": "source" if source is not None else "synthetic", "seed": seed}
+
+    # --- synthetic transitions against the simulator --------------------------------------------------
+    next_syn, valid = successors(synthetic)
+    rows = np.flatnonzero(valid)
+    if rows.size == 0:
+        raise DataError(synthetic.name, "next_observations", "no transition has a known next state",
+                        "next_observations or episodes longer than one step")
+    rows = np.sort(rng.choice(rows, size=min(n_samples, rows.size), replace=False))
+    s, a = synthetic.observations[rows], synthetic.actions[rows]
+    syn = (next_syn[rows], synthetic.rewards[rows], synthetic.terminals[rows])
+    true = sim.step(s, a)
+    clipped = velocity_clipped(sim.env_id, s)
+    hs = synthetic.infos.get("horizon_step")
+    groups = np.asarray(hs).reshape(-1)[rows] if hs is not None else None
+    report.update(n_samples=int(rows.size), velocity_clipped_fraction=float(clipped.mean()))
+    report["synthetic_vs_sim"] = _grouped(groups, lambda m: compare(
+        *_sub(syn, m), *_sub(true, m), state_std, reward_std, clipped[m]))
+
+    if ensemble is not None:  # reference (a): a one-step model asked the same questions
+        ens_next, ens_rew = ensemble.predict(s, a)
+        ens = (ens_next, ens_rew, sim.spec.termination(ens_next))
+        report["ensemble_vs_sim"] = _grouped(groups, lambda m: compare(
+            *_sub(ens, m), *_sub(true, m), state_std, reward_std, clipped[m]))
+
+    if source is not None:  # reference (b): the floor
+        real_next, real_valid = successors(source)
+        real_rows = np.flatnonzero(real_valid)
+        real_rows = np.sort(rng.choice(real_rows, size=min(n_samples, real_rows.size), replace=False))
+        rs = source.observations[real_rows]
+        real_true = sim.step(rs, source.actions[real_rows])
+        report["real_vs_sim"] = compare(real_next[real_rows], source.rewards[real_rows], source.terminals[real_rows],
+                                        *real_true, state_std, reward_std, velocity_clipped(sim.env_id, rs))
+
+    if idm is not None:
+        report["idm"] = _idm_report(idm, sim, source, s, syn, groups, state_std, reward_std, clipped, rng,
+                                    n_samples)
+    if groups is not None:
+        report["open_loop"] = _open_loop(synthetic, next_syn, sim, ensemble, state_std, reward_std, n_rollouts, rng)
+    sim.close()
+    return report
+
+
+def _idm_report(idm, sim, source, s, syn, groups, state_std, reward_std, clipped, rng, n_samples) -> dict:
+    out: dict = {}
+    syn_next, syn_rew, _ = syn
+    # Dynamical consistency of generated pairs: does any action take s to s'_syn? Try the IDM's.
+    consistent = sim.step(s, idm.predict(s, syn_next))
+    out["synthetic_consistency"] = _grouped(groups, lambda m: compare(
+        syn_next[m], syn_rew[m], None, consistent[0][m], consistent[1][m], None, state_std, reward_std, clipped[m]))
+    val_ids = getattr(idm, "val_episode_ids", None)
+    if source is not None and val_ids is not None and len(val_ids):
+        real_next, real_valid = successors(source)
+        rows = np.flatnonzero(real_valid & np.isin(source.episode_ids(), np.asarray(val_ids)))
+        if rows.size:
+            rows = np.sort(rng.choice(rows, size=min(n_samples, rows.size), replace=False))
+            rs, ra, rn = source.observations[rows], source.actions[rows], real_next[rows]
+            pred = idm.predict(rs, rn)
+            err = pred - ra
+            act_std = source.actions.std(0) + 1e-3
+            out["heldout_actions"] = {"n": int(rows.size), "action_mae": float(np.abs(err).mean()),
+                                      "action_rmse": float(np.sqrt((err**2).mean())),
+                                      "action_mae_rel": float((np.abs(err) / act_std).mean())}
+            real_sim = sim.step(rs, pred)  # the same consistency test on real pairs: the IDM's own floor
+            out["real_consistency"] = compare(rn, source.rewards[rows], None, real_sim[0], real_sim[1], None,
+                                              state_std, reward_std, velocity_clipped(sim.env_id, rs))
+    return out
+
+
+def rollouts(synthetic: Dataset, next_syn: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """(episode start row, states s_0..s_H) for every synthetic rollout that starts at horizon step 0."""
+    hs = np.asarray(synthetic.infos["horizon_step"]).reshape(-1)
+    out = []
+    for sl in synthetic.episode_slices():
+        if hs[sl.start] == 0:
+            states = np.concatenate([synthetic.observations[sl], next_syn[sl.stop - 1 : sl.stop]])
+            out.append((sl.start, states))
+    return out
+
+
+def _open_loop(synthetic, next_syn, sim, ensemble, state_std, reward_std, n_rollouts, rng) -> dict:
+    """Replay each rollout's actions open loop from its (real) start state, in the simulator and with
+    the ensemble; state RMSE of the synthetic and ensemble trajectories against the replay, per step."""
+    chosen = rollouts(synthetic, next_syn)
+    if not chosen:
+        return {}
+    chosen = [chosen[i] for i in np.sort(rng.choice(len(chosen), size=min(n_rollouts, len(chosen)), replace=False))]
+    h = max(len(st) - 1 for _, st in chosen)
+    s0 = np.stack([st[0] for _, st in chosen])
+    acts = np.full((len(chosen), h, synthetic.act_dim), np.nan, np.float32)
+    syn_states = np.full((len(chosen), h, synthetic.obs_dim), np.nan, np.float32)
+    for i, (start, st) in enumerate(chosen):
+        acts[i, : len(st) - 1] = synthetic.actions[start : start + len(st) - 1]
+        syn_states[i, : len(st) - 1] = st[1:]
+    replay, _, _ = sim.rollout(s0, acts)
+    out = {"rollouts": len(chosen), "synthetic_state_rmse": _rmse_per_step(syn_states, replay, state_std)}
+    if ensemble is not None:
+        ens_states = ensemble_rollout(ensemble, s0, acts)
+        out["ensemble_state_rmse"] = _rmse_per_step(ens_states, replay, state_std)
+    return out
+
+
+def ensemble_rollout(ensemble, s0: np.ndarray, acts: np.ndarray) -> np.ndarray:
+    """Open-loop model rollout: (B, obs_dim), (B, H, act_dim) -> (B, H, obs_dim); NaN actions stop it."""
+    states = np.full(acts.shape[:2] + s0.shape[-1:], np.nan, np.float32)
+    s = s0.astype(np.float32)
+    for t in range(acts.shape[1]):
+        s = ensemble.predict(np.nan_to_num(s), np.nan_to_num(acts[:, t]))[0]
+        s[~np.isfinite(acts[:, t]).all(-1)] = np.nan
+        states[:, t] = s
+    return states
+
+
+def _rmse_per_step(pred: np.ndarray, true: np.ndarray, state_std) -> list[float | None]:
+    z2 = (((pred - true) / state_std) ** 2).mean(-1)  # (B, H); NaN where either side has no step
+    return [float(np.sqrt(np.nanmean(col))) if np.isfinite(col).any() else None for col in z2.T]
+
+
+_SOURCE_KEYS = ("source_dataset", "dataset")  # synthetic-file metadata naming the real dataset
+
+
+@dataclass
+class FidelityConfig:
+    dataset: str = ""
+    """Source (real) dataset: file, Minari id or generated name. Gives the std units, the real-data
+    floor, the ensemble's training data and the real curves in the plots (default: the dataset
+    named in the synthetic file's metadata, source_dataset or dataset, if any)."""
+    world_model: str = ""
+    """World-model run directory holding idm.pt (adds the inverse dynamics checks)."""
+    env: str = ""
+    """Environment id (default: the synthetic file's metadata env_id)."""
+    n_samples: int = 2000
+    """Synthetic transitions (and as many real ones) sampled for the one-step checks."""
+    n_rollouts: int = 200
+    """Synthetic rollouts replayed open loop in the simulator."""
+    ensemble_steps: int = 3000
+    """Training steps of the reference one-step ensemble (0: no ensemble reference)."""
+    ensemble_members: int = 5
+    """Members of the reference ensemble."""
+    n_plots: int = 3
+    """Rollouts drawn as real-vs-synthetic PNGs."""
+    seed: int = 0
+    """Seed for sampling and the ensemble."""
+    out: str = ""
+    """Output directory (default: <synthetic file without suffix>-fidelity next to it)."""
+
+
+def run_fidelity(synthetic_path: str | Path, cfg: FidelityConfig | None = None) -> tuple[dict, Path]:
+    """Load everything `cfg` names, measure, and write fidelity.json, fidelity.md and rollout PNGs.
+
+    The reference ensemble is trained in <out>/ensemble (reused when data and config match).
+    Returns (report, output directory).
+    """
+    from dawm.data.registry import load_dataset
+    from dawm.world_model.dynamics_ensemble import EnsembleConfig, reference_ensemble
+    from dawm.world_model.fidelity_outputs import plot_rollouts, write_report
+
+    cfg = cfg or FidelityConfig()
+    synthetic_path = Path(synthetic_path)
+    synthetic = load_dataset(str(synthetic_path))
+    source_name = cfg.dataset or next((synthetic.metadata[k] for k in _SOURCE_KEYS if synthetic.metadata.get(k)), None)
+    source = load_dataset(source_name) if source_name else None
+    env_id = resolve_env_id(cfg.env or synthetic.env_id or (source.env_id if source is not None else "") or "")
+    if source is not None and (source.obs_dim, source.act_dim) != (synthetic.obs_dim, synthetic.act_dim):
+        raise DawmError(f"{synthetic_path}: observation/action widths {synthetic.obs_dim}/{synthetic.act_dim} do not "
+                        f"match the source dataset {source.name} ({source.obs_dim}/{source.act_dim})")
+    idm = None
+    if cfg.world_model:
+        from dawm.world_model.inverse_dynamics import InverseDynamics
+
+        idm = InverseDynamics.load(Path(cfg.world_model) / "idm.pt")
+    out = Path(cfg.out) if cfg.out else synthetic_path.with_name(synthetic_path.stem + "-fidelity")
+    ensemble, ens_summary = None, None
+    if source is not None and cfg.ensemble_steps > 0:
+        ens_cfg = EnsembleConfig(members=cfg.ensemble_members, max_steps=cfg.ensemble_steps, seed=cfg.seed)
+        ensemble, ens_summary = reference_ensemble(source, out / "ensemble", ens_cfg)
+    report = fidelity_report(synthetic, env_id, source, idm=idm, ensemble=ensemble, n_samples=cfg.n_samples,
+                             seed=cfg.seed, n_rollouts=cfg.n_rollouts)
+    report["synthetic_file"] = str(synthetic_path)
+    if ens_summary is not None:
+        report["ensemble_training"] = {k: ens_summary[k] for k in ("steps", "holdout_mse", "train_transitions")}
+    write_report(report, out)
+    plot_rollouts(synthetic, out, source=source, env_id=env_id, ensemble=ensemble, n=cfg.n_plots, seed=cfg.seed)
+    return report, out
+
