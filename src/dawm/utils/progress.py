@@ -16,7 +16,7 @@ class _LogLines:
 
     def __init__(self, total: int | None, desc: str, interval: float, unit: str):
         self.total, self.desc, self.interval, self.unit = total, desc, interval, unit
-        self.n, self.start, self.last = 0, time.perf_counter(), time.perf_counter()
+        self.n, self.initial, self.start, self.last = 0, 0, time.perf_counter(), time.perf_counter()
         self.postfix = ""
 
     def update(self, k: int = 1) -> None:
@@ -30,7 +30,7 @@ class _LogLines:
         self.postfix = s
 
     def _print(self, now: float) -> None:
-        rate = self.n / max(now - self.start, 1e-9)
+        rate = (self.n - self.initial) / max(now - self.start, 1e-9)  # a resumed run counts only new work
         line = f"{self.desc}: {self.n}"
         if self.total:
             eta = (self.total - self.n) / max(rate, 1e-9)
@@ -55,7 +55,7 @@ def progress(total: int | None = None, desc: str = "", unit: str = "it", interva
     if sys.stderr.isatty():
         return tqdm(total=total, desc=desc, unit=unit, initial=initial, dynamic_ncols=True, smoothing=0.05)
     bar = _LogLines(total, desc, interval, unit)
-    bar.n = initial
+    bar.n = bar.initial = initial
     return bar
 
 

@@ -1,0 +1,114 @@
+"""Gradient updates per second of our TD3+BC / IQL vs d3rlpy 2.8.1, and our FLOP/s vs the matmul peak.
+
+    python benchmarks/speed_agents.py                # 2 threads, hopper sizes, 3 interleaved rounds
+    python benchmarks/speed_agents.py --threads 1 --seconds 3 --rounds 5
+
+Every round measures, back to back: the float32 matmul peak (256^3 and 1024^3), then each
+algorithm in our implementation and in d3rlpy (batch 256, sampling included, as in a training
+loop). Rounds are interleaved so that a change in machine load hits all rows alike; the table
+gives the median over rounds. Rates are wall-clock; "per CPU-s" divides by the process CPU time
+instead (robust to other processes on a shared machine, meaningful with --threads 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import torch  # noqa: E402
+
+from _common import (d3rlpy_algo, d3rlpy_available, d3rlpy_build, d3rlpy_dataset,  # noqa: E402
+                     load_average, matmul_peak, random_dataset, update_flops)
+from dawm.agents import TD3BC, IQL, TransitionBuffer  # noqa: E402
+from dawm.data.transitions import Transitions  # noqa: E402
+
+
+def timed(step, seconds: float, warmup: int = 20) -> tuple[float, float]:
+    """(updates/s wall, updates per CPU-second) of `step()` run for about `seconds`."""
+    for _ in range(warmup):
+        step()
+    n, t0, c0 = 0, time.perf_counter(), time.process_time()
+    while True:
+        for _ in range(10):
+            step()
+        n += 10
+        wall = time.perf_counter() - t0
+        if wall >= seconds:
+            return n / wall, n / max(time.process_time() - c0, 1e-9)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default 2)")
+    p.add_argument("--seconds", type=float, default=4.0, help="seconds per measurement")
+    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median reported)")
+    p.add_argument("--algos", nargs="+", default=["td3bc", "iql"], choices=["td3bc", "iql"])
+    p.add_argument("--obs-dim", type=int, default=11, help="observation size (hopper 11, walker2d 17)")
+    p.add_argument("--act-dim", type=int, default=3, help="action size (hopper 3, walker2d 6)")
+    p.add_argument("--no-d3rlpy", action="store_true", help="skip d3rlpy")
+    args = p.parse_args()
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    use_d3 = not args.no_d3rlpy and d3rlpy_available()
+    ds = random_dataset(obs_dim=args.obs_dim, act_dim=args.act_dim)
+    buffer = TransitionBuffer(Transitions.from_dataset(ds))
+    ours = {"td3bc": TD3BC.from_transitions(Transitions.from_dataset(ds)),
+            "iql": IQL.from_transitions(Transitions.from_dataset(ds), reward_scale=1.0)}
+    theirs = {}
+    if use_d3:
+        d3ds = d3rlpy_dataset(ds)
+        for algo in args.algos:
+            theirs[algo] = d3rlpy_algo(algo)
+            d3rlpy_build(theirs[algo], d3ds)
+
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, OMP_WAIT_POLICY="
+          f"{os.environ.get('OMP_WAIT_POLICY', 'unset')}, cpus {os.cpu_count()}, load average before {load_average()}")
+    results: dict[str, list[tuple[float, float]]] = {}
+    for r in range(args.rounds):
+        results.setdefault("peak256", []).append(matmul_peak(256, args.seconds / 2))
+        results.setdefault("peak1024", []).append(matmul_peak(1024, args.seconds / 2))
+        for algo in args.algos:
+            agent = ours[algo]
+            results.setdefault(f"ours/{algo}", []).append(
+                timed(lambda: agent.update(buffer.sample(256)), args.seconds))
+            if use_d3:
+                d3 = theirs[algo]
+                results.setdefault(f"d3rlpy/{algo}", []).append(
+                    timed(lambda: d3.update(d3ds.sample_transition_batch(256)), args.seconds))
+        print(f"round {r + 1}/{args.rounds}: " + ", ".join(f"{k} {v[-1][0]:.0f}" for k, v in results.items()),
+              flush=True)
+
+    med = {k: (statistics.median(x[0] for x in v), statistics.median(x[1] for x in v)) for k, v in results.items()}
+    (p256, p256_cpu), (p1024, p1024_cpu) = med["peak256"], med["peak1024"]
+    print(f"\nload average after {load_average()}; float32 matmul peak (median of rounds), GFLOP/s per wall s: "
+          f"256^3 {p256:.1f}, 1024^3 {p1024:.1f}; per CPU s: 256^3 {p256_cpu:.1f}, 1024^3 {p1024_cpu:.1f}\n")
+    print("| algo | impl | updates/s | vs d3rlpy | updates per CPU-s | vs d3rlpy (CPU) | GFLOP/update | GFLOP/s "
+          "| % peak 256^3 | % peak 1024^3 | % peak 256^3 (CPU) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for algo in args.algos:
+        gflop = update_flops(algo, args.obs_dim, args.act_dim) / 1e9
+        base, base_cpu = med.get(f"d3rlpy/{algo}", (None, None))
+        for impl in ("ours", "d3rlpy"):
+            if f"{impl}/{algo}" not in med:
+                continue
+            wall, cpu = med[f"{impl}/{algo}"]
+            ratio = f"{wall / base:.2f}x" if base else "-"
+            ratio_cpu = f"{cpu / base_cpu:.2f}x" if base_cpu else "-"
+            flops = "- | - | - | - | -"
+            if impl == "ours":
+                flops = (f"{gflop:.3f} | {wall * gflop:.1f} | {100 * wall * gflop / p256:.0f}% | "
+                         f"{100 * wall * gflop / p1024:.0f}% | {100 * cpu * gflop / p256_cpu:.0f}%")
+            print(f"| {algo} | {impl} | {wall:.0f} | {ratio} | {cpu:.0f} | {ratio_cpu} | {flops} |")
+    if not use_d3:
+        print("\n(d3rlpy not installed or skipped: `pip install d3rlpy==2.8.1` for the comparison)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""Where training batches come from: real transitions, synthetic ones, or a mix of both.
+
+A batch is a dict of tensors on the training device, in the environment's own units (raw
+observations and rewards; each agent normalises inside its update):
+
+    observations (B, obs_dim), actions (B, act_dim), rewards (B,), next_observations (B, obs_dim),
+    dones (B,)  (1.0 = true terminal: no bootstrap)
+
+Any object with `sample(batch_size) -> Batch` is a `BatchSource`: DAWM plugs its world-model
+transitions in as one (a `TransitionBuffer` of generated data, or a generator sampling on the fly)
+and mixes them with the real data through `MixedSource`.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import torch
+
+from dawm.data.transitions import Transitions
+from dawm.utils.errors import DawmError
+
+Batch = dict[str, torch.Tensor]
+FIELDS = ("observations", "actions", "rewards", "next_observations", "dones")
+
+
+@runtime_checkable
+class BatchSource(Protocol):
+    def sample(self, batch_size: int) -> Batch:
+        """`batch_size` transitions as a `Batch` on the training device."""
+        ...
+
+
+class TransitionBuffer:
+    """Transitions held on the device as ONE packed (N, 2*obs_dim + act_dim + 2) tensor.
+
+    A batch costs one `torch.randint` and one row gather, with no host->device copy; the fields
+    are column views of the gathered rows.
+    """
+
+    def __init__(self, transitions: Transitions, device: str | torch.device = "cpu", seed: int = 0):
+        if len(transitions) == 0:
+            raise DawmError("cannot sample batches from an empty set of transitions")
+        t = transitions
+        packed = np.concatenate([t.observations, t.actions, t.rewards[:, None], t.next_observations,
+                                 t.dones[:, None]], axis=1).astype(np.float32)
+        self.device = torch.device(device)
+        self.data = torch.as_tensor(packed, device=self.device)
+        obs_dim, act_dim = t.observations.shape[1], t.actions.shape[1]
+        o, a = obs_dim, obs_dim + act_dim
+        self._columns = {"observations": slice(0, o), "actions": slice(o, a), "rewards": a,
+                         "next_observations": slice(a + 1, a + 1 + obs_dim), "dones": a + 1 + obs_dim}
+        self.generator = torch.Generator(self.device).manual_seed(seed)
+
+    def __len__(self) -> int:
+        return self.data.shape[0]
+
+    def sample(self, batch_size: int) -> Batch:
+        idx = torch.randint(len(self), (batch_size,), device=self.device, generator=self.generator)
+        rows = self.data.index_select(0, idx)
+        return {name: rows[:, col] for name, col in self._columns.items()}
+
+    def state_dict(self) -> dict:
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"].cpu())
+
+
+class MixedSource:
+    """Batches of `round(synthetic_ratio * B)` synthetic and `B - that` real transitions.
+
+    `counts` holds how many samples each source has supplied so far (Python ints, no device sync);
+    the trainer logs them and writes them to summary.json.
+    """
+
+    def __init__(self, real: BatchSource, synthetic: BatchSource, synthetic_ratio: float):
+        if not 0.0 <= synthetic_ratio <= 1.0:
+            raise DawmError(f"synthetic_ratio must be in [0, 1], got {synthetic_ratio}")
+        self.real, self.synthetic, self.synthetic_ratio = real, synthetic, synthetic_ratio
+        self.counts = {"real": 0, "synthetic": 0}
+
+    def split(self, batch_size: int) -> tuple[int, int]:
+        """(real, synthetic) sample counts for one batch."""
+        n_syn = int(round(self.synthetic_ratio * batch_size))
+        return batch_size - n_syn, n_syn
+
+    def sample(self, batch_size: int) -> Batch:
+        n_real, n_syn = self.split(batch_size)
+        self.counts["real"] += n_real
+        self.counts["synthetic"] += n_syn
+        if n_syn == 0:
+            return self.real.sample(n_real)
+        if n_real == 0:
+            return self.synthetic.sample(n_syn)
+        real, syn = self.real.sample(n_real), self.synthetic.sample(n_syn)
+        return {k: torch.cat([real[k], syn[k]]) for k in FIELDS}
+
+    def state_dict(self) -> dict:
+        state = {"counts": dict(self.counts)}
+        for name in ("real", "synthetic"):
+            src = getattr(self, name)
+            if hasattr(src, "state_dict"):
+                state[name] = src.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        self.counts = {k: int(v) for k, v in state["counts"].items()}
+        for name in ("real", "synthetic"):
+            src = getattr(self, name)
+            if name in state and hasattr(src, "load_state_dict"):
+                src.load_state_dict(state[name])
+
+
+def sample_counts(source: BatchSource, batches: int, batch_size: int) -> dict[str, int]:
+    """Samples drawn per origin: a MixedSource's counts, else all `batches * batch_size` are real."""
+    if isinstance(source, MixedSource):
+        return dict(source.counts)
+    return {"real": batches * batch_size, "synthetic": 0}

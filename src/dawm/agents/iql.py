@@ -1,0 +1,183 @@
+"""IQL, Implicit Q-Learning (Kostrikov, Nair & Levine 2022): no queries of out-of-data actions.
+
+    value:   min_psi   E |tau - 1(u < 0)| u^2,          u = min_i Qbar_i(s, a) - V(s)     (expectile tau)
+    critic:  min_phi   mean_i (Q_i(s, a) - y)^2,        y = c r + gamma (1 - d) V(s')
+    actor:   min_theta -E min(exp(beta u), 100) log pi(a | s)                          (advantage-weighted BC)
+    target:  Qbar <- Polyak(Q, tau) after every update; actor lr follows a cosine schedule to 0.
+
+Settings follow CORL's single-file implementation: Gaussian actor with tanh mean and a
+state-independent log-std (clamped to [-20, 2]), deterministic mean action at evaluation, states
+normalised by mean / (std + 1e-3), locomotion rewards scaled by c = 1000 / (max - min episode return).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from dawm.agents.batch_sources import Batch
+from dawm.agents.networks import MLP, EnsembleMLP, make_adam, soft_update_
+from dawm.agents.targets import TargetFn, one_step_target
+from dawm.data.normalization import Normalizer
+from dawm.data.transitions import Transitions
+
+LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+
+@dataclass
+class IQLConfig:
+    expectile: float = 0.7
+    """Expectile tau of the value regression (0.5 = mean, -> 1 = max over data actions)."""
+    beta: float = 3.0
+    """Inverse temperature of the advantage weights exp(beta * A)."""
+    max_exp_adv: float = 100.0
+    """Advantage weights are clipped at this value."""
+    gamma: float = 0.99
+    """Discount factor."""
+    tau: float = 0.005
+    """Polyak rate of the target critics (every update)."""
+    batch_size: int = 256
+    """Transitions per gradient update."""
+    actor_lr: float = 3e-4
+    """Adam learning rate of the actor (start of the cosine schedule)."""
+    critic_lr: float = 3e-4
+    """Adam learning rate of the twin Q networks."""
+    value_lr: float = 3e-4
+    """Adam learning rate of the value network."""
+    lr_schedule_steps: int = 1_000_000
+    """The actor lr decays to 0 along a cosine over this many updates (the trainer sets the run length)."""
+    hidden: tuple[int, ...] = (256, 256)
+    """Hidden layer widths of all networks (ReLU)."""
+    actor_dropout: float = 0.0
+    """Dropout after each hidden layer of the actor (0 = none, as for locomotion)."""
+    deterministic_actor: bool = False
+    """Deterministic tanh actor with weighted MSE instead of the Gaussian log-likelihood (CORL option)."""
+    normalize_observations: bool = True
+    """Normalise states by the dataset's mean and std."""
+    obs_norm_eps: float = 1e-3
+    """Added to the state std (keeps constant features finite)."""
+    normalize_reward: bool = True
+    """Scale rewards by 1000 / (max - min episode return) of the real dataset (IQL, locomotion)."""
+
+
+class IQL:
+    """IQL agent: `update(batch)` is the whole learning rule; `act(obs)` is the evaluation policy."""
+
+    def __init__(self, obs_dim: int, act_dim: int, cfg: IQLConfig | None = None,
+                 obs_normalizer: Normalizer | None = None, reward_scale: float = 1.0,
+                 device: str | torch.device = "cpu", target_fn: TargetFn = one_step_target):
+        self.cfg = cfg = cfg or IQLConfig()
+        self.obs_dim, self.act_dim, self.device = obs_dim, act_dim, torch.device(device)
+        self.reward_scale = float(reward_scale)
+        self.actor = MLP(obs_dim, act_dim, cfg.hidden, tanh_output=True, dropout=cfg.actor_dropout).to(self.device)
+        self.log_std = nn.Parameter(torch.zeros(act_dim, device=self.device))
+        self.critic = EnsembleMLP(2, obs_dim + act_dim, 1, cfg.hidden).to(self.device)
+        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        self.value = MLP(obs_dim, 1, cfg.hidden).to(self.device)
+        self.obs_norm = (obs_normalizer or Normalizer.identity(obs_dim)).to(self.device)
+        actor_params = [*self.actor.parameters()] + ([] if cfg.deterministic_actor else [self.log_std])
+        # One optimiser, three groups: the three losses touch disjoint parameters (see update()).
+        self.opt = make_adam([{"params": list(self.value.parameters()), "lr": cfg.value_lr},
+                              {"params": list(self.critic.parameters()), "lr": cfg.critic_lr},
+                              {"params": actor_params, "lr": cfg.actor_lr}], cfg.actor_lr)
+        self.target_fn = target_fn
+        self.step = 0
+        self._online, self._targets = list(self.critic.parameters()), list(self.critic_target.parameters())
+
+    @classmethod
+    def from_transitions(cls, transitions: Transitions, cfg: IQLConfig | None = None, reward_scale: float = 1.0,
+                         device: str | torch.device = "cpu", target_fn: TargetFn = one_step_target) -> IQL:
+        """An agent sized for, and normalising by, the given (real) transitions. `reward_scale` is
+        c in the target (`dawm.data.normalization.iql_reward_scale(dataset)` when cfg.normalize_reward)."""
+        cfg = cfg or IQLConfig()
+        norm = Normalizer.fit(transitions.observations, cfg.obs_norm_eps) if cfg.normalize_observations else None
+        return cls(transitions.observations.shape[1], transitions.actions.shape[1], cfg, norm, reward_scale, device,
+                   target_fn)
+
+    @torch.no_grad()
+    def _next_value(self, next_obs: torch.Tensor) -> torch.Tensor:
+        """V(s') for raw next observations."""
+        return self.value(self.obs_norm.normalize(next_obs)).squeeze(-1)
+
+    def update(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """One IQL step on a raw batch; returns detached 0-dim metric tensors (no host sync)."""
+        cfg = self.cfg
+        self.step += 1
+        obs, actions = self.obs_norm.normalize(batch["observations"]), batch["actions"]
+        obs_actions = torch.cat([obs, actions], -1)
+        with torch.no_grad():
+            target_q = self.critic_target(obs_actions).squeeze(-1).amin(0)  # min of the twin target Qs
+            y = self.target_fn(batch, cfg.gamma, self._next_value, self.reward_scale)
+
+        # Value: expectile regression of V(s) on min_i Qbar_i(s, a).
+        adv = target_q - self.value(obs).squeeze(-1)
+        value_loss = (torch.where(adv < 0, 1.0 - cfg.expectile, cfg.expectile) * adv.square()).mean()
+
+        # Critic: both Q heads regress on y = c r + gamma (1 - d) V(s').
+        q = self.critic(obs_actions).squeeze(-1)  # (2, B)
+        critic_loss = (q - y).square().mean()  # mean of the two MSEs
+
+        # Actor: behaviour cloning weighted by exp(beta * A), A from V before this step's update.
+        weights = torch.exp(cfg.beta * adv.detach()).clamp(max=cfg.max_exp_adv)
+        mean = self.actor(obs)
+        if cfg.deterministic_actor:
+            bc_losses = (mean - actions).square().sum(-1)
+        else:
+            log_std = self.log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
+            z = (actions - mean) * torch.exp(-log_std)
+            bc_losses = (0.5 * z.square() + log_std + _HALF_LOG_2PI).sum(-1)  # -log N(a; mean, std)
+        actor_loss = (weights * bc_losses).mean()
+
+        # The losses share no parameters and each uses only pre-step values, so one backward pass
+        # through their sum equals CORL's three sequential updates.
+        self.opt.param_groups[2]["lr"] = self._actor_lr()
+        self.opt.zero_grad(set_to_none=True)
+        (value_loss + critic_loss + actor_loss).backward()
+        self.opt.step()
+        soft_update_(self._targets, self._online, cfg.tau)
+        return {"value_loss": value_loss.detach(), "critic_loss": critic_loss.detach(),
+                "actor_loss": actor_loss.detach(), "adv_mean": adv.detach().mean(), "q_mean": q.detach().mean()}
+
+    def _actor_lr(self) -> float:
+        """Cosine annealing to 0 over lr_schedule_steps (the lr of update t, 1-based, uses t - 1)."""
+        t = min(self.step - 1, self.cfg.lr_schedule_steps)
+        return self.cfg.actor_lr * 0.5 * (1.0 + math.cos(math.pi * t / self.cfg.lr_schedule_steps))
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        """Mean action(s) for raw observation(s), (obs_dim,) or (n, obs_dim)."""
+        self.actor.eval()
+        x = torch.as_tensor(np.asarray(obs, dtype=np.float32), device=self.device)
+        out = self.actor(self.obs_norm.normalize(x)).cpu().numpy()
+        self.actor.train()
+        return out
+
+    # --- checkpoints: tensors and plain data only (torch.load(weights_only=True)) --------------
+    def state_dict(self) -> dict:
+        return {
+            "algo": "iql", "config": asdict(self.cfg), "obs_dim": self.obs_dim, "act_dim": self.act_dim,
+            "step": self.step, "reward_scale": self.reward_scale, "actor": self.actor.state_dict(),
+            "log_std": self.log_std.detach().clone(), "critic": self.critic.state_dict(),
+            "critic_target": self.critic_target.state_dict(), "value": self.value.state_dict(),
+            "opt": self.opt.state_dict(), "obs_norm": self.obs_norm.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        for name in ("actor", "critic", "critic_target", "value", "opt", "obs_norm"):
+            getattr(self, name).load_state_dict(state[name])
+        with torch.no_grad():
+            self.log_std.copy_(state["log_std"])
+        self.step, self.reward_scale = int(state["step"]), float(state["reward_scale"])
+
+    @classmethod
+    def from_state_dict(cls, state: dict, device: str | torch.device = "cpu") -> IQL:
+        cfg = IQLConfig(**{**state["config"], "hidden": tuple(state["config"]["hidden"])})
+        agent = cls(state["obs_dim"], state["act_dim"], cfg, Normalizer.identity(state["obs_dim"]), 1.0, device)
+        agent.load_state_dict(state)
+        return agent

@@ -1,0 +1,149 @@
+"""TD3+BC (Fujimoto & Gu 2021): TD3 whose actor loss adds behaviour cloning.
+
+    critic:  min_phi  sum_i (Q_i(s, a) - y)^2,   y = r + gamma (1 - d) min_i Qbar_i(s', clip(pibar(s') + eps, -1, 1)),
+             eps = clip(N(0, sigma^2), -c, c)
+    actor:   min_theta  -lambda Q_1(s, pi(s)) + (pi(s) - a)^2,   lambda = alpha / mean|Q_1(s, pi(s))| (held constant)
+             every `policy_freq` critic updates, followed by Polyak updates of all target networks.
+
+Settings follow CORL's single-file implementation; states are normalised by the dataset's
+mean / (std + 1e-3); actions are assumed to lie in [-1, 1] (D4RL locomotion).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from dawm.agents.batch_sources import Batch
+from dawm.agents.networks import MLP, EnsembleMLP, make_adam, soft_update_
+from dawm.agents.targets import TargetFn, one_step_target
+from dawm.data.normalization import Normalizer
+from dawm.data.transitions import Transitions
+
+
+@dataclass
+class TD3BCConfig:
+    alpha: float = 2.5
+    """BC trade-off: actor loss = -(alpha / mean|Q|) * mean Q + MSE(pi(s), a)."""
+    gamma: float = 0.99
+    """Discount factor."""
+    tau: float = 0.005
+    """Polyak rate of the target networks (updated with the actor)."""
+    policy_noise: float = 0.2
+    """Std of the target policy smoothing noise."""
+    noise_clip: float = 0.5
+    """Smoothing noise is clipped to [-noise_clip, noise_clip]."""
+    policy_freq: int = 2
+    """Actor and target networks are updated every `policy_freq` critic updates."""
+    batch_size: int = 256
+    """Transitions per gradient update."""
+    actor_lr: float = 3e-4
+    """Adam learning rate of the actor."""
+    critic_lr: float = 3e-4
+    """Adam learning rate of the twin critics."""
+    hidden: tuple[int, ...] = (256, 256)
+    """Hidden layer widths of actor and critics (ReLU)."""
+    normalize_observations: bool = True
+    """Normalise states by the dataset's mean and std."""
+    obs_norm_eps: float = 1e-3
+    """Added to the state std (keeps constant features finite)."""
+
+
+class TD3BC:
+    """TD3+BC agent: `update(batch)` is the whole learning rule; `act(obs)` is the evaluation policy."""
+
+    def __init__(self, obs_dim: int, act_dim: int, cfg: TD3BCConfig | None = None,
+                 obs_normalizer: Normalizer | None = None, device: str | torch.device = "cpu",
+                 target_fn: TargetFn = one_step_target):
+        self.cfg = cfg = cfg or TD3BCConfig()
+        self.obs_dim, self.act_dim, self.device = obs_dim, act_dim, torch.device(device)
+        self.actor = MLP(obs_dim, act_dim, cfg.hidden, tanh_output=True).to(self.device)
+        self.critic = EnsembleMLP(2, obs_dim + act_dim, 1, cfg.hidden).to(self.device)
+        self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
+        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        self.obs_norm = (obs_normalizer or Normalizer.identity(obs_dim)).to(self.device)
+        self.actor_opt = make_adam(self.actor.parameters(), cfg.actor_lr)
+        self.critic_opt = make_adam(self.critic.parameters(), cfg.critic_lr)
+        self.target_fn = target_fn
+        self.step = 0  # critic updates done so far
+        self._actor_params = list(self.actor.parameters())
+        self._online = [*self.actor.parameters(), *self.critic.parameters()]
+        self._targets = [*self.actor_target.parameters(), *self.critic_target.parameters()]
+
+    @classmethod
+    def from_transitions(cls, transitions: Transitions, cfg: TD3BCConfig | None = None,
+                         device: str | torch.device = "cpu", target_fn: TargetFn = one_step_target) -> TD3BC:
+        """An agent sized for, and normalising by, the given (real) transitions."""
+        cfg = cfg or TD3BCConfig()
+        norm = Normalizer.fit(transitions.observations, cfg.obs_norm_eps) if cfg.normalize_observations else None
+        return cls(transitions.observations.shape[1], transitions.actions.shape[1], cfg, norm, device, target_fn)
+
+    @torch.no_grad()
+    def _target_value(self, next_obs: torch.Tensor) -> torch.Tensor:
+        """min_i Qbar_i(s', clip(pibar(s') + clip(eps, -c, c), -1, 1)) for raw next observations."""
+        s = self.obs_norm.normalize(next_obs)
+        a = self.actor_target(s)
+        noise = (torch.randn_like(a) * self.cfg.policy_noise).clamp_(-self.cfg.noise_clip, self.cfg.noise_clip)
+        a = (a + noise).clamp_(-1.0, 1.0)
+        return self.critic_target(torch.cat([s, a], -1)).squeeze(-1).amin(0)
+
+    def update(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """One TD3+BC step on a raw batch; returns detached 0-dim metric tensors (no host sync)."""
+        cfg = self.cfg
+        self.step += 1
+        obs, actions = self.obs_norm.normalize(batch["observations"]), batch["actions"]
+
+        # Critic: both heads regress on the shared target y (see dawm.agents.targets).
+        with torch.no_grad():
+            y = self.target_fn(batch, cfg.gamma, self._target_value, 1.0)
+        q = self.critic(torch.cat([obs, actions], -1)).squeeze(-1)  # (2, B)
+        critic_loss = (q - y).square().mean(1).sum()  # MSE(Q1, y) + MSE(Q2, y)
+        self.critic_opt.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        self.critic_opt.step()
+        metrics = {"critic_loss": critic_loss.detach(), "q_mean": q.detach().mean()}
+
+        # Actor, delayed: maximise lambda * Q1(s, pi(s)) while staying close to the data action.
+        if self.step % cfg.policy_freq == 0:
+            pi = self.actor(obs)
+            q1 = self.critic.member(0, torch.cat([obs, pi], -1))
+            lmbda = cfg.alpha / q1.abs().mean().detach()
+            bc_loss = (pi - actions).square().mean()
+            actor_loss = -lmbda * q1.mean() + bc_loss
+            self.actor_opt.zero_grad(set_to_none=True)
+            actor_loss.backward(inputs=self._actor_params)  # the critic's weights need no gradient here
+            self.actor_opt.step()
+            soft_update_(self._targets, self._online, cfg.tau)  # actor and critic targets
+            metrics.update(actor_loss=actor_loss.detach(), bc_loss=bc_loss.detach(), lmbda=lmbda)
+        return metrics
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        """Deterministic action(s) for raw observation(s), (obs_dim,) or (n, obs_dim)."""
+        x = torch.as_tensor(np.asarray(obs, dtype=np.float32), device=self.device)
+        return self.actor(self.obs_norm.normalize(x)).cpu().numpy()
+
+    # --- checkpoints: tensors and plain data only (torch.load(weights_only=True)) --------------
+    def state_dict(self) -> dict:
+        return {
+            "algo": "td3bc", "config": asdict(self.cfg), "obs_dim": self.obs_dim, "act_dim": self.act_dim,
+            "step": self.step, "actor": self.actor.state_dict(), "critic": self.critic.state_dict(),
+            "actor_target": self.actor_target.state_dict(), "critic_target": self.critic_target.state_dict(),
+            "actor_opt": self.actor_opt.state_dict(), "critic_opt": self.critic_opt.state_dict(),
+            "obs_norm": self.obs_norm.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        for name in ("actor", "critic", "actor_target", "critic_target", "actor_opt", "critic_opt", "obs_norm"):
+            getattr(self, name).load_state_dict(state[name])
+        self.step = int(state["step"])
+
+    @classmethod
+    def from_state_dict(cls, state: dict, device: str | torch.device = "cpu") -> TD3BC:
+        cfg = TD3BCConfig(**{**state["config"], "hidden": tuple(state["config"]["hidden"])})
+        agent = cls(state["obs_dim"], state["act_dim"], cfg, Normalizer.identity(state["obs_dim"]), device)
+        agent.load_state_dict(state)
+        return agent
