@@ -31,6 +31,10 @@ class BehaviourPublishCli:
     """Destination (default: assets/policies/<env>)."""
     expert_step: int = -1
     """Snapshot step to publish as expert (-1: the best evaluated one)."""
+    medium_step: int = -1
+    """Snapshot step to publish as medium (-1: the first whose evaluation lies in the medium band)."""
+    note: str = ""
+    """Why these snapshots were chosen (stored in manifest.json)."""
 
 
 @command("behaviour publish", BehaviourPublishCli, "copy medium/expert/replay-series policies into assets",
@@ -43,5 +47,6 @@ def _publish(cfg: BehaviourPublishCli) -> None:
 
     env_id = json.loads((Path(cfg.run) / "index.json").read_text())["env_id"]
     dest = cfg.dest or f"assets/policies/{get_env_spec(env_id).name}"
-    out = publish_behaviour(cfg.run, dest, None if cfg.expert_step < 0 else cfg.expert_step)
+    out = publish_behaviour(cfg.run, dest, None if cfg.expert_step < 0 else cfg.expert_step,
+                            None if cfg.medium_step < 0 else cfg.medium_step, cfg.note)
     print(f"published to {out}")

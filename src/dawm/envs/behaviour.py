@@ -141,8 +141,12 @@ def select_medium(index: dict, band: tuple[float, float]) -> dict | None:
     return None
 
 
-def publish_behaviour(run: str | Path, dest: str | Path, expert_step: int | None = None) -> Path:
+def publish_behaviour(run: str | Path, dest: str | Path, expert_step: int | None = None,
+                      medium_step: int | None = None, note: str = "") -> Path:
     """Copy medium, expert (best snapshot, or `expert_step`) and the medium-replay series to `dest`.
+
+    `medium_step` overrides the automatic choice (first snapshot whose deterministic evaluation is
+    in the band) — e.g. when SAC jumps over the band between snapshots; `note` records why.
 
     manifest.json records, for medium-replay, which snapshot acted for how many steps: the
     random phase, then each snapshot until the next one — the data SAC's replay buffer held.
@@ -155,9 +159,11 @@ def publish_behaviour(run: str | Path, dest: str | Path, expert_step: int | None
         raise DawmError(f"{run}: no snapshots yet")
     dest.mkdir(parents=True, exist_ok=True)
     manifest: dict = {"env_id": spec.env_id, "levels": {}, "snapshots": snaps}
-    medium = select_medium(index, spec.medium_band)
-    expert = max(snaps, key=lambda s: s["eval_return_mean"]) if expert_step is None else next(
-        s for s in snaps if s["step"] == expert_step)
+    medium = select_medium(index, spec.medium_band) if medium_step is None else _snapshot(snaps, medium_step, run)
+    expert = max(snaps, key=lambda s: s["eval_return_mean"]) if expert_step is None else _snapshot(
+        snaps, expert_step, run)
+    if note:
+        manifest["note"] = note
     if medium is not None:
         shutil.copy(run / "policies" / medium["file"], dest / "medium.safetensors")
         manifest["levels"]["medium"] = {"file": "medium.safetensors", **_summary(medium)}
@@ -174,6 +180,13 @@ def publish_behaviour(run: str | Path, dest: str | Path, expert_step: int | None
     manifest["best"] = _summary(expert)
     write_json(dest / "manifest.json", manifest)
     return dest
+
+
+def _snapshot(snaps: list[dict], step: int, run: Path) -> dict:
+    for snap in snaps:
+        if snap["step"] == step:
+            return snap
+    raise DawmError(f"{run}: no snapshot at step {step} (expected one of: {', '.join(str(s['step']) for s in snaps)})")
 
 
 def _summary(snap: dict) -> dict:
