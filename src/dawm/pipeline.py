@@ -1,0 +1,200 @@
+"""`dawm run`: dataset -> world model + IDM -> synthetic transitions -> agent -> evaluation.
+
+Each stage's artefact lives under `root` in a directory named by a hash of everything that
+determines it, so a later run with unchanged inputs reuses it (and an interrupted stage resumes
+from its checkpoints):
+
+    <root>/world_model/<dataset>-<hash>/           `train_world_model` run (world_model.pt, idm.pt)
+    <root>/synthetic/<dataset>-<hash>.hdf5         synthetic transitions (D4RL layout, any library reads it)
+    <root>/synthetic/<dataset>-<hash>-fidelity/    fidelity report against the simulator
+    <root>/agents/<method>-<dataset>-seed<k>-<hash>/  `train_agent` run
+    <root>/<method>-<dataset>-seed<k>.json         the summary printed at the end
+
+Methods: td3bc / iql train on the real data only; dawm-td3bc / dawm-iql train the same, unchanged
+agents on real + synthetic batches (`synthetic_ratio` of each batch is synthetic).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dawm.agents.trainer import TrainAgentConfig, train_agent
+from dawm.data.dataset import Dataset
+from dawm.data.registry import load_dataset
+from dawm.utils.checkpoint import write_json
+from dawm.utils.errors import DawmError
+from dawm.world_model.config import WorldModelConfig
+from dawm.world_model.fidelity import FidelityConfig
+
+METHODS = ("td3bc", "iql", "dawm-td3bc", "dawm-iql")
+
+
+@dataclass
+class SynthesisSettings:
+    """How the synthetic transitions are generated (see `dawm synthesize --help`)."""
+
+    n_starts: int = 50_000
+    """Rollouts, each from a real (s_t, a_t) start pair."""
+    target_rtg: str = "q0.9"
+    """Return-to-go condition: a number, 'qX' (quantile of the data's RTGs) or 'gX' (X x rtg_scale)."""
+    horizon: int = 0
+    """Synthetic transitions used per rollout, 1..T-1 (0 = T - 1)."""
+    guidance: float | None = None
+    """Guidance weight w (default: the world model's)."""
+    sampler: str = ""
+    """'ddpm', 'ddim' or 'dpm' (default: the world model's)."""
+    steps: int = 0
+    """Sampling steps (0 = the world model's default)."""
+
+
+@dataclass
+class RunConfig:
+    """The whole DAWM pipeline on one dataset, for one method and seed."""
+
+    method: str = "dawm-td3bc"
+    """td3bc, iql (real data only) or dawm-td3bc, dawm-iql (real + synthetic)."""
+    dataset: str = "hopper-medium-replay"
+    """Generated name (made on first use), D4RL HDF5 path or Minari id."""
+    seed: int = 0
+    """Seed of every stage."""
+    synthetic_ratio: float = 0.5
+    """Fraction of each agent batch drawn from the synthetic transitions (dawm-* methods)."""
+    root: str = "runs/pipeline"
+    """Where stage artefacts are kept and reused."""
+    device: str = "auto"
+    """Torch device for every stage: auto (CUDA if present), cpu, cuda."""
+    world_model: WorldModelConfig = field(default_factory=WorldModelConfig)
+    """World model and IDM training (dataset, seed, device and out are set by the pipeline)."""
+    synthesis: SynthesisSettings = field(default_factory=SynthesisSettings)
+    """Synthetic data generation."""
+    fidelity: FidelityConfig = field(default_factory=lambda: FidelityConfig(n_plots=2))
+    """Fidelity check of the synthetic data (dataset, world_model and out are set by the pipeline)."""
+    agent: TrainAgentConfig = field(default_factory=lambda: TrainAgentConfig(steps=50_000))
+    """Agent training (algo, dataset, seed, device and run_dir are set by the pipeline)."""
+
+
+def _digest(*parts) -> str:
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def _fingerprint(ds: Dataset) -> list:
+    """Cheap identity of a dataset's content (name, size, reward sum, first and last observation)."""
+    return [ds.name, len(ds), float(ds.rewards.sum(dtype="float64")), ds.observations[0].tolist(),
+            ds.observations[-1].tolist()]
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in Path(name).stem)
+
+
+def run_pipeline(cfg: RunConfig) -> dict:
+    """Run every stage `cfg.method` needs; returns (and writes) the summary."""
+    if cfg.method not in METHODS:
+        raise DawmError(f"--method '{cfg.method}' (expected one of: {', '.join(METHODS)})")
+    if not 0.0 < cfg.synthetic_ratio < 1.0:
+        raise DawmError(f"--synthetic-ratio {cfg.synthetic_ratio}: must be strictly between 0 and 1")
+    root, times = Path(cfg.root), {}
+    algo = cfg.method.removeprefix("dawm-")
+    t0 = time.perf_counter()
+    dataset = load_dataset(cfg.dataset)
+    times["dataset"] = time.perf_counter() - t0
+    fp, slug = _fingerprint(dataset), _slug(dataset.name)
+    summary: dict = {"method": cfg.method, "dataset": dataset.name, "env_id": dataset.env_id, "seed": cfg.seed}
+
+    synthetic_source, synthetic_key = None, None
+    if cfg.method.startswith("dawm-"):
+        wm_dir, synthetic_path, fidelity = _world_model_stages(cfg, dataset, fp, slug, root, times)
+        synthetic = load_dataset(str(synthetic_path))
+        from dawm.agents.batch_sources import TransitionBuffer
+        from dawm.data.transitions import Transitions
+        from dawm.utils.torch_utils import resolve_device
+
+        synthetic_source = TransitionBuffer(Transitions.from_dataset(synthetic), resolve_device(cfg.device),
+                                            seed=cfg.seed + 1)
+        synthetic_key = _fingerprint(synthetic)
+        summary.update(world_model=str(wm_dir), synthetic_file=str(synthetic_path),
+                       synthetic_transitions=len(synthetic), fidelity=fidelity)
+
+    agent_cfg = dataclasses.replace(cfg.agent, algo=algo, dataset=cfg.dataset, seed=cfg.seed, device=cfg.device,
+                                    synthetic_ratio=cfg.synthetic_ratio)
+    key = _digest(fp, dataclasses.asdict(dataclasses.replace(agent_cfg, run_dir="")), synthetic_key)
+    agent_cfg = dataclasses.replace(
+        agent_cfg, run_dir=str(root / "agents" / f"{cfg.method}-{slug}-seed{cfg.seed}-{key}"))
+    t0 = time.perf_counter()
+    result = train_agent(agent_cfg, synthetic=synthetic_source, dataset=dataset)
+    times["agent"] = time.perf_counter() - t0
+    summary.update(score_mean=result["final_score_mean"], score_std=result["final_score_std"],
+                   return_mean=result["final_return_mean"], return_std=result["final_return_std"],
+                   agent_run=result["run_dir"], sample_counts=result.get("sample_counts"),
+                   stage_seconds={k: round(v, 1) for k, v in times.items()})
+    write_json(root / f"{cfg.method}-{slug}-seed{cfg.seed}.json", summary)
+    return summary
+
+
+def _world_model_stages(cfg: RunConfig, dataset: Dataset, fp: list, slug: str, root: Path, times: dict):
+    """Train (or reuse) the world model, synthesise (or reuse) the transitions, check their fidelity."""
+    from dawm.world_model.fidelity import run_fidelity
+    from dawm.world_model.synthesis import SynthesisConfig, run_synthesis
+    from dawm.world_model.trainer import train_world_model
+
+    wm_cfg = dataclasses.replace(cfg.world_model, dataset=cfg.dataset, seed=cfg.seed, device=cfg.device, out="")
+    wm_dir = root / "world_model" / f"{slug}-{_digest(fp, dataclasses.asdict(wm_cfg))}"
+    t0 = time.perf_counter()
+    if not (wm_dir / "summary.json").exists():
+        train_world_model(dataclasses.replace(wm_cfg, out=str(wm_dir)))
+    times["world_model"] = time.perf_counter() - t0
+
+    syn = cfg.synthesis
+    syn_path = root / "synthetic" / f"{slug}-{_digest(str(wm_dir), dataclasses.asdict(syn), cfg.seed)}.hdf5"
+    t0 = time.perf_counter()
+    if not syn_path.exists():
+        run_synthesis(SynthesisConfig(world_model=str(wm_dir), dataset=cfg.dataset, out=str(syn_path),
+                                      n_starts=syn.n_starts, target_rtg=syn.target_rtg, horizon=syn.horizon,
+                                      guidance=syn.guidance, sampler=syn.sampler, steps=syn.steps, seed=cfg.seed,
+                                      device=cfg.device))
+    times["synthesis"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    fid_dir = syn_path.with_name(syn_path.stem + "-fidelity")
+    fid_file = fid_dir / "fidelity.json"
+    if fid_file.exists():
+        report = json.loads(fid_file.read_text())
+    else:
+        fid_cfg = dataclasses.replace(cfg.fidelity, dataset=cfg.dataset, world_model=str(wm_dir), out=str(fid_dir),
+                                      seed=cfg.seed)
+        report, _ = run_fidelity(syn_path, fid_cfg)
+    times["fidelity"] = time.perf_counter() - t0
+    return wm_dir, syn_path, {"report": str(fid_file), **fidelity_headline(report)}
+
+
+def fidelity_headline(report: dict) -> dict:
+    """The few fidelity numbers worth printing: synthetic vs one-step-model vs real-data floor."""
+    out = {}
+    for name, key in (("synthetic", "synthetic_vs_sim"), ("ensemble", "ensemble_vs_sim"), ("real", "real_vs_sim")):
+        part = report.get(key) or {}
+        overall = part.get("all", part)
+        out[name] = {k: overall[k] for k in ("state_rmse", "reward_mae", "term_accuracy") if overall.get(k) is not None}
+    return out
+
+
+def format_summary(summary: dict) -> str:
+    lines = [f"method {summary['method']}  dataset {summary['dataset']}  seed {summary['seed']}"]
+    if summary.get("score_mean") is not None:
+        lines.append(f"normalised score   {summary['score_mean']:.1f} ± {summary['score_std']:.1f}   "
+                     f"(return {summary['return_mean']:.1f} ± {summary['return_std']:.1f})")
+    fid = summary.get("fidelity")
+    if fid:
+        lines.append(f"synthetic data     {summary['synthetic_transitions']:,} transitions  -> {summary['synthetic_file']}")
+        for name in ("synthetic", "ensemble", "real"):
+            if fid.get(name):
+                lines.append(f"  fidelity {name:<9} " + "  ".join(f"{k} {v:.3g}" for k, v in fid[name].items()
+                                                             if isinstance(v, (int, float))))
+        lines.append(f"  full report      {fid['report']}")
+    lines.append("time per stage     " + "  ".join(f"{k} {v:.0f}s" for k, v in summary["stage_seconds"].items()))
+    return "\n".join(lines)
