@@ -1,0 +1,139 @@
+"""World-model throughput: diffusion training samples/s and synthetic transitions/s per sampler.
+
+    python benchmarks/speed_world_model.py [--threads 2] [--rounds 3] [--n-starts 16384]
+
+Self-contained: random Hopper-sized data (obs 11, act 3), the default `WorldModelConfig` model
+(T = 8, K = 5, U-Net dim 32 x (1, 2, 4), Mish), an IDM of (512, 512). Throughput does not depend
+on the weights, so nothing is trained. FLOPs are counted with torch.utils.flop_counter over one
+step of the same work; the float32 matmul peak (1024^3, best of several) is measured in the same
+run with the same thread count. Rates are reported per wall second and per CPU-second of this
+process (the latter is disturbed much less by other jobs on a shared machine); each is the best
+of `--rounds` interleaved rounds. Synthetic transitions count every step of every rollout
+(rollouts are not cut by a done rule here, which would make the count depend on the weights).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import time
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from dawm.data.dataset import Dataset
+from dawm.world_model.config import WorldModelConfig
+from dawm.world_model.diffusion import TrajectoryDiffusion
+from dawm.world_model.inverse_dynamics import InverseDynamics
+from dawm.world_model.synthesis import synthesize
+from dawm.world_model.trainer import MODEL_FIELDS
+
+OBS, ACT = 11, 3
+
+
+def timed(fn) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process) of one call."""
+    w, c = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - w, time.process_time() - c
+
+
+def matmul_peak(reps: int = 8) -> tuple[float, float]:
+    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+    a @ b
+    flops = 2 * 1024**3
+    best = [min(x) for x in zip(*(timed(lambda: a @ b) for _ in range(reps)))]
+    return flops / best[0], flops / best[1]
+
+
+def count_flops(fn) -> int:
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def build(cfg: WorldModelConfig, n: int = 50_000):
+    rng = np.random.default_rng(0)
+    ds = Dataset(rng.normal(size=(n, OBS)), rng.uniform(-1, 1, (n, ACT)), rng.normal(size=n), np.zeros(n, bool),
+                 np.arange(n) % 1000 == 999, metadata={"env_id": "Hopper-v5", "name": "bench"})
+    wm = TrajectoryDiffusion(OBS, ACT, **{f: getattr(cfg, f) for f in MODEL_FIELDS})
+    wm.set_normalizers(torch.randn(1000, cfg.horizon, OBS), torch.randn(1000, cfg.horizon), torch.rand(1000, ACT),
+                       400.0)
+    idm = InverseDynamics(OBS, ACT, cfg.idm_hidden)
+    idm.fit_normalizers(ds.observations, ds.actions)
+    return ds, wm.eval(), idm.eval()
+
+
+def training_case(wm: TrajectoryDiffusion, batch: int, iters: int):
+    model = TrajectoryDiffusion(**wm.hparams)
+    model.load_state_dict(wm.state_dict())
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4, fused=True)
+    T = wm.horizon
+    s, r, a, g = torch.randn(batch, T, OBS), torch.randn(batch, T), torch.rand(batch, ACT), torch.rand(batch) * 300
+
+    def step():
+        loss = model.loss(s, r, a, g)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    step()
+    flops = count_flops(step)
+    return (lambda: [step() for _ in range(iters)]), batch * iters, flops * iters
+
+
+def sampling_case(ds, wm, idm, sampler: str, steps: int, guidance: float, n_starts: int, batch: int):
+    never = lambda s: np.zeros(len(s), bool)  # noqa: E731  (count every generated step)
+    kw = dict(sampler=sampler, steps=steps, guidance=guidance, termination=never, batch_size=batch,
+              show_progress=False)
+    synthesize(wm, idm, ds, min(batch, n_starts), **kw)
+    flops = count_flops(lambda: synthesize(wm, idm, ds, batch, **kw)) * n_starts / batch
+    return (lambda: synthesize(wm, idm, ds, n_starts, **kw)), n_starts * (wm.horizon - 1), flops
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--n-starts", type=int, default=16_384)
+    parser.add_argument("--batch", type=int, default=2048, help="rollouts per synthesis batch")
+    parser.add_argument("--dim", type=int, default=WorldModelConfig.dim, help="U-Net base width")
+    parser.add_argument("--quick", action="store_true", help="one sampler case only")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    cfg = WorldModelConfig(dim=args.dim)
+    ds, wm, idm = build(cfg)
+    cases = {f"train batch {b}": training_case(wm, b, max(1, 4096 // b)) for b in (cfg.batch_size, 1024)}
+    samplers = [("ddpm", 3, 1.0), ("ddim", 3, 1.0), ("dpm", 3, 1.0), ("ddpm", 5, 1.0), ("dpm", 2, 1.0),
+                ("ddpm", 3, 1.2)]
+    for sampler, steps, w in samplers[:1] if args.quick else samplers:
+        cases[f"synth {sampler} N={steps} w={w}"] = sampling_case(ds, wm, idm, sampler, steps, w, args.n_starts,
+                                                                  args.batch)
+    load_before = os.getloadavg()
+    peaks = [matmul_peak()]
+    best = {name: (float("inf"), float("inf")) for name in cases}
+    for _ in range(args.rounds):  # interleaved, so a burst of load hits every case alike
+        for name, (fn, _, _) in cases.items():
+            best[name] = tuple(min(a, b) for a, b in zip(best[name], timed(fn)))
+        peaks.append(matmul_peak())
+    peak_wall, peak_cpu = max(p[0] for p in peaks), max(p[1] for p in peaks)
+    print(f"torch {torch.__version__}, {args.threads} thread(s), U-Net dim {cfg.dim}; "
+          f"load average before {load_before}, "
+          f"after {os.getloadavg()}")
+    print(f"`uptime`: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
+    print(f"float32 matmul peak (1024^3): {peak_wall / 1e9:.1f} GFLOP/s per wall s, {peak_cpu / 1e9:.1f} per CPU-s\n")
+    print("| case | items | items/s (wall) | items/s (per CPU-s) | MFLOP/item | GFLOP/s (wall) "
+          "| of peak (wall / CPU) |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for name, (_, items, flops) in cases.items():
+        wall, cpu = best[name]
+        unit = "samples" if name.startswith("train") else "transitions"
+        print(f"| {name} | {unit} | {items / wall:,.0f} | {items / cpu:,.0f} | {flops / items / 1e6:.2f} | "
+              f"{flops / wall / 1e9:.1f} | {flops / wall / peak_wall:.0%} / {flops / cpu / peak_cpu:.0%} |")
+
+
+if __name__ == "__main__":
+    main()

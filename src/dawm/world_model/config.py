@@ -1,0 +1,99 @@
+"""`WorldModelConfig`: every knob of `dawm train-world-model` (defaults: DWM's, at CPU-friendly length)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class WorldModelConfig:
+    """Train a DAWM world model: trajectory diffusion over (r_t, s_{t+1}, ...) + inverse dynamics."""
+
+    dataset: str = ""
+    """Dataset: a name (hopper-medium), a Minari id or an HDF5 path."""
+    out: str = ""
+    """Run directory (default: runs/world_model/<dataset>-seed<seed>); an existing one is resumed."""
+    # --- model ---
+    horizon: int = 8
+    """T: rows [s_{t+k}, r_{t+k}], k < T, per sample; synthesis yields up to T - 1 transitions."""
+    diffusion_steps: int = 5
+    """K: diffusion (noise) steps of the cosine schedule (DWM: 5 for T = 8)."""
+    denoiser: str = "unet"
+    """Noise-prediction network: 'unet' (temporal 1-D U-Net, DWM/Diffuser) or 'transformer'."""
+    dim: int = 32
+    """U-Net base channels (x dim_mults per level) or transformer width."""
+    dim_mults: tuple[int, ...] = (1, 2, 4)
+    """U-Net channel multipliers per level; the horizon is halved between levels."""
+    kernel_size: int = 5
+    """Temporal convolution kernel size (U-Net)."""
+    n_layers: int = 4
+    """Transformer layers."""
+    n_heads: int = 4
+    """Transformer attention heads."""
+    activation: str = "mish"
+    """U-Net activation: 'mish' (Diffuser/DWM) or 'silu'."""
+    p_uncond: float = 0.25
+    """Probability of dropping the return-to-go condition in training (classifier-free guidance)."""
+    reward_weight: float = 1.0
+    """Loss weight of the reward column relative to each state dimension."""
+    prediction: str = "x0"
+    """What the network predicts: 'x0' (the clean sample, Diffuser's choice), 'eps' (the noise) or 'v'. With
+    K = 5 the noisiest step keeps ~1% of the signal, so x0 recovered from an eps estimate is ~100x noisier."""
+    clip_denoised: bool = True
+    """Clip predicted clean samples to the training data's (normalised) range while sampling."""
+    gamma: float = 0.99
+    """Discount of the return-to-go condition."""
+    rtg_scale: float = 0.0
+    """RTG divisor; 0 = the env's DWM scale (hopper 400, walker2d 550, halfcheetah 1200), else max |RTG| in the data."""
+    # --- sampling defaults stored in the model (synthesis may override) ---
+    sampler: str = "ddpm"
+    """Default sampler: 'ddpm' (ancestral), 'ddim' or 'dpm' (DPM-Solver++ 2M)."""
+    sampling_steps: int = 3
+    """Default number of strided sampling steps N <= diffusion_steps (DWM: 3)."""
+    temperature: float = 0.5
+    """Default noise scale of stochastic sampling steps (DWM/Diffuser low temperature: 0.5)."""
+    guidance: float = 1.0
+    """Default guidance weight w: eps = w eps(g) + (1 - w) eps(null); 1 = conditional only."""
+    # --- optimisation ---
+    steps: int = 50_000
+    """Diffusion gradient steps (DWM: 2e6 at batch 64)."""
+    batch_size: int = 128
+    """Diffusion minibatch (windows)."""
+    lr: float = 1e-4
+    """Adam learning rate of the diffusion model."""
+    ema_decay: float = 0.995
+    """EMA decay of the diffusion weights (the EMA model is the one saved)."""
+    ema_every: int = 10
+    """Steps between EMA updates."""
+    ema_start: int = 1000
+    """Before this step the EMA is a plain copy of the weights."""
+    grad_clip: float = 0.0
+    """Gradient-norm clipping for all models (0 = off)."""
+    idm_steps: int = 20_000
+    """Inverse dynamics (and termination classifier) gradient steps."""
+    idm_hidden: tuple[int, ...] = (512, 512)
+    """IDM hidden layers (ReLU)."""
+    idm_batch_size: int = 256
+    """IDM minibatch (transitions)."""
+    idm_lr: float = 3e-4
+    """Adam learning rate of the IDM and the termination classifier."""
+    termination: str = "auto"
+    """Done rule for synthesis: 'auto' (the env's declared rule, or a learned classifier for unknown envs),
+    'rule' (require the declared rule) or 'learned' (always train the classifier)."""
+    # --- bookkeeping ---
+    val_fraction: float = 0.1
+    """Fraction of episodes held out for validation (deterministic from the seed)."""
+    val_size: int = 1024
+    """Held-out windows used for the validation loss and sampled-rollout errors."""
+    log_every: int = 100
+    """Steps between training-loss log lines."""
+    eval_every: int = 5000
+    """Steps between validations."""
+    checkpoint_every: int = 5000
+    """Steps between checkpoints (the last good one is never overwritten by a diverged state)."""
+    seed: int = 0
+    """Seed for the split, initialisation, minibatches and noise."""
+    device: str = "auto"
+    """Torch device: 'auto' (CUDA if present), 'cpu' or 'cuda'."""
+    threads: int = 0
+    """torch CPU threads (0 = torch's default)."""

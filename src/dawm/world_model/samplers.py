@@ -1,0 +1,113 @@
+"""Reverse-process samplers over a discrete noise schedule alpha_bar[0..K-1] (k = K-1 is noisiest).
+
+Every sampler takes `eps_fn(x, k) -> predicted noise` (k a Python int shared by the batch),
+`inpaint(x) -> x` (re-imposes the fixed entries, e.g. s_t) and a strided subset of the K
+training steps, so the step count N <= K is a knob. The last step always lands on the clean
+sample (alpha_bar = 1). Each sampler is a few lines of the standard update rule:
+
+  ddpm  ancestral sampling with the posterior variance of the strided chain (Ho et al.; Nichol &
+        Dhariwal's respacing); noise scaled by `temperature` (Diffuser/DWM low-temperature 0.5);
+  ddim  Song et al.'s generalised update; eta = 0 deterministic, eta = 1 has DDPM's variance;
+  dpm   DPM-Solver++(2M) (Lu et al.): second-order multistep in log-SNR on the x0 prediction,
+        first order on the first and the final step.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+SAMPLERS = ("ddpm", "ddim", "dpm")
+
+EpsFn = Callable[[torch.Tensor, int], torch.Tensor]
+
+
+def strided_steps(n_train: int, n_sample: int) -> list[int]:
+    """N evenly spaced training steps from K-1 down to 0, e.g. K=5, N=3 -> [4, 2, 0]."""
+    if not 1 <= n_sample <= n_train:
+        raise ValueError(f"sampling steps must be in 1..{n_train} (the training steps), got {n_sample}")
+    if n_sample == 1:
+        return [n_train - 1]
+    return sorted({round(i * (n_train - 1) / (n_sample - 1)) for i in range(n_sample)}, reverse=True)
+
+
+def _x0(x, eps, ab):
+    return (x - (1 - ab).sqrt() * eps) / ab.sqrt()
+
+
+def _alpha_bars(alpha_bar: torch.Tensor, steps: list[int]):
+    """(alpha_bar at each step, alpha_bar at the step after it; 1.0 after the last)."""
+    ab = [alpha_bar[k] for k in steps]
+    return ab, ab[1:] + [torch.ones((), dtype=alpha_bar.dtype, device=alpha_bar.device)]
+
+
+def ddpm(eps_fn: EpsFn, x, alpha_bar, steps, inpaint, generator=None, temperature: float = 1.0, clip=None, **_):
+    ab, ab_prev = _alpha_bars(alpha_bar, steps)
+    for i, k in enumerate(steps):
+        x0 = _clip(_x0(x, eps_fn(x, k), ab[i]), clip)
+        beta = 1 - ab[i] / ab_prev[i]  # the strided chain's own beta
+        mean = (ab_prev[i].sqrt() * beta * x0 + (1 - beta).sqrt() * (1 - ab_prev[i]) * x) / (1 - ab[i])
+        if i < len(steps) - 1:
+            var = beta * (1 - ab_prev[i]) / (1 - ab[i])
+            mean = mean + temperature * var.sqrt() * _noise(x, generator)
+        x = inpaint(mean)
+    return x
+
+
+def ddim(eps_fn: EpsFn, x, alpha_bar, steps, inpaint, generator=None, temperature: float = 1.0, eta: float = 0.0,
+         clip=None, **_):
+    ab, ab_prev = _alpha_bars(alpha_bar, steps)
+    for i, k in enumerate(steps):
+        eps = eps_fn(x, k)
+        x0 = _clip(_x0(x, eps, ab[i]), clip)
+        if clip is not None:
+            eps = (x - ab[i].sqrt() * x0) / (1 - ab[i]).sqrt()  # keep eps consistent with the clipped x0
+        sigma = eta * ((1 - ab_prev[i]) / (1 - ab[i]) * (1 - ab[i] / ab_prev[i])).sqrt()
+        x = ab_prev[i].sqrt() * x0 + (1 - ab_prev[i] - sigma**2).clamp(min=0).sqrt() * eps
+        if eta > 0 and i < len(steps) - 1:
+            x = x + temperature * sigma * _noise(x, generator)
+        x = inpaint(x)
+    return x
+
+
+def dpm(eps_fn: EpsFn, x, alpha_bar, steps, inpaint, clip=None, **_):
+    """DPM-Solver++(2M), data-prediction form: x_{t'} = (s'/s) x - a' (e^{-h} - 1) D."""
+    ab, ab_prev = _alpha_bars(alpha_bar, steps)
+    lam = [0.5 * torch.log(a / (1 - a)) for a in ab]  # log-SNR / 2 = log(alpha / sigma)
+    x0_prev = None
+    for i, k in enumerate(steps):
+        x0 = _clip(_x0(x, eps_fn(x, k), ab[i]), clip)
+        if i == len(steps) - 1:  # to sigma = 0: the solution is the data prediction itself
+            x = x0
+        else:
+            h = lam[i + 1] - lam[i]
+            d = x0
+            if x0_prev is not None:  # second order from the previous step's x0 (multistep)
+                r = (lam[i] - lam[i - 1]) / h
+                d = (1 + 1 / (2 * r)) * x0 - (1 / (2 * r)) * x0_prev
+            sig, sig_next = (1 - ab[i]).sqrt(), (1 - ab_prev[i]).sqrt()
+            x = (sig_next / sig) * x - ab_prev[i].sqrt() * torch.expm1(-h) * d
+        x0_prev = x0
+        x = inpaint(x)
+    return x
+
+
+def run_sampler(name: str, eps_fn: EpsFn, x, alpha_bar, steps, inpaint, **kwargs):
+    fns = {"ddpm": ddpm, "ddim": ddim, "dpm": dpm}
+    if name not in fns:
+        raise ValueError(f"unknown sampler '{name}' (expected one of: {', '.join(SAMPLERS)})")
+    return fns[name](eps_fn, x, alpha_bar, steps, inpaint, **kwargs)
+
+
+def _noise(x, generator):
+    return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+
+
+def _clip(x0, clip):
+    """Clip the x0 prediction to `clip` = bound or (low, high) tensors broadcast over the last dim."""
+    if clip is None:
+        return x0
+    if isinstance(clip, tuple):
+        return torch.maximum(torch.minimum(x0, clip[1]), clip[0])
+    return x0.clamp(-clip, clip)

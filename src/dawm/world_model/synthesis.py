@@ -1,0 +1,221 @@
+"""DAWM synthesis: real (s_t, a_t) start pairs -> generated rollouts -> complete synthetic transitions.
+
+For each start the diffusion model generates s_{t+1..t+H} and r_{t..t+H-1} given (s_t, a_t, g);
+step k of the rollout becomes the transition (s_k, a_k, r_k, s_{k+1}, done_k) with
+  - a_0 = the real a_t, a_k = IDM(s_k, s_{k+1}) for k >= 1;
+  - done_k = the env's declared termination rule on s_{k+1} (EnvSpec.termination), or the learned
+    termination classifier for unknown envs; never an implicit "not done";
+  - the rollout stops at its first done (later steps are discarded: the episode is over).
+Each rollout is one episode of the returned `Dataset` (terminal at its done, else a timeout at its
+end), with infos["horizon_step"] (0 = the real-action step) and infos["start_index"] (row of the
+start pair in the source dataset). `Transitions.from_dataset` turns it into an agent's buffer.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from dawm.data.dataset import Dataset
+from dawm.data.segments import returns_to_go
+from dawm.envs.specs import get_env_spec
+from dawm.utils.errors import DataError, DawmError
+from dawm.utils.progress import progress
+from dawm.world_model.diffusion import TrajectoryDiffusion
+from dawm.world_model.inverse_dynamics import InverseDynamics, TerminationClassifier
+
+
+def resolve_target_rtg(target: str | float, dataset: Dataset, gamma: float = 0.99, rtg_scale: float = 1.0) -> float:
+    """Absolute RTG from a number (raw discounted return), 'qX' (X-quantile of the dataset's per-step
+    return-to-go) or 'gX' (DWM's normalised target: X * rtg_scale)."""
+    text = str(target).strip().lower()
+    try:
+        if text.startswith("q"):
+            q = float(text[1:])
+            if not 0.0 <= q <= 1.0:
+                raise ValueError
+            return float(np.quantile(returns_to_go(dataset, gamma), q))
+        if text.startswith("g"):
+            return float(text[1:]) * rtg_scale
+        return float(text)
+    except ValueError:
+        raise DawmError(f"--target-rtg '{target}': expected a number (absolute return-to-go), 'q0.9' (quantile "
+                        f"of the dataset's returns-to-go) or 'g0.8' (normalised, x rtg_scale)") from None
+
+
+def resolve_termination(termination: Callable | None, env_id: str | None) -> tuple[Callable, str]:
+    """(done function on raw next states, its description); the env's declared rule unless given."""
+    if termination is not None:
+        return termination, "learned"
+    spec = get_env_spec(env_id or "")
+    if spec is None:
+        raise DawmError(f"no declared termination rule for env '{env_id}': train the world model with "
+                        "--termination learned (or auto) and synthesize from its run directory")
+    return spec.termination, f"rule:{spec.name}"
+
+
+@torch.no_grad()
+def synthesize(world_model: TrajectoryDiffusion, idm: InverseDynamics, dataset: Dataset, n_starts: int,
+               target_rtg: str | float = "q0.9", horizon: int | None = None, guidance: float | None = None,
+               sampler: str | None = None, steps: int | None = None, batch_size: int = 2048, seed: int = 0,
+               termination: Callable[[np.ndarray], np.ndarray] | None = None, temperature: float | None = None,
+               eta: float = 0.0, start_indices: np.ndarray | None = None, world_model_path: str | None = None,
+               show_progress: bool = True) -> Dataset:
+    """Generate `n_starts` rollouts of `horizon` (<= T - 1, default T - 1) steps; see the module docstring."""
+    T = world_model.horizon
+    horizon = horizon or T - 1
+    if not 1 <= horizon <= T - 1:
+        raise DawmError(f"--horizon {horizon}: must be in 1..{T - 1} (the model generates s_t..s_(t+{T - 1}), "
+                        f"so at most T - 1 = {T - 1} complete transitions)")
+    if dataset.obs_dim != world_model.obs_dim or dataset.act_dim != world_model.act_dim:
+        raise DawmError(f"dataset '{dataset.name}' has obs/act dims {dataset.obs_dim}/{dataset.act_dim}, the world "
+                        f"model {world_model.obs_dim}/{world_model.act_dim}")
+    done_fn, done_rule = resolve_termination(termination, dataset.env_id)
+    meta = world_model.metadata
+    rtg = resolve_target_rtg(target_rtg, dataset, meta.get("gamma", 0.99), float(world_model.rtg_scale))
+    device = world_model.alpha_bar.device
+    idm = idm.to(device).eval()
+    rng = np.random.default_rng(seed)
+    gen = torch.Generator(device).manual_seed(seed)
+    pool = np.arange(len(dataset)) if start_indices is None else np.asarray(start_indices, dtype=np.int64)
+    starts = np.sort(rng.choice(pool, size=n_starts, replace=n_starts > len(pool)))
+
+    parts: dict[str, list[np.ndarray]] = {"s": [], "a": [], "r": [], "s2": []}
+    t0 = time.perf_counter()
+    bar = progress(n_starts, "synthesize", "rollouts") if show_progress else None
+    for i in range(0, n_starts, batch_size):
+        idx = starts[i: i + batch_size]
+        s0 = torch.as_tensor(dataset.observations[idx], device=device)
+        a0 = torch.as_tensor(dataset.actions[idx], device=device)
+        states, rewards = world_model.sample(s0, a0, torch.full((len(idx),), rtg, device=device), guidance, sampler,
+                                             steps, temperature, eta, generator=gen)
+        s, s2 = states[:, :horizon], states[:, 1: horizon + 1]
+        obs, nxt = s[:, 1:].reshape(-1, s.shape[-1]), s2[:, 1:].reshape(-1, s.shape[-1])
+        inferred = torch.cat([idm(o, n) for o, n in zip(obs.split(4096), nxt.split(4096))])  # cache-sized chunks
+        a = torch.cat([a0[:, None], inferred.view(len(idx), horizon - 1, a0.shape[-1])], 1)
+        for key, value in (("s", s), ("a", a), ("r", rewards[:, :horizon]), ("s2", s2)):
+            parts[key].append(value.cpu().numpy())
+        if bar is not None:
+            bar.update(len(idx))
+    if bar is not None:
+        bar.close()
+    s, a, r, s2 = (np.concatenate(parts[k]) for k in ("s", "a", "r", "s2"))
+    done = np.asarray(done_fn(s2.reshape(-1, s2.shape[-1])), dtype=bool).reshape(n_starts, horizon)
+    keep = (np.cumsum(done, 1) - done) == 0  # nothing after a rollout's first done
+    last = np.zeros_like(keep)
+    last[:, -1] = True
+    return Dataset(
+        observations=s[keep], actions=a[keep], rewards=r[keep], next_observations=s2[keep],
+        terminals=(done & keep)[keep], timeouts=(last & ~done)[keep],
+        infos={"horizon_step": np.broadcast_to(np.arange(horizon), keep.shape)[keep].astype(np.int64),
+               "start_index": np.broadcast_to(starts[:, None], keep.shape)[keep].astype(np.int64)},
+        metadata=_metadata(world_model, dataset, world_model_path, rtg, target_rtg, horizon, guidance, sampler, steps,
+                           n_starts, seed, done_rule, time.perf_counter() - t0),
+    )
+
+
+def _metadata(wm, dataset, wm_path, rtg, target, horizon, guidance, sampler, steps, n_starts, seed, done_rule,
+              seconds) -> dict:
+    hp = wm.hparams
+    meta = {k: dataset.metadata[k] for k in ("env_id", "level") if dataset.metadata.get(k) is not None}
+    ref = dataset.ref_scores()
+    if ref is not None:
+        meta.update(ref_min_score=float(ref[0]), ref_max_score=float(ref[1]))
+    meta.update(name=f"{dataset.name}-dawm-synthetic", source_dataset=dataset.name, synthetic=True,
+                world_model=str(wm_path or ""), target_rtg=float(rtg), target_rtg_spec=str(target), horizon=horizon,
+                guidance=float(hp["guidance"] if guidance is None else guidance), sampler=sampler or hp["sampler"],
+                steps=int(steps or hp["sampling_steps"]), n_starts=int(n_starts), seed=int(seed),
+                termination=done_rule, generation_seconds=round(seconds, 3))
+    return meta
+
+
+def load_world_model_run(path: str | Path, device: str | torch.device = "cpu"):
+    """(world model, IDM, termination classifier or None) from a run directory or its world_model.pt."""
+    path = Path(path)
+    run_dir = path.parent if path.suffix == ".pt" else path
+    wm_file = path if path.suffix == ".pt" else path / "world_model.pt"
+    if not wm_file.exists():
+        raise DataError(wm_file, None, "not found", "a world-model run directory (from `dawm train-world-model`)")
+    wm = TrajectoryDiffusion.load(wm_file, device)
+    idm = InverseDynamics.load(run_dir / "idm.pt", device)
+    term_file = run_dir / "termination.pt"
+    term = TerminationClassifier.load(term_file, device) if term_file.exists() else None
+    return wm, idm, term
+
+
+@dataclass
+class SynthesisConfig:
+    """Generate a synthetic dataset with a trained world model and export it (HDF5, D4RL layout)."""
+
+    world_model: str = ""
+    """World-model run directory (from `dawm train-world-model`) or its world_model.pt."""
+    dataset: str = ""
+    """Dataset of the real (s_t, a_t) start pairs (default: the one the model was trained on)."""
+    out: str = ""
+    """Output HDF5 file (written atomically)."""
+    n_starts: int = 100_000
+    """Number of rollouts (start pairs drawn uniformly from the chosen episodes)."""
+    starts: str = "all"
+    """Episodes to draw start pairs from: 'all', 'train' or 'val' (the world model's held-out episodes)."""
+    target_rtg: str = "q0.9"
+    """Return-to-go condition: a number (absolute), 'qX' (quantile of the data's RTGs) or 'gX' (X x rtg_scale)."""
+    horizon: int = 0
+    """Transitions per rollout, 1..T-1 (0 = T - 1)."""
+    guidance: float | None = None
+    """Guidance weight w (default: the model's)."""
+    sampler: str = ""
+    """'ddpm', 'ddim' or 'dpm' (default: the model's)."""
+    steps: int = 0
+    """Sampling steps, 1..K (0 = the model's default)."""
+    temperature: float | None = None
+    """Noise scale of stochastic sampling steps (default: the model's)."""
+    eta: float = 0.0
+    """DDIM stochasticity (0 = deterministic DDIM)."""
+    batch_size: int = 2048
+    """Rollouts generated per batch (~2k keeps CPU activations in cache; larger on a GPU)."""
+    seed: int = 0
+    """Seed for start pairs and sampling noise."""
+    device: str = "auto"
+    """Torch device: 'auto', 'cpu' or 'cuda'."""
+    threads: int = 0
+    """torch CPU threads (0 = torch's default)."""
+    overwrite: bool = False
+    """Replace an existing output file."""
+
+
+def run_synthesis(cfg: SynthesisConfig) -> tuple[Path, Dataset]:
+    """Load the run and the dataset, synthesize, write `cfg.out`; returns (path, synthetic dataset)."""
+    from dawm.data.d4rl import write_dataset
+    from dawm.data.registry import load_dataset
+    from dawm.utils.torch_utils import resolve_device
+
+    if not cfg.world_model or not cfg.out:
+        raise DawmError("--world-model and --out are required")
+    out = Path(cfg.out)
+    if out.exists() and not cfg.overwrite:
+        raise DataError(out, None, "already exists", "a new path, or --overwrite")
+    if cfg.starts not in ("all", "train", "val"):
+        raise DawmError(f"--starts '{cfg.starts}' (expected all, train or val)")
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    wm, idm, term = load_world_model_run(cfg.world_model, resolve_device(cfg.device))
+    source = cfg.dataset or wm.metadata.get("source", "")
+    if not source:
+        raise DawmError("--dataset is required (the world model does not record its training dataset)")
+    dataset = load_dataset(source)
+    pool = None
+    if cfg.starts != "all":
+        val = np.isin(dataset.episode_ids(), np.asarray(wm.metadata.get("val_episode_ids", []), dtype=np.int64))
+        pool = np.flatnonzero(val if cfg.starts == "val" else ~val)
+        if len(pool) == 0:
+            raise DawmError(f"--starts {cfg.starts}: the world model's split leaves no such episodes")
+    synthetic = synthesize(wm, idm, dataset, cfg.n_starts, cfg.target_rtg, cfg.horizon or None, cfg.guidance,
+                           cfg.sampler or None, cfg.steps or None, cfg.batch_size, cfg.seed,
+                           termination=term.predict if term is not None else None, temperature=cfg.temperature,
+                           eta=cfg.eta, start_indices=pool, world_model_path=cfg.world_model)
+    return write_dataset(synthetic, out, overwrite=cfg.overwrite), synthetic

@@ -1,0 +1,299 @@
+"""`train_world_model`: the diffusion world model and the inverse dynamics model, in one resumable run.
+
+    <run>/world_model.pt   EMA diffusion weights + normalisers + hyper-parameters (weights_only)
+    <run>/idm.pt           inverse dynamics (+ val_episode_ids);  termination.pt when learned
+    <run>/checkpoints/     full training state (both models, optimisers, EMA, RNG), resumable
+    <run>/summary.json     final validation metrics; config.yaml, metrics.jsonl, tb/ as every run
+
+Episodes are split once, deterministically from the seed, into training and held-out episodes;
+both models train on the former and report losses on the latter. Every step does one diffusion
+update (while step < steps) and one IDM update (while step < idm_steps).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dawm.data.dataset import Dataset
+from dawm.data.registry import load_dataset
+from dawm.data.segments import make_segments, returns_to_go, segment_starts
+from dawm.data.transitions import Transitions
+from dawm.envs.specs import get_env_spec
+from dawm.utils.errors import DawmError, TrainingDiverged
+from dawm.utils.progress import progress
+from dawm.utils.runs import Run
+from dawm.utils.torch_utils import resolve_device, set_seed
+from dawm.world_model.config import WorldModelConfig
+from dawm.world_model.diffusion import TrajectoryDiffusion
+from dawm.world_model.inverse_dynamics import InverseDynamics, TerminationClassifier
+
+__all__ = ["WorldModelConfig", "train_world_model", "split_episodes", "select_episodes"]
+
+MODEL_FIELDS = ("horizon", "diffusion_steps", "denoiser", "dim", "dim_mults", "kernel_size", "n_layers", "n_heads",
+                "activation", "p_uncond", "reward_weight", "prediction", "clip_denoised", "sampler", "sampling_steps", "temperature",
+                "guidance")  # WorldModelConfig fields that are TrajectoryDiffusion hyper-parameters
+
+
+# --- data ------------------------------------------------------------------------------------------
+def split_episodes(ds: Dataset, val_fraction: float, seed: int) -> np.ndarray:
+    """Held-out episode ids: a seeded random `val_fraction` of episodes (none if fewer than 2)."""
+    n = ds.n_episodes
+    n_val = min(int(math.ceil(val_fraction * n)), n - 1) if n >= 2 and val_fraction > 0 else 0
+    return np.sort(np.random.default_rng(seed).permutation(n)[:n_val]).astype(np.int64)
+
+
+def select_episodes(ds: Dataset, episode_ids: np.ndarray) -> Dataset:
+    """The dataset restricted to the given episodes (each still closed by its terminal or a timeout)."""
+    rows = np.isin(ds.episode_ids(), episode_ids)
+    last = np.zeros(len(ds), bool)
+    last[ds.episode_ends - 1] = True
+    pick = lambda a: None if a is None else a[rows]  # noqa: E731
+    return Dataset(ds.observations[rows], ds.actions[rows], ds.rewards[rows], ds.terminals[rows],
+                   (ds.timeouts | (last & ~ds.terminals))[rows], pick(ds.next_observations), dict(ds.metadata),
+                   {k: np.asarray(v)[rows] for k, v in ds.infos.items()})
+
+
+def segment_tensors(ds: Dataset, horizon: int, gamma: float, device, chunk: int = 100_000) -> dict[str, torch.Tensor]:
+    """What training needs of every length-T window, built chunk by chunk to bound memory:
+    states (M, T, obs), rewards (M, T), action a_t (M, act), return-to-go (M,)."""
+    starts, rtg = segment_starts(ds, horizon), returns_to_go(ds, gamma)
+    parts: dict[str, list] = {"states": [], "rewards": [], "action": [], "rtg": []}
+    for i in range(0, len(starts), chunk):
+        seg = make_segments(ds, horizon, gamma, starts=starts[i: i + chunk], rtg=rtg)
+        for key, value in (("states", seg.observations), ("rewards", seg.rewards), ("action", seg.actions[:, 0]),
+                           ("rtg", seg.returns_to_go)):
+            parts[key].append(value)
+    return {k: torch.as_tensor(np.concatenate(v) if v else np.zeros((0,)), dtype=torch.float32, device=device)
+            for k, v in parts.items()}
+
+
+def transition_tensors(ds: Dataset, device) -> dict[str, torch.Tensor]:
+    return Transitions.from_dataset(ds).to_torch(device) if len(ds) else {}
+
+
+def _batch(data: dict[str, torch.Tensor], index: torch.Tensor) -> dict[str, torch.Tensor]:
+    return {k: v[index] for k, v in data.items()}
+
+
+# --- models ------------------------------------------------------------------------------------
+def build_models(cfg: WorldModelConfig, ds: Dataset, train_seg, train_tr, learn_termination: bool, device):
+    model = TrajectoryDiffusion(ds.obs_dim, ds.act_dim, **{f: getattr(cfg, f) for f in MODEL_FIELDS})
+    spec = get_env_spec(ds.env_id or "")
+    rtg_scale = cfg.rtg_scale or (spec.rtg_scale if spec else float(train_seg["rtg"].abs().max().clamp(min=1e-6)))
+    model.set_normalizers(train_seg["states"], train_seg["rewards"], train_seg["action"], rtg_scale)
+    idm = InverseDynamics(ds.obs_dim, ds.act_dim, cfg.idm_hidden)
+    idm.fit_normalizers(train_tr["observations"].cpu().numpy(), train_tr["actions"].cpu().numpy())
+    term = None
+    if learn_termination:
+        term = TerminationClassifier(ds.obs_dim, cfg.idm_hidden)
+        term.fit_normalizers(train_tr["next_observations"].cpu().numpy())
+    return model.to(device), idm.to(device), term.to(device) if term is not None else None
+
+
+def _check_config(cfg: WorldModelConfig) -> None:
+    if not cfg.dataset:
+        raise DawmError("--dataset is required (a dataset name or an HDF5 path)")
+    choices = {"denoiser": ("unet", "transformer"), "sampler": ("ddpm", "ddim", "dpm"),
+               "termination": ("auto", "rule", "learned"), "activation": ("mish", "silu"),
+               "prediction": ("eps", "x0", "v")}
+    for key, allowed in choices.items():
+        if getattr(cfg, key) not in allowed:
+            raise DawmError(f"--{key.replace('_', '-')}: '{getattr(cfg, key)}' (expected one of: {', '.join(allowed)})")
+    if cfg.horizon < 2 or not 1 <= cfg.sampling_steps <= cfg.diffusion_steps or not 0 <= cfg.val_fraction < 1:
+        raise DawmError("need horizon >= 2, 1 <= sampling_steps <= diffusion_steps and 0 <= val_fraction < 1")
+    if cfg.denoiser == "unet" and cfg.horizon % 2 ** (len(cfg.dim_mults) - 1):
+        raise DawmError(f"--horizon {cfg.horizon} must be divisible by {2 ** (len(cfg.dim_mults) - 1)} for a U-Net "
+                        f"with dim_mults {tuple(cfg.dim_mults)} (use a horizon like 8 or fewer dim_mults)")
+
+
+def default_run_dir(cfg: WorldModelConfig, ds: Dataset) -> Path:
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(ds.name).stem).strip("-") or "dataset"
+    return Path(cfg.out or f"runs/world_model/{name}-seed{cfg.seed}")
+
+
+# --- training ------------------------------------------------------------------------------------
+def train_world_model(cfg: WorldModelConfig) -> Path:
+    """Train (or resume) the diffusion world model and its IDM; returns the run directory."""
+    _check_config(cfg)
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    device = resolve_device(cfg.device)
+    set_seed(cfg.seed)
+    ds = load_dataset(cfg.dataset)
+    spec = get_env_spec(ds.env_id or "")
+    if cfg.termination == "rule" and spec is None:
+        raise DawmError(f"--termination rule: no declared termination rule for env '{ds.env_id}' (use auto/learned)")
+    learn_termination = cfg.termination == "learned" or (cfg.termination == "auto" and spec is None)
+    run = Run(default_run_dir(cfg, ds), cfg)
+
+    val_ids = split_episodes(ds, cfg.val_fraction, cfg.seed)
+    train_ds = select_episodes(ds, np.setdiff1d(np.arange(ds.n_episodes), val_ids))
+    val_ds = select_episodes(ds, val_ids)
+    train_seg, val_seg = (segment_tensors(d, cfg.horizon, cfg.gamma, device) for d in (train_ds, val_ds))
+    train_tr, val_tr = transition_tensors(train_ds, device), transition_tensors(val_ds, device)
+    if len(train_seg["rtg"]) == 0:
+        raise DawmError(f"{ds.name}: no training window of {cfg.horizon} steps fits in any episode (lower --horizon)")
+
+    model, idm, term = build_models(cfg, ds, train_seg, train_tr, learn_termination, device)
+    ema = copy.deepcopy(model).requires_grad_(False).eval()
+    opt, idm_opt = _adam(model, cfg.lr), _adam(idm, cfg.idm_lr)
+    term_opt = _adam(term, cfg.idm_lr) if term is not None else None
+    gen = torch.Generator(device).manual_seed(cfg.seed)
+    modules = {"model": model, "ema": ema, "opt": opt, "idm": idm, "idm_opt": idm_opt, "term": term,
+               "term_opt": term_opt}
+    metadata = {"env_id": ds.env_id, "dataset": ds.name, "source": str(cfg.dataset), "gamma": cfg.gamma,
+                "ref_min_score": (ds.ref_scores() or (None, None))[0],
+                "ref_max_score": (ds.ref_scores() or (None, None))[1],
+                "rtg_scale": float(model.rtg_scale), "target_rtg": float(train_seg["rtg"].quantile(0.9)),
+                "termination": "learned" if term is not None else "rule", "val_episode_ids": val_ids.tolist()}
+
+    step, total = 0, max(cfg.steps, cfg.idm_steps)
+    ckpt = run.latest_checkpoint(device)
+    if ckpt is not None:
+        _check_resumable(ckpt, model, run.dir)
+        for key, module in modules.items():
+            if module is not None:
+                module.load_state_dict(ckpt[key])
+        gen.set_state(ckpt["rng"].cpu())
+        step = int(ckpt["step"])
+        print(f"resuming {run.dir} at step {step}", flush=True)
+
+    def save_outputs(final: bool) -> None:
+        ema.save(run.dir / "world_model.pt", {**metadata, "step": step, "final": final})
+        idm.val_episode_ids = val_ids
+        idm.save(run.dir / "idm.pt", {**metadata, "step": min(step, cfg.idm_steps)})
+        if term is not None:
+            term.val_episode_ids = val_ids
+            term.save(run.dir / "termination.pt", metadata)
+
+    def checkpoint() -> None:
+        bad = [n for n, p in [*model.named_parameters(), *idm.named_parameters()] if not torch.isfinite(p).all()]
+        if bad:
+            raise TrainingDiverged(f"non-finite weights ({bad[0]}) at step {step}; kept the last good checkpoint in "
+                                   f"{run.ckpt_dir}")
+        state = {k: m.state_dict() for k, m in modules.items() if m is not None}
+        run.save_checkpoint({**state, "rng": gen.get_state(), "hparams": model.hparams}, step)
+        save_outputs(final=False)
+
+    bar = progress(total, "world model", "steps", initial=step)
+    sums: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    t0, start_step = time.perf_counter(), step
+    while step < total:
+        losses = {}
+        if step < cfg.steps:
+            b = _batch(train_seg, torch.randint(len(train_seg["rtg"]), (cfg.batch_size,), generator=gen, device=device))
+            losses["diffusion_loss"] = _update(model, opt, model.loss(b["states"], b["rewards"], b["action"], b["rtg"],
+                                                                      generator=gen), cfg.grad_clip)
+        if step < cfg.idm_steps:
+            b = _batch(train_tr, torch.randint(len(train_tr["rewards"]), (cfg.idm_batch_size,), generator=gen,
+                                               device=device))
+            losses["idm_loss"] = _update(idm, idm_opt, idm.loss(b["observations"], b["next_observations"],
+                                                                b["actions"]), cfg.grad_clip)
+            if term is not None:
+                losses["termination_loss"] = _update(term, term_opt, term.loss(b["next_observations"], b["dones"]),
+                                                     cfg.grad_clip)
+        for name, value in losses.items():
+            if not math.isfinite(value):
+                raise TrainingDiverged(f"{name} became {value} at step {step + 1}; the last good checkpoint "
+                                       f"(step {_last_step(run)}) is kept in {run.ckpt_dir}")
+            sums[name] = sums.get(name, 0.0) + value
+            counts[name] = counts.get(name, 0) + 1
+        step += 1
+        if step <= cfg.steps and step % cfg.ema_every == 0:
+            _ema_update(ema, model, 0.0 if step < cfg.ema_start else cfg.ema_decay)
+        bar.update(1)
+        if step % cfg.log_every == 0 or step == total:
+            means = {k: v / counts[k] for k, v in sums.items()}
+            run.log(step, means, "train")
+            bar.set_postfix_str(" ".join(f"{k.split('_')[0]} {v:.4f}" for k, v in means.items()))
+            sums, counts = {}, {}
+        if step % cfg.eval_every == 0 or step == total:
+            run.log(step, validate(ema, idm, term, val_seg, val_tr, cfg), "val")
+        if step % cfg.checkpoint_every == 0 or step == total:
+            checkpoint()
+    bar.close()
+    save_outputs(final=True)
+    metrics = validate(ema, idm, term, val_seg, val_tr, cfg)
+    elapsed = time.perf_counter() - t0
+    run.finish({"steps": step, "resumed_from": start_step, "val": metrics, "train_windows": len(train_seg["rtg"]),
+                "val_windows": len(val_seg["rtg"]), "val_episodes": len(val_ids),
+                "steps_per_s": round((step - start_step) / elapsed, 2) if step > start_step else None,
+                "termination": metadata["termination"], "rtg_scale": metadata["rtg_scale"]})
+    return run.dir
+
+
+def _update(module, opt, loss: torch.Tensor, grad_clip: float) -> float:
+    value = loss.item()
+    if not math.isfinite(value):
+        return value  # the caller stops before anything is stepped or saved
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(module.parameters(), grad_clip)
+    opt.step()
+    return value
+
+
+def _adam(module: torch.nn.Module, lr: float) -> torch.optim.Adam:
+    """Fused Adam (one kernel for all parameters) where this torch build supports it on the device."""
+    try:
+        return torch.optim.Adam(module.parameters(), lr=lr, fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.Adam(module.parameters(), lr=lr, foreach=True)
+
+
+@torch.no_grad()
+def _ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    """EMA of the weights (decay 0 = copy: before `ema_start`, as Diffuser); buffers are copied."""
+    torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1.0 - decay)
+    for e, b in zip(ema.buffers(), model.buffers()):
+        e.copy_(b)
+
+
+def _last_step(run: Run) -> int | str:
+    ckpt = run.ckpt_dir / "latest.pt"
+    return int(torch.load(ckpt, weights_only=True)["step"]) if ckpt.exists() else "none"
+
+
+def _check_resumable(ckpt: dict, model: TrajectoryDiffusion, run_dir: Path) -> None:
+    for key, value in model.hparams.items():
+        old = ckpt.get("hparams", {}).get(key)
+        if key in ("sampler", "sampling_steps", "temperature", "guidance", "clip_denoised"):
+            continue  # sampling defaults may change between sessions
+        if old != value:
+            raise DawmError(f"{run_dir}: its checkpoint was trained with {key}={old}, the config says {value} "
+                            f"(use matching options or a new --out)")
+
+
+@torch.no_grad()
+def validate(ema, idm, term, val_seg, val_tr, cfg: WorldModelConfig) -> dict[str, float]:
+    """Held-out diffusion loss (fixed noise), sampled-rollout errors, IDM action MSE/MAE, termination accuracy."""
+    out: dict[str, float] = {}
+    n = min(len(val_seg["rtg"]), cfg.val_size)
+    if n:
+        gen = torch.Generator(val_seg["rtg"].device).manual_seed(12345)  # same noise at every evaluation
+        b = {k: v[:n] for k, v in val_seg.items()}
+        out["diffusion_loss"] = float(ema.loss(b["states"], b["rewards"], b["action"], b["rtg"], generator=gen))
+        states, rewards = ema.sample(b["states"][:, 0], b["action"], b["rtg"], generator=gen)
+        err = (ema.state_norm.normalize(states) - ema.state_norm.normalize(b["states"])) ** 2
+        out["next_state_mse"] = float(err[:, 1].mean())  # standardised units
+        out["state_mse"] = float(err[:, 1:].mean())
+        out["reward_mse"] = float(((ema.reward_norm.normalize(rewards[..., None]) -
+                                    ema.reward_norm.normalize(b["rewards"][..., None])) ** 2).mean())
+    if val_tr:
+        m = min(len(val_tr["rewards"]), 100_000)
+        pred = idm(val_tr["observations"][:m], val_tr["next_observations"][:m])
+        out["idm_action_mse"] = float(((pred - val_tr["actions"][:m]) ** 2).mean())
+        out["idm_action_mae"] = float((pred - val_tr["actions"][:m]).abs().mean())
+        if term is not None:
+            done = val_tr["dones"][:m] > 0.5
+            out["termination_accuracy"] = float(((term(val_tr["next_observations"][:m]) > 0) == done).float().mean())
+    return out

@@ -1,0 +1,188 @@
+"""Trajectory diffusion: shapes, exact conditioning, guidance arithmetic, sampler maths, layers, persistence."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from dawm.world_model.denoisers import FastMish, TimeConv
+from dawm.world_model.diffusion import TrajectoryDiffusion
+from dawm.world_model.samplers import SAMPLERS, run_sampler, strided_steps
+
+OBS, ACT, T = 5, 2, 8
+
+
+def _model(denoiser="unet", **kw) -> TrajectoryDiffusion:
+    torch.manual_seed(0)
+    model = TrajectoryDiffusion(OBS, ACT, horizon=T, denoiser=denoiser, dim=8, n_layers=1, n_heads=2, **kw)
+    with torch.no_grad():  # a random (non-zero) null embedding, so "dropped" differs from "given"
+        model.net.embed.null_rtg.normal_()
+    return model.eval()
+
+
+def _inputs(b=6, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(b, OBS, generator=g), torch.rand(b, ACT, generator=g) * 2 - 1, torch.rand(b, generator=g) * 300
+
+
+@pytest.mark.parametrize("denoiser", ["unet", "transformer"])
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_sample_shapes_and_exact_start_state(denoiser, sampler):
+    model = _model(denoiser)
+    s0, a0, rtg = _inputs()
+    states, rewards = model.sample(s0, a0, rtg, sampler=sampler, steps=3, generator=torch.Generator().manual_seed(0))
+    assert states.shape == (6, T, OBS) and rewards.shape == (6, T)
+    assert torch.equal(states[:, 0], s0)  # in-painted s_t is reproduced bit for bit
+    assert torch.isfinite(states).all() and torch.isfinite(rewards).all()
+    assert not torch.allclose(states[:, 1], s0)  # ... and the rest is generated
+
+
+def test_training_loss_ignores_start_state_target():
+    model = _model()
+    states, rewards = torch.randn(4, T, OBS), torch.randn(4, T)
+    a0, rtg = torch.zeros(4, ACT), torch.zeros(4)
+    loss = model.loss(states, rewards, a0, rtg, generator=torch.Generator().manual_seed(0))
+    loss.backward()
+    assert loss.ndim == 0 and torch.isfinite(loss)
+    assert model.loss_weight[0, :OBS].eq(0).all() and model.loss_weight[1:].gt(0).all()
+
+
+def test_guided_eps_is_the_classifier_free_combination():
+    model = _model(prediction="eps")  # network output = eps: the combination is checked directly
+    s0, a0, rtg = _inputs()
+    x = torch.randn(6, T, OBS + 1)
+    k = 3
+    kk = torch.full((6,), k)
+    a, g = model.action_norm.normalize(a0), rtg / model.rtg_scale
+    with torch.no_grad():
+        cond = model.net(x, kk, a, g, torch.ones(6, dtype=torch.bool))
+        null = model.net(x, kk, a, g, torch.zeros(6, dtype=torch.bool))
+        eps = {w: model.guided_eps(x, k, model.condition(a0, rtg, w), w) for w in (0.0, 1.0, 1.7)}
+    # equal up to float rounding (the step embedding is computed once for the batch on this path)
+    assert torch.allclose(eps[1.0], cond, atol=1e-5, rtol=0)
+    assert torch.allclose(eps[0.0], null, atol=1e-5, rtol=0)
+    assert torch.allclose(eps[1.7], null + 1.7 * (cond - null), atol=1e-5, rtol=0)
+    assert not torch.allclose(cond, null, atol=1e-3)
+
+
+def test_rtg_changes_samples_only_when_guided():
+    model = _model()
+    s0, a0, _ = _inputs()
+
+    def draw(rtg, w):
+        return model.sample(s0, a0, torch.full((6,), rtg), guidance=w, sampler="ddim",
+                            generator=torch.Generator().manual_seed(0))[0]
+
+    assert not torch.allclose(draw(50.0, 1.0), draw(350.0, 1.0), atol=1e-4)
+    assert torch.equal(draw(50.0, 0.0), draw(350.0, 0.0))  # w = 0: the RTG is ignored
+
+
+def test_strided_steps():
+    assert strided_steps(5, 3) == [4, 2, 0]
+    assert strided_steps(5, 5) == [4, 3, 2, 1, 0]
+    assert strided_steps(10, 1) == [9]
+    with pytest.raises(ValueError):
+        strided_steps(5, 6)
+
+
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_samplers_recover_a_point_mass_exactly(sampler):
+    """With the exact eps of a one-point data distribution every sampler must land on that point."""
+    model = _model()
+    target = torch.randn(3, T, OBS + 1)
+    ab = model.alpha_bar
+
+    def eps_fn(x, k):
+        return (x - ab[k].sqrt() * target) / (1 - ab[k]).sqrt()
+
+    x = torch.randn(3, T, OBS + 1, generator=torch.Generator().manual_seed(0))
+    out = run_sampler(sampler, eps_fn, x, ab, strided_steps(5, 3), lambda z: z,
+                      generator=torch.Generator().manual_seed(1), temperature=0.5, eta=0.5)
+    assert torch.allclose(out, target, atol=1e-4)
+
+
+@pytest.mark.parametrize("prediction", ["eps", "x0", "v"])
+def test_every_parameterisation_samples_a_point_mass_through_the_model(prediction, monkeypatch):
+    """A network that outputs the exact eps / x0 / v of a one-point distribution: sample() must return it
+    (checks the output -> eps conversion, guidance, in-painting and decoding together)."""
+    model = _model(prediction=prediction)
+    s0, a0, rtg = _inputs(4)
+    target = torch.randn(4, T, OBS + 1)
+    target[:, 0, :OBS] = s0  # identity normalisers: row 0 holds the condition
+    ab = model.alpha_bar
+    emb_dim = model.net.embed.null_rtg.numel()
+    monkeypatch.setattr(model.net.embed, "condition", lambda a, g, keep: torch.zeros(len(a), emb_dim))
+    monkeypatch.setattr(model.net.embed, "step", lambda k: torch.full((1, emb_dim), float(k.item())))
+
+    def exact(x, emb):
+        k = int(emb[0, 0])
+        eps = (x - ab[k].sqrt() * target.repeat(len(x) // 4, 1, 1)) / (1 - ab[k]).sqrt()
+        x0 = target.repeat(len(x) // 4, 1, 1)
+        return {"eps": eps, "x0": x0, "v": ab[k].sqrt() * eps - (1 - ab[k]).sqrt() * x0}[prediction]
+
+    monkeypatch.setattr(model.net, "denoise", exact)
+    for sampler in SAMPLERS:
+        states, rewards = model.sample(s0, a0, rtg, sampler=sampler, guidance=1.5, clip=None,
+                                       generator=torch.Generator().manual_seed(0))
+        assert torch.allclose(states, target[..., :OBS], atol=1e-3) and torch.allclose(rewards, target[..., OBS],
+                                                                                       atol=1e-3)
+
+
+def test_ddim_with_eta_one_equals_ddpm():
+    model = _model()
+    s0, a0, rtg = _inputs()
+    kw = dict(steps=3, temperature=0.7, clip=None)
+    a = model.sample(s0, a0, rtg, sampler="ddpm", generator=torch.Generator().manual_seed(3), **kw)
+    b = model.sample(s0, a0, rtg, sampler="ddim", eta=1.0, generator=torch.Generator().manual_seed(3), **kw)
+    assert torch.allclose(a[0], b[0], atol=1e-4) and torch.allclose(a[1], b[1], atol=1e-4)
+
+
+def test_time_conv_matches_torch_convolutions():
+    torch.manual_seed(0)
+    x = torch.randn(4, 6, 8, requires_grad=True)
+    for conv, ref in [
+        (TimeConv(6, 7, 5), lambda c, z: F.conv1d(z, c.weight, c.bias, padding=2)),
+        (TimeConv(6, 6, 3, stride=2, padding=1), lambda c, z: F.conv1d(z, c.weight, c.bias, stride=2, padding=1)),
+        (TimeConv(6, 5, 4, stride=2, padding=1, transposed=True),
+         lambda c, z: F.conv_transpose1d(z, c.weight.transpose(0, 1), c.bias, stride=2, padding=1)),
+    ]:
+        assert torch.allclose(conv(x), ref(conv, x), atol=1e-5)
+        with torch.no_grad():
+            cached = conv(x)
+            conv.weight.mul_(2.0)  # an in-place update must invalidate the cached matrix
+            assert torch.allclose(conv(x), ref(conv, x), atol=1e-5) and not torch.allclose(conv(x), cached)
+    T2 = TimeConv(6, 6, 5)
+    T2(x).sum().backward()
+    assert x.grad is not None and T2.weight.grad is not None
+
+
+def test_fast_mish_matches_mish_and_its_gradient():
+    x = torch.linspace(-30, 30, 601, dtype=torch.float64, requires_grad=True)
+    y = FastMish()(x)
+    y.sum().backward()
+    x2 = x.detach().clone().requires_grad_()
+    nn.Mish()(x2).sum().backward()
+    assert torch.allclose(y, F.mish(x2), atol=1e-6) and torch.allclose(x.grad, x2.grad, atol=1e-6)
+
+
+def test_save_load_roundtrip(tmp_path):
+    model = _model()
+    model.set_normalizers(torch.randn(50, T, OBS) * 3 + 1, torch.rand(50, T), torch.rand(50, ACT), 400.0)
+    model.save(tmp_path / "wm.pt", {"env_id": "Hopper-v5"})
+    loaded = TrajectoryDiffusion.load(tmp_path / "wm.pt")
+    assert loaded.metadata["env_id"] == "Hopper-v5" and float(loaded.rtg_scale) == 400.0
+    s0, a0, rtg = _inputs()
+    a = model.sample(s0, a0, rtg, generator=torch.Generator().manual_seed(0))
+    b = loaded.sample(s0, a0, rtg, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+
+
+def test_rollout_for_multi_step_targets():
+    model = _model()
+    s0, a0, _ = _inputs()
+    states, rewards = model.rollout(s0, a0, 5, rtg=100.0)
+    assert states.shape == (6, 6, OBS) and rewards.shape == (6, 5) and torch.equal(states[:, 0], s0)
+    with pytest.raises(ValueError):
+        model.rollout(s0, a0, T)
