@@ -68,13 +68,15 @@ class RunConfig:
     """Where stage artefacts are kept and reused."""
     device: str = "auto"
     """Torch device for every stage: auto (CUDA if present), cpu, cuda."""
-    world_model: WorldModelConfig = field(default_factory=WorldModelConfig)
-    """World model and IDM training (dataset, seed, device and out are set by the pipeline)."""
+    world_model: WorldModelConfig = field(default_factory=lambda: WorldModelConfig(
+        steps=8_000, idm_steps=8_000, eval_every=2_000, checkpoint_every=2_000))
+    """World model and IDM training (dataset, seed, device and out are set by the pipeline). The
+    defaults fit the whole run in about 20 minutes on 2 CPU cores; --preset paper is full scale."""
     synthesis: SynthesisSettings = field(default_factory=SynthesisSettings)
     """Synthetic data generation."""
     fidelity: FidelityConfig = field(default_factory=lambda: FidelityConfig(n_plots=2))
     """Fidelity check of the synthetic data (dataset, world_model and out are set by the pipeline)."""
-    agent: TrainAgentConfig = field(default_factory=lambda: TrainAgentConfig(steps=50_000))
+    agent: TrainAgentConfig = field(default_factory=lambda: TrainAgentConfig(steps=30_000))
     """Agent training (algo, dataset, seed, device and run_dir are set by the pipeline)."""
 
 
