@@ -21,6 +21,8 @@ def test_train_resume_publish(tmp_path):
     snaps = json.loads((run / "index.json").read_text())["snapshots"]
     assert [s["step"] for s in snaps] == [200, 400, 600]
     assert snaps[-1]["episodes"] >= snaps[0]["episodes"] > 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["steps"] == 600 and summary["snapshots"] == 3
 
     index = {"env_id": "Hopper-v5", "snapshots": snaps}
     # Force a "medium" at the second snapshot by choosing the band around its return.

@@ -130,6 +130,12 @@ def train_behaviour(cfg: BehaviourConfig) -> Path:
         model.learn(remaining, callback=cb, reset_num_timesteps=False, progress_bar=False)
         cb.bar.close()
     writer.close()
+    snaps = index["snapshots"]
+    medium = select_medium(index, spec.medium_band)
+    write_json(run / "summary.json", {
+        "env_id": spec.env_id, "steps": int(model.num_timesteps), "snapshots": len(snaps),
+        "best": _summary(max(snaps, key=lambda s: s["eval_return_mean"])) if snaps else None,
+        "medium_candidate": _summary(medium) if medium else None, "medium_band": list(spec.medium_band)})
     return run
 
 
