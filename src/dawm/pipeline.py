@@ -69,9 +69,10 @@ class RunConfig:
     device: str = "auto"
     """Torch device for every stage: auto (CUDA if present), cpu, cuda."""
     world_model: WorldModelConfig = field(default_factory=lambda: WorldModelConfig(
-        steps=8_000, idm_steps=8_000, eval_every=2_000, checkpoint_every=2_000))
+        steps=8_000, idm_steps=8_000, eval_every=2_000, checkpoint_every=2_000, threads=1))
     """World model and IDM training (dataset, seed, device and out are set by the pipeline). The
-    defaults fit the whole run in about 20 minutes on 2 CPU cores; --preset paper is full scale."""
+    defaults fit the whole run in about 20 minutes on 2 CPU cores; --preset paper is full scale. One
+    CPU thread: two threads collapse to a crawl when another process holds the second core."""
     synthesis: SynthesisSettings = field(default_factory=SynthesisSettings)
     """Synthetic data generation."""
     fidelity: FidelityConfig = field(default_factory=lambda: FidelityConfig(n_plots=2))
