@@ -6,8 +6,13 @@ import importlib
 import os
 import sys
 
-from dawm.cli.app import COMMANDS, command, dispatch  # noqa: F401
-from dawm.utils.errors import DawmError
+# OpenMP threads spin-wait by default; on a machine where another process holds a core, torch's
+# default thread count then runs many times slower. Passive waiting removes that collapse. Must be
+# set before torch is imported.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from dawm.cli.app import COMMANDS, command, dispatch  # noqa: E402, F401
+from dawm.utils.errors import DawmError  # noqa: E402
 
 # Each module registers its commands on import.
 _COMMAND_MODULES = ["dawm.cli.data_cmds", "dawm.cli.behaviour_cmds", "dawm.cli.agent_cmds",
