@@ -56,6 +56,14 @@ def test_dawm_run_tiny_end_to_end_and_reuse(hopper_file, tmp_path, capsys):
     assert again["synthetic_file"] == summary["synthetic_file"] and again["score_mean"] == summary["score_mean"]
     assert wm_file.stat().st_mtime == wm_mtime  # not retrained
 
+    # DWM uses the same world model (reused, not retrained) only in the critic target.
+    assert main(["run", "--preset", "tiny", "--method", "dwm-iql", "--dwm-horizon", "3", "--dataset", str(hopper_file),
+                 "--root", str(tmp_path), "--device", "cpu"]) == 0
+    dwm = json.loads((tmp_path / "dwm-iql-hopper-random-small-seed0.json").read_text())
+    assert dwm["world_model"] == summary["world_model"] and dwm["dwm_horizon"] == 3
+    assert "synthetic_file" not in dwm and dwm["sample_counts"].get("synthetic", 0) == 0
+    assert wm_file.stat().st_mtime == wm_mtime
+
 
 def test_dawm_run_rejects_unknown_method(capsys):
     assert main(["run", "--method", "dwm-sac"]) == 2

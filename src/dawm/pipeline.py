@@ -11,7 +11,9 @@ from its checkpoints):
     <root>/<method>-<dataset>-seed<k>.json         the summary printed at the end
 
 Methods: td3bc / iql train on the real data only; dawm-td3bc / dawm-iql train the same, unchanged
-agents on real + synthetic batches (`synthetic_ratio` of each batch is synthetic).
+agents on real + synthetic batches (`synthetic_ratio` of each batch is synthetic); dwm-td3bc /
+dwm-iql are the DWM baseline: the same world model used only for multi-step critic targets
+(Diffusion-MVE, `dawm.agents.value_expansion`), rolled out for every batch.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from dawm.utils.errors import DawmError
 from dawm.world_model.config import WorldModelConfig
 from dawm.world_model.fidelity import FidelityConfig
 
-METHODS = ("td3bc", "iql", "dawm-td3bc", "dawm-iql")
+METHODS = ("td3bc", "iql", "dawm-td3bc", "dawm-iql", "dwm-td3bc", "dwm-iql")
 
 
 @dataclass
@@ -57,13 +59,16 @@ class RunConfig:
     """The whole DAWM pipeline on one dataset, for one method and seed."""
 
     method: str = "dawm-td3bc"
-    """td3bc, iql (real data only) or dawm-td3bc, dawm-iql (real + synthetic)."""
+    """td3bc, iql (real data only), dawm-td3bc, dawm-iql (real + synthetic transitions) or dwm-td3bc,
+    dwm-iql (the DWM baseline: world-model rollouts in the critic target only)."""
     dataset: str = "hopper-medium-replay"
     """Generated name (made on first use), D4RL HDF5 path or Minari id."""
     seed: int = 0
     """Seed of every stage."""
     synthetic_ratio: float = 0.5
     """Fraction of each agent batch drawn from the synthetic transitions (dawm-* methods)."""
+    dwm_horizon: int = 5
+    """Rollout horizon H of DWM's value expansion (dwm-* methods; 1..T-1, DWM used 1, 3, 5, 7)."""
     root: str = "runs/pipeline"
     """Where stage artefacts are kept and reused."""
     device: str = "auto"
@@ -103,34 +108,48 @@ def run_pipeline(cfg: RunConfig) -> dict:
     if not 0.0 < cfg.synthetic_ratio < 1.0:
         raise DawmError(f"--synthetic-ratio {cfg.synthetic_ratio}: must be strictly between 0 and 1")
     root, times = Path(cfg.root), {}
-    algo = cfg.method.removeprefix("dawm-")
+    algo = cfg.method.split("-")[-1]
     t0 = time.perf_counter()
     dataset = load_dataset(cfg.dataset)
     times["dataset"] = time.perf_counter() - t0
     fp, slug = _fingerprint(dataset), _slug(dataset.name)
     summary: dict = {"method": cfg.method, "dataset": dataset.name, "env_id": dataset.env_id, "seed": cfg.seed}
 
-    synthetic_source, synthetic_key = None, None
+    from dawm.utils.torch_utils import resolve_device
+
+    device = resolve_device(cfg.device)
+    synthetic_source, target_fn, agent_inputs = None, None, None
+    if cfg.method.startswith(("dawm-", "dwm-")):
+        wm_dir = _world_model_stage(cfg, fp, slug, root, times)
+        summary["world_model"] = str(wm_dir)
     if cfg.method.startswith("dawm-"):
-        wm_dir, synthetic_path, fidelity = _world_model_stages(cfg, dataset, fp, slug, root, times)
+        synthetic_path, fidelity = _synthetic_stage(cfg, wm_dir, slug, root, times)
         synthetic = load_dataset(str(synthetic_path))
         from dawm.agents.batch_sources import TransitionBuffer
         from dawm.data.transitions import Transitions
-        from dawm.utils.torch_utils import resolve_device
 
-        synthetic_source = TransitionBuffer(Transitions.from_dataset(synthetic), resolve_device(cfg.device),
-                                            seed=cfg.seed + 1)
-        synthetic_key = _fingerprint(synthetic)
-        summary.update(world_model=str(wm_dir), synthetic_file=str(synthetic_path),
-                       synthetic_transitions=len(synthetic), fidelity=fidelity)
+        synthetic_source = TransitionBuffer(Transitions.from_dataset(synthetic), device, seed=cfg.seed + 1)
+        agent_inputs = _fingerprint(synthetic)
+        summary.update(synthetic_file=str(synthetic_path), synthetic_transitions=len(synthetic), fidelity=fidelity)
+    elif cfg.method.startswith("dwm-"):
+        from dawm.agents.value_expansion import DiffusionMVE
+        from dawm.envs.specs import get_env_spec
+        from dawm.world_model.synthesis import load_world_model_run
+
+        world_model, _, learned_term = load_world_model_run(wm_dir, device)
+        spec = get_env_spec(dataset.env_id or "")
+        termination = spec.termination if spec else (learned_term.predict if learned_term else None)
+        target_fn = DiffusionMVE(world_model, cfg.dwm_horizon, termination)
+        agent_inputs = [str(wm_dir), cfg.dwm_horizon]
+        summary["dwm_horizon"] = cfg.dwm_horizon
 
     agent_cfg = dataclasses.replace(cfg.agent, algo=algo, dataset=cfg.dataset, seed=cfg.seed, device=cfg.device,
                                     synthetic_ratio=cfg.synthetic_ratio)
-    key = _digest(fp, dataclasses.asdict(dataclasses.replace(agent_cfg, run_dir="")), synthetic_key)
+    key = _digest(fp, dataclasses.asdict(dataclasses.replace(agent_cfg, run_dir="")), agent_inputs)
     agent_cfg = dataclasses.replace(
         agent_cfg, run_dir=str(root / "agents" / f"{cfg.method}-{slug}-seed{cfg.seed}-{key}"))
     t0 = time.perf_counter()
-    result = train_agent(agent_cfg, synthetic=synthetic_source, dataset=dataset)
+    result = train_agent(agent_cfg, synthetic=synthetic_source, target_fn=target_fn, dataset=dataset)
     times["agent"] = time.perf_counter() - t0
     summary.update(score_mean=result["final_score_mean"], score_std=result["final_score_std"],
                    return_mean=result["final_return_mean"], return_std=result["final_return_std"],
@@ -140,10 +159,8 @@ def run_pipeline(cfg: RunConfig) -> dict:
     return summary
 
 
-def _world_model_stages(cfg: RunConfig, dataset: Dataset, fp: list, slug: str, root: Path, times: dict):
-    """Train (or reuse) the world model, synthesise (or reuse) the transitions, check their fidelity."""
-    from dawm.world_model.fidelity import run_fidelity
-    from dawm.world_model.synthesis import SynthesisConfig, run_synthesis
+def _world_model_stage(cfg: RunConfig, fp: list, slug: str, root: Path, times: dict) -> Path:
+    """Train the world model and IDM, or reuse the finished run with the same inputs."""
     from dawm.world_model.trainer import train_world_model
 
     wm_cfg = dataclasses.replace(cfg.world_model, dataset=cfg.dataset, seed=cfg.seed, device=cfg.device, out="")
@@ -152,6 +169,13 @@ def _world_model_stages(cfg: RunConfig, dataset: Dataset, fp: list, slug: str, r
     if not (wm_dir / "summary.json").exists():
         train_world_model(dataclasses.replace(wm_cfg, out=str(wm_dir)))
     times["world_model"] = time.perf_counter() - t0
+    return wm_dir
+
+
+def _synthetic_stage(cfg: RunConfig, wm_dir: Path, slug: str, root: Path, times: dict) -> tuple[Path, dict]:
+    """Synthesise (or reuse) the transitions and check (or reuse) their fidelity."""
+    from dawm.world_model.fidelity import run_fidelity
+    from dawm.world_model.synthesis import SynthesisConfig, run_synthesis
 
     syn = cfg.synthesis
     syn_path = root / "synthetic" / f"{slug}-{_digest(str(wm_dir), dataclasses.asdict(syn), cfg.seed)}.hdf5"
@@ -173,7 +197,7 @@ def _world_model_stages(cfg: RunConfig, dataset: Dataset, fp: list, slug: str, r
                                       seed=cfg.seed)
         report, _ = run_fidelity(syn_path, fid_cfg)
     times["fidelity"] = time.perf_counter() - t0
-    return wm_dir, syn_path, {"report": str(fid_file), **fidelity_headline(report)}
+    return syn_path, {"report": str(fid_file), **fidelity_headline(report)}
 
 
 def fidelity_headline(report: dict) -> dict:
