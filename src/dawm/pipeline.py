@@ -30,6 +30,7 @@ from dawm.data.dataset import Dataset
 from dawm.data.registry import load_dataset
 from dawm.utils.checkpoint import write_json
 from dawm.utils.errors import DawmError
+from dawm.utils.runs import slug as make_slug
 from dawm.world_model.config import WorldModelConfig
 from dawm.world_model.fidelity import FidelityConfig
 
@@ -97,10 +98,6 @@ def _fingerprint(ds: Dataset) -> list:
             ds.observations[-1].tolist()]
 
 
-def _slug(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "-" for c in Path(name).stem)
-
-
 def run_pipeline(cfg: RunConfig) -> dict:
     """Run every stage `cfg.method` needs; returns (and writes) the summary."""
     if cfg.method not in METHODS:
@@ -112,7 +109,7 @@ def run_pipeline(cfg: RunConfig) -> dict:
     t0 = time.perf_counter()
     dataset = load_dataset(cfg.dataset)
     times["dataset"] = time.perf_counter() - t0
-    fp, slug = _fingerprint(dataset), _slug(dataset.name)
+    fp, slug = _fingerprint(dataset), make_slug(dataset.name)
     summary: dict = {"method": cfg.method, "dataset": dataset.name, "env_id": dataset.env_id, "seed": cfg.seed}
 
     from dawm.utils.torch_utils import resolve_device

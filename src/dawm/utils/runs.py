@@ -11,12 +11,18 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from pathlib import Path
 from typing import Any
 
 from dawm.utils.checkpoint import load_checkpoint, save_checkpoint, write_json
 from dawm.utils.config import save_config
+
+
+def slug(name: str) -> str:
+    """A file-name-safe stem of a dataset name or path ("~/d/hopper_medium-v2.hdf5" -> "hopper_medium-v2")."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(name).stem).strip("-") or "dataset"
 
 
 class Run:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import math
-import re
 import time
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from dawm.data.transitions import Transitions
 from dawm.envs.specs import get_env_spec
 from dawm.utils.errors import DawmError, TrainingDiverged
 from dawm.utils.progress import progress
-from dawm.utils.runs import Run
+from dawm.utils.runs import Run, slug
 from dawm.utils.torch_utils import resolve_device, set_seed
 from dawm.world_model.config import WorldModelConfig
 from dawm.world_model.diffusion import TrajectoryDiffusion
@@ -114,8 +113,7 @@ def _check_config(cfg: WorldModelConfig) -> None:
 
 
 def default_run_dir(cfg: WorldModelConfig, ds: Dataset) -> Path:
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(ds.name).stem).strip("-") or "dataset"
-    return Path(cfg.out or f"runs/world_model/{name}-seed{cfg.seed}")
+    return Path(cfg.out or f"runs/world_model/{slug(ds.name)}-seed{cfg.seed}")
 
 
 # --- training ------------------------------------------------------------------------------------
