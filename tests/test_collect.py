@@ -200,8 +200,14 @@ def test_interrupted_collect_leaves_no_file(policies, tmp_path, monkeypatch):
     assert not cache.exists() or not any(cache.iterdir())
 
 
-def test_cli_collect_and_datasets(policies, tmp_path, capsys):
+def test_cli_collect_and_datasets(policies, tmp_path, capsys, monkeypatch):
+    import shutil
+
     from dawm.cli import main
+
+    d4rl_dir = tmp_path / "d4rl"
+    d4rl_dir.mkdir()
+    monkeypatch.setenv("D4RL_DATASET_DIR", str(d4rl_dir))
 
     out = tmp_path / "cli.hdf5"
     assert main(["collect", "hopper", "random", "--size", "300", "--n-envs", "2", "--out", str(out)]) == 0
@@ -209,6 +215,7 @@ def test_cli_collect_and_datasets(policies, tmp_path, capsys):
     assert main(["collect", "hopper", "random", "--size", "300", "--out", str(out)]) == 2  # exists
     assert "already exists" in capsys.readouterr().err
     generated_dataset_path("hopper-random-size500")
+    shutil.copy(out, d4rl_dir / "hopper_random-v2.hdf5")  # a "downloaded" D4RL-layout file
     capsys.readouterr()
     assert main(["datasets", "--json"]) == 0
     listing = json.loads(capsys.readouterr().out)
@@ -217,5 +224,7 @@ def test_cli_collect_and_datasets(policies, tmp_path, capsys):
     assert listing["can_generate"]["hopper"] == ["random", "medium", "medium-replay", "expert", "medium-expert"]
     assert listing["can_generate"]["walker2d"] == ["random", "medium", "medium-replay"]
     assert listing["can_generate"]["halfcheetah"] == ["random"]
+    assert [(d["path"], d["transitions"]) for d in listing["d4rl"]] == [(str(d4rl_dir / "hopper_random-v2.hdf5"), 300)]
     assert main(["datasets"]) == 0
-    assert "hopper-random-size500" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "hopper-random-size500" in text and "hopper_random-v2.hdf5" in text

@@ -115,11 +115,16 @@ def format_catalog(cat: dict) -> str:
         lines.append(f"  {d['id']:<32} {detail}")
     if not cat["minari"]:
         lines.append("  (none; `minari download mujoco/hopper/medium-v0` fetches one)")
-    lines += ["", "D4RL HDF5 files are used by path, e.g. ~/.d4rl/datasets/hopper_medium-v2.hdf5."]
+    lines += ["", f"D4RL files in {cat['d4rl_root']} (use them by path; any other D4RL file works too):"]
+    for d in cat["d4rl"]:
+        detail = d.get("error") or f"{d['transitions']:,} steps"
+        lines.append(f"  {d['path']:<48} {detail:>16} {_mb(d['bytes']):>8}")
+    if not cat["d4rl"]:
+        lines.append("  (none)")
     return "\n".join(lines)
 
 
-@command("datasets", DatasetsCli, "list generated, generatable and local Minari datasets")
+@command("datasets", DatasetsCli, "list generated, generatable, local Minari and local D4RL datasets")
 def _datasets(cfg: DatasetsCli) -> dict:
     from dawm.data.cache import catalog
 

@@ -96,6 +96,27 @@ def list_minari(root: str | Path | None = None) -> list[dict]:
     return rows
 
 
+def d4rl_root() -> Path:
+    """D4RL's download directory: $D4RL_DATASET_DIR, else ~/.d4rl/datasets (D4RL's own default)."""
+    return Path(os.environ.get("D4RL_DATASET_DIR") or Path.home() / ".d4rl" / "datasets").expanduser()
+
+
+def list_d4rl(root: str | Path | None = None) -> list[dict]:
+    """D4RL HDF5 files already downloaded (used by path); sizes read from the file, nothing loaded."""
+    import h5py
+
+    rows = []
+    for path in sorted(Path(root or d4rl_root()).glob("*.hdf5")):
+        row: dict = {"path": str(path), "bytes": path.stat().st_size}
+        try:
+            with h5py.File(path, "r") as f:
+                row["transitions"] = int(f["rewards"].shape[0])
+        except Exception as exc:  # listing must not fail on one bad file
+            row["error"] = type(exc).__name__
+        rows.append(row)
+    return rows
+
+
 def catalog() -> dict:
     """Everything `dawm datasets` shows: cached generated datasets, levels that can be generated
     per env from the published policies, and Minari datasets on local disk."""
@@ -109,4 +130,6 @@ def catalog() -> dict:
         "can_generate": {env: available_levels(env) for env in ENVS},
         "minari_root": str(minari_root()),
         "minari": list_minari(),
+        "d4rl_root": str(d4rl_root()),
+        "d4rl": list_d4rl(),
     }
