@@ -16,7 +16,8 @@ from dawm.utils.errors import DawmError  # noqa: E402
 
 # Each module registers its commands on import.
 _COMMAND_MODULES = ["dawm.cli.data_cmds", "dawm.cli.behaviour_cmds", "dawm.cli.agent_cmds",
-                    "dawm.cli.world_model_cmds", "dawm.cli.fidelity_cmds", "dawm.cli.run_cmds"]
+                    "dawm.cli.world_model_cmds", "dawm.cli.fidelity_cmds", "dawm.cli.run_cmds",
+                    "dawm.cli.bench_cmds"]
 
 
 def _load_commands() -> None:

@@ -1,0 +1,246 @@
+"""`dawm bench`: every (method, dataset, seed) cell of a results grid, resumable, then one table.
+
+Each finished cell leaves `<out>/cells/<method>__<dataset>__seed<k>.json` (the `run_pipeline`
+summary, written atomically once the cell is done), so re-running an interrupted grid computes only
+the missing cells. Cells sharing (dataset, seed) share a world model (`run_pipeline` reuses stages
+by input hash under `run.root`), so they are run as one group, in sequence, by one worker: two
+processes never train the same world model at once.
+
+Outputs: `<out>/results.md` (mean ± std over seeds of the final normalised score; rows datasets,
+columns methods), `<out>/results.csv` (long form: dataset, method, seed, score) and
+`<out>/curves_<dataset>.png` (evaluation score vs update step, mean ± std band over seeds).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import traceback
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from dawm.pipeline import METHODS, RunConfig, run_pipeline
+from dawm.utils.checkpoint import atomic_write, write_json
+from dawm.utils.errors import DawmError
+from dawm.utils.progress import progress
+from dawm.utils.runs import slug
+
+
+@dataclass
+class BenchConfig:
+    """A grid of methods x datasets x seeds, each cell one `dawm run`."""
+
+    methods: tuple[str, ...] = METHODS
+    """Methods (columns of the table): td3bc, iql, dawm-td3bc, dawm-iql, dwm-td3bc, dwm-iql."""
+    datasets: tuple[str, ...] = ("hopper-medium", "hopper-medium-replay", "walker2d-medium-replay")
+    """Datasets (rows of the table): generated names, D4RL HDF5 paths or Minari ids."""
+    seeds: tuple[int, ...] = (0, 1, 2)
+    """Seeds; the table reports mean ± std over them."""
+    workers: int = 1
+    """Local worker processes (1 = sequential in this process). Each runs one (dataset, seed) group."""
+    ray: str = ""
+    """Ray cluster address ('auto', 'ray://host:10001' or 'local' to start one here); empty = no Ray.
+    Needs the optional `ray` package."""
+    out: str = "runs/bench"
+    """Directory for the finished-cell records, results.md, results.csv and curves_<dataset>.png."""
+    run: RunConfig = field(default_factory=RunConfig)
+    """Settings of every cell (method, dataset and seed are set per cell; `root` is shared so cells
+    reuse each other's world models and synthetic data)."""
+
+
+def cell_name(method: str, dataset: str, seed: int) -> str:
+    return f"{method}__{slug(dataset)}__seed{seed}"
+
+
+def cell_path(out: str | Path, method: str, dataset: str, seed: int) -> Path:
+    return Path(out) / "cells" / f"{cell_name(method, dataset, seed)}.json"
+
+
+def _check(cfg: BenchConfig) -> None:
+    unknown = [m for m in cfg.methods if m not in METHODS]
+    if unknown:
+        raise DawmError(f"--methods {' '.join(unknown)}: unknown (expected some of: {', '.join(METHODS)})")
+    if not (cfg.methods and cfg.datasets and cfg.seeds):
+        raise DawmError("--methods, --datasets and --seeds must each name at least one value")
+    if cfg.workers < 1:
+        raise DawmError(f"--workers {cfg.workers}: must be at least 1")
+
+
+def pending_groups(cfg: BenchConfig) -> list[tuple[str, int, list[str]]]:
+    """Unfinished cells as (dataset, seed, methods) groups; methods of a group run in sequence."""
+    groups = []
+    for dataset in cfg.datasets:
+        for seed in cfg.seeds:
+            todo = [m for m in cfg.methods if not cell_path(cfg.out, m, dataset, seed).exists()]
+            if todo:
+                groups.append((dataset, seed, todo))
+    return groups
+
+
+def run_group(run: RunConfig, out: str, dataset: str, seed: int, methods: list[str]) -> list[tuple[str, str]]:
+    """Run one (dataset, seed) group's cells; returns (cell, error) for those that failed.
+
+    A failing cell is recorded (<cell>.error.txt, full traceback) and the rest of the group still
+    runs: one diverged agent should not cost a night of other cells.
+    """
+    failures = []
+    for method in methods:
+        path = cell_path(out, method, dataset, seed)
+        try:
+            summary = run_pipeline(dataclasses.replace(run, method=method, dataset=dataset, seed=seed))
+        except Exception as exc:  # noqa: BLE001 -- recorded, reported at the end, retried on the next bench
+            tb = traceback.format_exc()
+            atomic_write(path.with_suffix(".error.txt"), lambda tmp, tb=tb: Path(tmp).write_text(tb))
+            failures.append((path.stem, f"{type(exc).__name__}: {exc}".splitlines()[0]))
+            continue
+        path.with_suffix(".error.txt").unlink(missing_ok=True)
+        write_json(path, summary)
+    return failures
+
+
+def run_bench(cfg: BenchConfig) -> list[dict]:
+    """Run every unfinished cell, then aggregate; returns the long-form rows (dataset, method, seed, score).
+
+    Raises DawmError after aggregating if any cell failed (re-running retries only those).
+    """
+    _check(cfg)
+    groups = pending_groups(cfg)
+    (Path(cfg.out) / "cells").mkdir(parents=True, exist_ok=True)
+    n_cells = sum(len(g[2]) for g in groups)
+    bar = progress(n_cells, "bench cells", "cell")
+    failures: list[tuple[str, str]] = []
+    if cfg.ray:
+        failures = _run_ray(cfg, groups, bar)
+    elif cfg.workers > 1 and len(groups) > 1:
+        failures = _run_pool(cfg, groups, bar)
+    else:
+        for dataset, seed, methods in groups:
+            failures += run_group(cfg.run, cfg.out, dataset, seed, methods)
+            bar.update(len(methods))
+    bar.close()
+    rows = aggregate(cfg)
+    if failures:
+        raise DawmError(f"{len(failures)} of {n_cells} cells failed (first: {failures[0][0]}: {failures[0][1]}); "
+                        f"tracebacks in {Path(cfg.out) / 'cells'}/*.error.txt; re-run to retry only those")
+    return rows
+
+
+def _run_pool(cfg: BenchConfig, groups, bar) -> list[tuple[str, str]]:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    failures = []
+    # spawn: a forked child would inherit torch's thread pools and any CUDA context of the parent.
+    with ProcessPoolExecutor(cfg.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(run_group, cfg.run, cfg.out, d, s, ms): ms for d, s, ms in groups}
+        for fut in as_completed(futures):
+            failures += fut.result()
+            bar.update(len(futures[fut]))
+    return failures
+
+
+def _run_ray(cfg: BenchConfig, groups, bar) -> list[tuple[str, str]]:
+    try:
+        import ray
+    except ImportError:
+        raise DawmError(f"--ray {cfg.ray}: the optional 'ray' package is not installed (pip install 'ray[default]')") \
+            from None
+    ray.init(address=None if cfg.ray == "local" else cfg.ray, ignore_reinit_error=True)
+    remote = ray.remote(run_group)
+    # `out` and `run.root` must be on storage every node sees (a shared file system).
+    pending = {remote.remote(cfg.run, cfg.out, d, s, ms): ms for d, s, ms in groups}
+    failures = []
+    while pending:
+        done, _ = ray.wait(list(pending), num_returns=1)
+        failures += ray.get(done[0])
+        bar.update(len(pending.pop(done[0])))
+    return failures
+
+
+# ---------------------------------------------------------------- aggregation
+
+def _finished(cfg: BenchConfig):
+    for dataset in cfg.datasets:
+        for method in cfg.methods:
+            for seed in cfg.seeds:
+                path = cell_path(cfg.out, method, dataset, seed)
+                if path.exists():
+                    yield slug(dataset), method, seed, json.loads(path.read_text())
+
+
+def aggregate(cfg: BenchConfig) -> list[dict]:
+    """Write results.md, results.csv and curves_<dataset>.png from the finished cells; returns the rows."""
+    out = Path(cfg.out)
+    cells = list(_finished(cfg))
+    rows = [{"dataset": d, "method": m, "seed": s, "score": summary.get("score_mean")} for d, m, s, summary in cells]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, ["dataset", "method", "seed", "score"], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write(out / "results.csv", lambda tmp: Path(tmp).write_text(buf.getvalue()))
+    table = results_table(rows, [slug(d) for d in cfg.datasets], list(cfg.methods))
+    atomic_write(out / "results.md", lambda tmp: Path(tmp).write_text(table + "\n"))
+    curves: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    for d, m, _, summary in cells:
+        curve = eval_curve(Path(summary.get("agent_run", "")) / "metrics.jsonl")
+        if curve:
+            curves[d][m].append(curve)
+    for d, by_method in curves.items():
+        plot_curves(by_method, out / f"curves_{d}.png", title=d)
+    return rows
+
+
+def results_table(rows: list[dict], datasets: list[str], methods: list[str]) -> str:
+    """Markdown table of mean ± std (over seeds) of the final normalised score; '—' where no cell finished."""
+    scores = defaultdict(list)
+    for r in rows:
+        if r["score"] is not None:
+            scores[r["dataset"], r["method"]].append(r["score"])
+    lines = ["| dataset | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
+    for d in datasets:
+        cells = []
+        for m in methods:
+            s = scores.get((d, m))
+            cells.append(f"{np.mean(s):.1f} ± {np.std(s):.1f} (n={len(s)})" if s else "—")
+        lines.append(f"| {d} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def eval_curve(metrics_file: Path) -> dict[int, float]:
+    """{update step: evaluation normalised score} from an agent run's metrics.jsonl (last row per step wins)."""
+    if not metrics_file.is_file():
+        return {}
+    curve = {}
+    for line in metrics_file.read_text().splitlines():
+        row = json.loads(line)
+        if isinstance(row.get("eval/score_mean"), (int, float)):
+            curve[int(row["step"])] = float(row["eval/score_mean"])
+    return curve
+
+
+def plot_curves(by_method: dict[str, list[dict[int, float]]], path: Path, title: str) -> None:
+    """One line per method: mean over seeds at the steps every seed evaluated, shaded ± std."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for method, seed_curves in sorted(by_method.items()):
+        steps = sorted(set.intersection(*(set(c) for c in seed_curves)))
+        if not steps:
+            continue
+        y = np.array([[c[s] for s in steps] for c in seed_curves])
+        mean, std = y.mean(0), y.std(0)
+        ax.plot(steps, mean, marker="o" if len(steps) < 3 else None, label=f"{method} (n={len(seed_curves)})")
+        ax.fill_between(steps, mean - std, mean + std, alpha=0.2)
+    ax.set(xlabel="update step", ylabel="normalised score", title=title)
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+    plt.close(fig)

@@ -1,0 +1,108 @@
+"""`dawm bench` at the tiny preset: grid outputs, and resume recomputing only unfinished cells."""
+
+from __future__ import annotations
+
+import csv
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import dawm.bench as bench
+from dawm.cli import main
+from dawm.data.d4rl import write_dataset
+from dawm.data.dataset import Dataset
+from dawm.utils.errors import DawmError
+
+
+@pytest.fixture(scope="module")
+def hopper_file(tmp_path_factory):
+    """1,500 random-policy Hopper-v5 steps (episodes cut at 100) in our D4RL-layout file."""
+    env, rng = gym.make("Hopper-v5"), np.random.default_rng(0)
+    cols = {k: [] for k in ("observations", "actions", "rewards", "terminals", "timeouts", "next_observations")}
+    obs, _ = env.reset(seed=0)
+    t = 0
+    for _ in range(1500):
+        a = rng.uniform(-1, 1, 3).astype(np.float32)
+        nxt, r, term, trunc, _ = env.step(a)
+        t += 1
+        trunc = trunc or t == 100
+        for k, v in zip(cols, (obs, a, r, term, trunc and not term, nxt)):
+            cols[k].append(v)
+        obs = nxt
+        if term or trunc:
+            obs, _ = env.reset()
+            t = 0
+    path = tmp_path_factory.mktemp("data") / "hopper-tiny.hdf5"
+    write_dataset(Dataset(**{k: np.asarray(v) for k, v in cols.items()}, metadata={"env_id": "Hopper-v5"}), path)
+    return path
+
+
+def _args(hopper_file, tmp_path):
+    return ["bench", "--preset", "tiny", "--datasets", str(hopper_file), "--out", str(tmp_path / "bench"),
+            "--run.root", str(tmp_path / "pipeline"), "--run.device", "cpu", "--run.agent.eval-every", "100"]
+
+
+def test_bench_grid_outputs_and_resume(hopper_file, tmp_path, monkeypatch, capsys):
+    calls = []
+    real = bench.run_pipeline
+
+    def counted(cfg):
+        calls.append((cfg.method, cfg.seed))
+        if len(calls) == 2 and flaky:  # the second cell of the first pass dies
+            raise RuntimeError("simulated crash")
+        return real(cfg)
+
+    monkeypatch.setattr(bench, "run_pipeline", counted)
+    flaky = True
+    assert main(_args(hopper_file, tmp_path)) == 2  # one failed cell -> one-line error, exit 2
+    assert "1 of 4 cells failed" in capsys.readouterr().err
+    cells = tmp_path / "bench" / "cells"
+    assert len(calls) == 4 and len(list(cells.glob("*.json"))) == 3
+    (failed,) = cells.glob("*.error.txt")
+    assert "simulated crash" in failed.read_text()
+
+    # Resume: only the failed cell runs again.
+    flaky, calls[:] = False, []
+    mtimes = {p.name: p.stat().st_mtime_ns for p in cells.glob("*.json")}
+    assert main(_args(hopper_file, tmp_path)) == 0
+    assert len(calls) == 1 and f"{calls[0][0]}__hopper-tiny__seed{calls[0][1]}.json" not in mtimes
+    assert all(p.stat().st_mtime_ns == mtimes[p.name] for p in cells.glob("*.json") if p.name in mtimes)
+    assert not list(cells.glob("*.error.txt"))
+    table = capsys.readouterr().out
+    assert table.splitlines()[0] == "| dataset | td3bc | dawm-td3bc |"
+    assert table.splitlines()[2].startswith("| hopper-tiny | ") and table.count("(n=2)") == 2
+
+    out = tmp_path / "bench"
+    assert (out / "results.md").read_text() == table
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert sorted((r["method"], r["seed"]) for r in rows) == [("dawm-td3bc", "0"), ("dawm-td3bc", "1"),
+                                                              ("td3bc", "0"), ("td3bc", "1")]
+    assert all(r["dataset"] == "hopper-tiny" and np.isfinite(float(r["score"])) for r in rows)
+    assert (out / "curves_hopper-tiny.png").read_bytes()[:4] == b"\x89PNG"
+
+    # Both dawm-td3bc seeds trained their own world model; re-running the grid computes nothing.
+    assert len(list((tmp_path / "pipeline" / "world_model").iterdir())) == 2
+    calls[:] = []
+    assert main(_args(hopper_file, tmp_path)) == 0 and calls == []
+
+
+def test_bench_table_and_curve_helpers(tmp_path):
+    rows = [{"dataset": "d", "method": "a", "seed": s, "score": v} for s, v in ((0, 10.0), (1, 20.0))]
+    assert bench.results_table(rows, ["d", "e"], ["a", "b"]).splitlines()[2:] == [
+        "| d | 15.0 ± 5.0 (n=2) | — |", "| e | — | — |"]
+    f = tmp_path / "metrics.jsonl"
+    f.write_text('{"step": 100, "train/loss": 1.0}\n{"step": 100, "eval/score_mean": 3.0}\n'
+                 '{"step": 200, "eval/score_mean": 5.0}\n{"step": 200, "eval/score_mean": 6.0}\n')
+    assert bench.eval_curve(f) == {100: 3.0, 200: 6.0}
+
+
+def test_bench_rejects_bad_grid_and_missing_ray(tmp_path):
+    with pytest.raises(DawmError, match="unknown"):
+        bench.run_bench(bench.BenchConfig(methods=("sac",), out=str(tmp_path)))
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        with pytest.raises(DawmError, match="'ray' package is not installed"):
+            bench.run_bench(bench.BenchConfig(methods=("td3bc",), datasets=("x",), seeds=(0,), ray="auto",
+                                              out=str(tmp_path)))
