@@ -30,6 +30,31 @@ def make_random_dataset(n_episodes=6, ep_len=50, obs_dim=11, act_dim=3, seed=0, 
     )
 
 
+def write_random_hopper_file(path, steps: int, episode_cap: int = 100):
+    """`steps` random-policy Hopper-v5 steps (episodes cut at `episode_cap`) in our D4RL-layout file."""
+    import gymnasium as gym
+
+    from dawm.data.d4rl import write_dataset
+
+    env, rng = gym.make("Hopper-v5"), np.random.default_rng(0)
+    cols = {k: [] for k in ("observations", "actions", "rewards", "terminals", "timeouts", "next_observations")}
+    obs, _ = env.reset(seed=0)
+    t = 0
+    for _ in range(steps):
+        a = rng.uniform(-1, 1, 3).astype(np.float32)
+        nxt, r, term, trunc, _ = env.step(a)
+        t += 1
+        trunc = trunc or t == episode_cap
+        for k, v in zip(cols, (obs, a, r, term, trunc and not term, nxt)):
+            cols[k].append(v)
+        obs = nxt
+        if term or trunc:
+            obs, _ = env.reset()
+            t = 0
+    write_dataset(Dataset(**{k: np.asarray(v) for k, v in cols.items()}, metadata={"env_id": "Hopper-v5"}), path)
+    return path
+
+
 @pytest.fixture
 def random_dataset() -> Dataset:
     return make_random_dataset()

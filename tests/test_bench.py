@@ -4,38 +4,19 @@ from __future__ import annotations
 
 import csv
 
-import gymnasium as gym
 import numpy as np
 import pytest
 
 import dawm.bench as bench
+from conftest import write_random_hopper_file
 from dawm.cli import main
-from dawm.data.d4rl import write_dataset
-from dawm.data.dataset import Dataset
 from dawm.utils.errors import DawmError
 
 
 @pytest.fixture(scope="module")
 def hopper_file(tmp_path_factory):
     """1,500 random-policy Hopper-v5 steps (episodes cut at 100) in our D4RL-layout file."""
-    env, rng = gym.make("Hopper-v5"), np.random.default_rng(0)
-    cols = {k: [] for k in ("observations", "actions", "rewards", "terminals", "timeouts", "next_observations")}
-    obs, _ = env.reset(seed=0)
-    t = 0
-    for _ in range(1500):
-        a = rng.uniform(-1, 1, 3).astype(np.float32)
-        nxt, r, term, trunc, _ = env.step(a)
-        t += 1
-        trunc = trunc or t == 100
-        for k, v in zip(cols, (obs, a, r, term, trunc and not term, nxt)):
-            cols[k].append(v)
-        obs = nxt
-        if term or trunc:
-            obs, _ = env.reset()
-            t = 0
-    path = tmp_path_factory.mktemp("data") / "hopper-tiny.hdf5"
-    write_dataset(Dataset(**{k: np.asarray(v) for k, v in cols.items()}, metadata={"env_id": "Hopper-v5"}), path)
-    return path
+    return write_random_hopper_file(tmp_path_factory.mktemp("data") / "hopper-tiny.hdf5", 1500)
 
 
 def _args(hopper_file, tmp_path):

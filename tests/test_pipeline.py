@@ -4,36 +4,16 @@ from __future__ import annotations
 
 import json
 
-import gymnasium as gym
-import numpy as np
 import pytest
 
+from conftest import write_random_hopper_file
 from dawm.cli import main
-from dawm.data.d4rl import write_dataset
-from dawm.data.dataset import Dataset
 
 
 @pytest.fixture(scope="module")
 def hopper_file(tmp_path_factory):
     """3,000 random-policy Hopper-v5 steps in our D4RL-layout file."""
-    env, rng = gym.make("Hopper-v5"), np.random.default_rng(0)
-    cols = {k: [] for k in ("observations", "actions", "rewards", "terminals", "timeouts", "next_observations")}
-    obs, _ = env.reset(seed=0)
-    t = 0
-    for _ in range(3000):
-        a = rng.uniform(-1, 1, 3).astype(np.float32)
-        nxt, r, term, trunc, _ = env.step(a)
-        t += 1
-        trunc = trunc or t == 100
-        for k, v in zip(cols, (obs, a, r, term, trunc and not term, nxt)):
-            cols[k].append(v)
-        obs = nxt
-        if term or trunc:
-            obs, _ = env.reset()
-            t = 0
-    path = tmp_path_factory.mktemp("data") / "hopper-random-small.hdf5"
-    write_dataset(Dataset(**{k: np.asarray(v) for k, v in cols.items()}, metadata={"env_id": "Hopper-v5"}), path)
-    return path
+    return write_random_hopper_file(tmp_path_factory.mktemp("data") / "hopper-random-small.hdf5", 3000)
 
 
 def test_dawm_run_tiny_end_to_end_and_reuse(hopper_file, tmp_path, capsys):
