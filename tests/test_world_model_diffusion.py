@@ -57,9 +57,10 @@ def test_guided_eps_is_the_classifier_free_combination():
     kk = torch.full((6,), k)
     a, g = model.action_norm.normalize(a0), rtg / model.rtg_scale
     with torch.no_grad():
-        cond = model.net(x, kk, a, g, torch.ones(6, dtype=torch.bool))
-        null = model.net(x, kk, a, g, torch.zeros(6, dtype=torch.bool))
-        eps = {w: model.guided_eps(x, k, model.condition(a0, rtg, w), w) for w in (0.0, 1.0, 1.7)}
+        inp = model.net_input(x, a)
+        cond = model.net(inp, kk, a, g, torch.ones(6, dtype=torch.bool))
+        null = model.net(inp, kk, a, g, torch.zeros(6, dtype=torch.bool))
+        eps = {w: model.guided_eps(x, k, model.condition(a0, rtg, w), w, a) for w in (0.0, 1.0, 1.7)}
     # equal up to float rounding (the step embedding is computed once for the batch on this path)
     assert torch.allclose(eps[1.0], cond, atol=1e-5, rtol=0)
     assert torch.allclose(eps[0.0], null, atol=1e-5, rtol=0)
@@ -117,7 +118,7 @@ def test_every_parameterisation_samples_a_point_mass_through_the_model(predictio
     monkeypatch.setattr(model.net.embed, "step", lambda k: torch.full((1, emb_dim), float(k.item())))
 
     def exact(x, emb):
-        k = int(emb[0, 0])
+        x, k = x[..., : OBS + 1], int(emb[0, 0])  # the network input also carries a_t's row-0 channels
         eps = (x - ab[k].sqrt() * target.repeat(len(x) // 4, 1, 1)) / (1 - ab[k]).sqrt()
         x0 = target.repeat(len(x) // 4, 1, 1)
         return {"eps": eps, "x0": x0, "v": ab[k].sqrt() * eps - (1 - ab[k]).sqrt() * x0}[prediction]
@@ -186,3 +187,28 @@ def test_rollout_for_multi_step_targets():
     assert states.shape == (6, 6, OBS) and rewards.shape == (6, 5) and torch.equal(states[:, 0], s0)
     with pytest.raises(ValueError):
         model.rollout(s0, a0, T)
+
+
+def test_action_is_inpainted_in_row_zero_only():
+    model = _model()
+    s0, a0, rtg = _inputs()
+    x = torch.randn(6, T, OBS + 1)
+    a = model.action_norm.normalize(a0)
+    inp = model.net_input(x, a)
+    assert inp.shape == (6, T, OBS + 1 + ACT)
+    assert torch.equal(inp[..., : OBS + 1], x) and torch.equal(inp[:, 0, OBS + 1:], a)
+    assert not inp[:, 1:, OBS + 1:].any()
+    # the first generated step reacts to a_t through those channels, not only the embedding
+    emb = model.net.embed(torch.full((6,), 2), torch.zeros_like(a), rtg / model.rtg_scale, torch.ones(6, dtype=bool))
+    with torch.no_grad():
+        out_a, out_0 = model.net.denoise(inp, emb), model.net.denoise(model.net_input(x, torch.zeros_like(a)), emb)
+    assert not torch.allclose(out_a, out_0)
+
+
+def test_models_saved_before_action_inpainting_still_load(tmp_path):
+    model = _model(action_inpaint=False)
+    model.save(tmp_path / "wm.pt")
+    ckpt = torch.load(tmp_path / "wm.pt", weights_only=True)
+    del ckpt["hparams"]["action_inpaint"]  # as written by older versions
+    legacy = TrajectoryDiffusion.from_checkpoint(ckpt)
+    assert not legacy.action_inpaint and legacy.net_input(torch.ones(1, T, OBS + 1), torch.ones(1, ACT)).shape[-1] == OBS + 1

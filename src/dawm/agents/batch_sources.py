@@ -57,7 +57,10 @@ class TransitionBuffer:
         return self.data.shape[0]
 
     def sample(self, batch_size: int) -> Batch:
-        idx = torch.randint(len(self), (batch_size,), device=self.device, generator=self.generator)
+        return self.take(torch.randint(len(self), (batch_size,), device=self.device, generator=self.generator))
+
+    def take(self, idx: torch.Tensor) -> Batch:
+        """The transitions at row indices `idx`, as a batch."""
         rows = self.data.index_select(0, idx)
         return {name: rows[:, col] for name, col in self._columns.items()}
 

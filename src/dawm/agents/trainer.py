@@ -13,7 +13,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Callable, Literal
 
 import torch
 
@@ -85,12 +85,14 @@ def build_agent(cfg: TrainAgentConfig, dataset: Dataset, transitions: Transition
 
 
 def train_agent(cfg: TrainAgentConfig, synthetic: BatchSource | None = None, target_fn: TargetFn | None = None,
-                dataset: Dataset | None = None) -> dict:
+                dataset: Dataset | None = None,
+                real: Callable[[TransitionBuffer], BatchSource] | None = None) -> dict:
     """Train, evaluate and checkpoint an agent; returns the summary written to summary.json.
 
     `synthetic`: extra transitions mixed into every batch at `cfg.synthetic_ratio` (DAWM);
     `target_fn`: replaces the one-step critic target (DWM's value expansion, see dawm.agents.targets);
-    `dataset`: an already loaded dataset (else `cfg.dataset` is loaded).
+    `dataset`: an already loaded dataset (else `cfg.dataset` is loaded);
+    `real`: wraps the real-data buffer into the source batches come from (DWM's RolloutPool).
     """
     if cfg.algo not in ALGOS:
         raise DawmError(f"unknown algo '{cfg.algo}' (expected one of: {', '.join(ALGOS)})")
@@ -110,6 +112,8 @@ def train_agent(cfg: TrainAgentConfig, synthetic: BatchSource | None = None, tar
     agent = build_agent(cfg, dataset, transitions, device, target_fn or one_step_target)
     batch_size = agent.cfg.batch_size
     source: BatchSource = TransitionBuffer(transitions, device, seed=cfg.seed)
+    if real is not None:
+        source = real(source)
     if synthetic is not None:
         source = MixedSource(source, synthetic, cfg.synthetic_ratio)
 

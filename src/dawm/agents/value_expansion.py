@@ -11,6 +11,13 @@ m_0 = 1; m_1 = 1 - done_t, the real transition's own terminal flag (ground truth
 prediction); m_{h+1} = m_h (1 - term(s_hat_{t+h+1})) with the env's declared termination rule.
 The actor still trains on the real (s, a), as in DWM. Plugs into either agent as `target_fn`
 (see dawm.agents.targets) without touching its update rule.
+
+Rollouts ahead of time (`RolloutPool`): a rollout depends only on (s_t, a_t, g) and the sampling
+noise, never on the agent, so drawing it per batch (DWM) or ahead of time gives the same
+distribution per row. Per-batch sampling of 256 rollouts costs ~10x an agent update on a CPU; the
+pool samples `pool_size` start pairs and their rollouts in large batches, serves batches from them
+and redraws everything every `refresh_every` batches. What changes is only how often a rollout is
+reused (pool_size / (refresh_every * B) fresh draws per row); pool_size 0 means per-batch sampling.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from dawm.agents.batch_sources import TransitionBuffer
 from dawm.agents.targets import Batch, NextValueFn
 
 Termination = Callable[[np.ndarray], np.ndarray]  # raw next observations (B, obs_dim) -> bool (B,)
@@ -36,8 +44,11 @@ class DiffusionMVE:
     @torch.no_grad()
     def __call__(self, batch: Batch, gamma: float, next_value: NextValueFn, reward_scale: float = 1.0
                  ) -> torch.Tensor:
-        states, rewards = self.world_model.rollout(batch["observations"], batch["actions"], self.horizon,
-                                                   rtg=self.rtg, **self.sample_knobs)
+        if "rollout_states" in batch:  # drawn ahead by a RolloutPool
+            states, rewards = batch["rollout_states"], batch["rollout_rewards"]
+        else:
+            states, rewards = self.world_model.rollout(batch["observations"], batch["actions"], self.horizon,
+                                                       rtg=self.rtg, **self.sample_knobs)
         states, rewards = states.to(batch["rewards"].device), rewards.to(batch["rewards"].device)
         alive = torch.ones_like(batch["rewards"])
         y = torch.zeros_like(batch["rewards"])
@@ -51,3 +62,51 @@ class DiffusionMVE:
             return torch.zeros(next_obs.shape[0], device=next_obs.device)
         done = self.termination(next_obs.detach().cpu().numpy())
         return torch.as_tensor(np.asarray(done, dtype=np.float32), device=next_obs.device)
+
+
+class RolloutPool:
+    """A `BatchSource` of real transitions that carry their world-model rollout (see the module doc).
+
+    Batches have the usual fields plus rollout_states (B, H+1, obs_dim) and rollout_rewards (B, H),
+    which `DiffusionMVE` uses instead of sampling. The real rows are uniform over the data, as are
+    the pool's start pairs, so a batch is distributed as DWM's; only reuse differs.
+    """
+
+    def __init__(self, real: TransitionBuffer, mve: DiffusionMVE, pool_size: int = 50_000,
+                 refresh_every: int = 5_000, chunk: int = 4096):
+        if pool_size < 0 or refresh_every < 1:
+            raise ValueError(f"pool_size must be >= 0 and refresh_every >= 1, got {pool_size}, {refresh_every}")
+        self.real, self.mve, self.pool_size, self.refresh_every, self.chunk = real, mve, pool_size, refresh_every, chunk
+        self.batches = 0  # batches served since the last refresh (a refresh is due at 0)
+        self.rollouts_drawn = 0
+
+    def _refresh(self) -> None:
+        idx = torch.randint(len(self.real), (self.pool_size,), device=self.real.device, generator=self.real.generator)
+        self.rows = self.real.take(idx)
+        states, rewards = [], []
+        for i in range(0, self.pool_size, self.chunk):
+            s, r = self.mve.world_model.rollout(self.rows["observations"][i: i + self.chunk],
+                                                self.rows["actions"][i: i + self.chunk], self.mve.horizon,
+                                                rtg=self.mve.rtg, **self.mve.sample_knobs)
+            states.append(s.to(self.real.device))
+            rewards.append(r.to(self.real.device))
+        self.rows.update(rollout_states=torch.cat(states), rollout_rewards=torch.cat(rewards))
+        self.rollouts_drawn += self.pool_size
+
+    def sample(self, batch_size: int) -> Batch:
+        if self.pool_size == 0:
+            return self.real.sample(batch_size)  # DiffusionMVE then samples this batch's rollouts itself
+        if self.batches % self.refresh_every == 0:
+            self._refresh()
+            self.batches = 0
+        self.batches += 1
+        idx = torch.randint(self.pool_size, (batch_size,), device=self.real.device, generator=self.real.generator)
+        return {k: v.index_select(0, idx) for k, v in self.rows.items()}
+
+    def state_dict(self) -> dict:
+        return {**self.real.state_dict(), "rollouts_drawn": self.rollouts_drawn}
+
+    def load_state_dict(self, state: dict) -> None:
+        """The pool itself is not saved: a resumed run draws a fresh one (same distribution)."""
+        self.real.load_state_dict(state)
+        self.rollouts_drawn, self.batches = int(state.get("rollouts_drawn", 0)), 0

@@ -32,6 +32,9 @@ class WorldModelConfig:
     """Transformer attention heads."""
     activation: str = "mish"
     """U-Net activation: 'mish' (Diffuser/DWM) or 'silu'."""
+    action_inpaint: bool = True
+    """Also give a_t to the denoiser as row-0 input channels beside s_t (DWM in-paints it), not only as
+    the global embedding: ties r_t and s_{t+1} to the action (docs/world_model.md)."""
     p_uncond: float = 0.25
     """Probability of dropping the return-to-go condition in training (classifier-free guidance)."""
     reward_weight: float = 1.0

@@ -1,5 +1,8 @@
 """Noise-prediction networks eps(x_k, k | a_t, g) over a (batch, T, obs_dim + 1) trajectory.
 
+The input may carry extra condition channels beside x (the in-painted a_t in row 0, see
+TrajectoryDiffusion); the output always has x's width.
+
 Conditioning follows DWM: the diffusion step k (sinusoidal features -> 2-layer MLP), the action
 a_t (3-layer MLP) and the normalised return-to-go g (3-layer MLP) are embedded and summed into one
 vector that every block receives. For classifier-free guidance g can be replaced per sample by a
@@ -190,14 +193,14 @@ class TemporalUNet(Denoiser):
     """x (B, T, D) -> eps (B, T, D); T must be divisible by 2 ** (len(dim_mults) - 1)."""
 
     def __init__(self, horizon: int, x_dim: int, act_dim: int, dim: int = 32, dim_mults=(1, 2, 4), kernel: int = 5,
-                 act: str = "mish"):
+                 act: str = "mish", in_dim: int | None = None):
         super().__init__()
         if horizon % 2 ** (len(dim_mults) - 1):
             raise ValueError(f"horizon {horizon} must be divisible by {2 ** (len(dim_mults) - 1)} "
                              f"(the U-Net halves it {len(dim_mults) - 1} times; use fewer dim_mults)")
         emb_dim = 4 * dim
         self.embed = ConditionEmbedding(act_dim, dim, emb_dim)
-        widths = [x_dim] + [dim * m for m in dim_mults]
+        widths = [in_dim or x_dim] + [dim * m for m in dim_mults]  # only the first block sees the input width
         levels = list(zip(widths[:-1], widths[1:]))
         self.downs = nn.ModuleList()
         for i, (c_in, c_out) in enumerate(levels):
@@ -236,10 +239,11 @@ class TemporalUNet(Denoiser):
 class TrajectoryTransformer(Denoiser):
     """Rows of x as tokens (+ learned positions), the condition as an extra leading token."""
 
-    def __init__(self, horizon: int, x_dim: int, act_dim: int, dim: int = 128, n_layers: int = 4, n_heads: int = 4):
+    def __init__(self, horizon: int, x_dim: int, act_dim: int, dim: int = 128, n_layers: int = 4, n_heads: int = 4,
+                 in_dim: int | None = None):
         super().__init__()
         self.embed = ConditionEmbedding(act_dim, dim, dim)
-        self.inp = nn.Linear(x_dim, dim)
+        self.inp = nn.Linear(in_dim or x_dim, dim)
         self.pos = nn.Parameter(torch.randn(horizon + 1, dim) * 0.02)
         layer = nn.TransformerEncoderLayer(dim, n_heads, 4 * dim, dropout=0.0, activation="gelu", batch_first=True,
                                            norm_first=True)
@@ -252,11 +256,12 @@ class TrajectoryTransformer(Denoiser):
 
 
 def make_denoiser(kind: str, horizon: int, x_dim: int, act_dim: int, dim: int, dim_mults=(1, 2, 4), kernel: int = 5,
-                  n_layers: int = 4, n_heads: int = 4, act: str = "mish") -> Denoiser:
+                  n_layers: int = 4, n_heads: int = 4, act: str = "mish", in_dim: int | None = None) -> Denoiser:
+    """`in_dim` (default x_dim) is the input width when extra condition channels ride along with x."""
     if act not in ACTIVATIONS:
         raise ValueError(f"unknown activation '{act}' (expected one of: {', '.join(ACTIVATIONS)})")
     if kind == "unet":
-        return TemporalUNet(horizon, x_dim, act_dim, dim, tuple(dim_mults), kernel, act)
+        return TemporalUNet(horizon, x_dim, act_dim, dim, tuple(dim_mults), kernel, act, in_dim)
     if kind == "transformer":
-        return TrajectoryTransformer(horizon, x_dim, act_dim, dim, n_layers, n_heads)
+        return TrajectoryTransformer(horizon, x_dim, act_dim, dim, n_layers, n_heads, in_dim)
     raise ValueError(f"unknown denoiser '{kind}' (expected 'unet' or 'transformer')")

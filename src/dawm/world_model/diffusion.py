@@ -4,7 +4,11 @@ A sample is a (T, obs_dim + 1) array whose row k is [s_{t+k}, r_{t+k}] (normalis
 The model generates r_t, s_{t+1}, r_{t+1}, ..., s_{t+T-1}, r_{t+T-1} given
   - s_t: in-painted, i.e. row 0's state entries are the clean condition at every noise level, in
     training and at every sampling step (so it is reproduced exactly);
-  - a_t and the return-to-go g = RTG / rtg_scale: embedded and added to the step embedding.
+  - a_t: embedded and added to the step embedding (DWM) and, with `action_inpaint` (default), also
+    given to the network as extra input channels of row 0 (zeros elsewhere), i.e. in-painted next
+    to s_t where r_t and s_{t+1} are computed: a global embedding alone leaves the first
+    generated step only loosely tied to a_t;
+  - the return-to-go g = RTG / rtg_scale: embedded and added to the step embedding.
 Training is DDPM on a cosine schedule with K steps; the network predicts x0 (default), eps or v,
 and samplers work with the implied eps. g is dropped (null embedding) with probability p_uncond,
 so one network gives both eps(x, k, g) and eps(x, k, null) for classifier-free guidance:
@@ -41,7 +45,8 @@ class TrajectoryDiffusion(nn.Module):
                  denoiser: str = "unet", dim: int = 32, dim_mults: tuple[int, ...] = (1, 2, 4), kernel_size: int = 5,
                  n_layers: int = 4, n_heads: int = 4, activation: str = "mish", p_uncond: float = 0.25,
                  reward_weight: float = 1.0, clip_denoised: bool = True, prediction: str = "x0",
-                 sampler: str = "ddpm", sampling_steps: int = 3, temperature: float = 0.5, guidance: float = 1.0):
+                 sampler: str = "ddpm", sampling_steps: int = 3, temperature: float = 0.5, guidance: float = 1.0,
+                 action_inpaint: bool = True):
         super().__init__()
         if horizon < 2:
             raise ValueError(f"horizon must be >= 2 (row 0 is the given s_t), got {horizon}")
@@ -50,14 +55,14 @@ class TrajectoryDiffusion(nn.Module):
                             n_layers=n_layers, n_heads=n_heads, activation=activation, p_uncond=p_uncond,
                             reward_weight=reward_weight, clip_denoised=clip_denoised, prediction=prediction,
                             sampler=sampler, sampling_steps=sampling_steps, temperature=temperature,
-                            guidance=guidance)
+                            guidance=guidance, action_inpaint=action_inpaint)
         self.obs_dim, self.act_dim, self.horizon, self.p_uncond = obs_dim, act_dim, horizon, p_uncond
         if prediction not in ("eps", "x0", "v"):
             raise ValueError(f"unknown prediction '{prediction}' (expected eps, x0 or v)")
-        self.prediction = prediction
+        self.prediction, self.action_inpaint = prediction, action_inpaint
         self.metadata: dict = {}  # env_id, dataset, gamma, val_episode_ids, ... (set by the trainer)
         self.net = make_denoiser(denoiser, horizon, obs_dim + 1, act_dim, dim, dim_mults, kernel_size, n_layers,
-                                 n_heads, activation)
+                                 n_heads, activation, in_dim=obs_dim + 1 + act_dim * action_inpaint)
         self.register_buffer("alpha_bar", cosine_alpha_bar(diffusion_steps))
         self.register_buffer("rtg_scale", torch.ones(()))
         # Range of the normalised training data per feature: predicted x0 is clipped to it while sampling
@@ -106,6 +111,14 @@ class TrajectoryDiffusion(nn.Module):
         rewards = self.reward_norm.unnormalize(x[..., self.obs_dim:])[..., 0]
         return self.state_norm.unnormalize(x[..., : self.obs_dim]), rewards
 
+    def net_input(self, x: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """x with the normalised a_t appended as row-0 channels (zeros in later rows), if `action_inpaint`."""
+        if not self.action_inpaint:
+            return x
+        rows = x.new_zeros(*x.shape[:2], self.act_dim)
+        rows[:, 0] = action
+        return torch.cat([x, rows], -1)
+
     # --- training ----------------------------------------------------------------------------------
     def loss(self, states, rewards, action, rtg, generator: torch.Generator | None = None) -> torch.Tensor:
         """Epsilon-prediction loss on a batch of raw segments: states (B,T,obs), rewards (B,T), a_t, RTG (B,)."""
@@ -116,7 +129,8 @@ class TrajectoryDiffusion(nn.Module):
         ab = self.alpha_bar[k][:, None, None]
         xk = _set_row0_state(ab.sqrt() * x0 + (1 - ab).sqrt() * noise, x0[:, 0, : self.obs_dim])
         keep = torch.rand(b, generator=generator, device=x0.device) >= self.p_uncond  # classifier-free dropout
-        out = self.net(xk, k, self.action_norm.normalize(action), rtg / self.rtg_scale, keep)
+        a = self.action_norm.normalize(action)
+        out = self.net(self.net_input(xk, a), k, a, rtg / self.rtg_scale, keep)
         target = {"eps": noise, "x0": x0, "v": ab.sqrt() * noise - (1 - ab).sqrt() * x0}[self.prediction]
         return ((out - target) ** 2 * self.loss_weight).mean()
 
@@ -139,14 +153,17 @@ class TrajectoryDiffusion(nn.Module):
             return self.net.embed.condition(a, g, keep)
         return self.net.embed.condition(torch.cat([a, a]), torch.cat([g, g]), torch.cat([keep, ~keep]))
 
-    def guided_eps(self, x: torch.Tensor, k: int, cond: torch.Tensor, guidance: float) -> torch.Tensor:
-        """eps = w * eps(x, k, g) + (1 - w) * eps(x, k, null), as one batched network call.
+    def guided_eps(self, x: torch.Tensor, k: int, cond: torch.Tensor, guidance: float,
+                   action: torch.Tensor) -> torch.Tensor:
+        """eps = w * eps(x, k, g) + (1 - w) * eps(x, k, null), as one batched network call
+        (`action`: the normalised a_t, for the in-painted row-0 channels).
 
         (Combined on the raw output: every parameterisation is affine in it, so this is the same.)"""
         emb = cond + self.net.embed.step(torch.full((1,), k, device=x.device))
+        inp = self.net_input(x, action)
         if guidance in (0.0, 1.0):
-            return self.to_eps(self.net.denoise(x, emb), x, k)
-        out_cond, out_null = self.net.denoise(torch.cat([x, x]), emb).chunk(2)
+            return self.to_eps(self.net.denoise(inp, emb), x, k)
+        out_cond, out_null = self.net.denoise(torch.cat([inp, inp]), emb).chunk(2)
         return self.to_eps(out_null + guidance * (out_cond - out_null), x, k)
 
     @torch.no_grad()  # not inference_mode: results may feed critic targets inside autograd graphs
@@ -165,9 +182,9 @@ class TrajectoryDiffusion(nn.Module):
         action = torch.as_tensor(action, dtype=torch.float32, device=state.device)
         rtg = torch.as_tensor(rtg, dtype=torch.float32, device=state.device).reshape(-1).expand(len(state))
         s0 = self.state_norm.normalize(state)
-        cond = self.condition(action, rtg, guidance)
+        cond, a = self.condition(action, rtg, guidance), self.action_norm.normalize(action)
         x = torch.randn((len(state), self.horizon, self.obs_dim + 1), generator=generator, device=state.device)
-        x = run_sampler(sampler or hp["sampler"], lambda x, k: self.guided_eps(x, k, cond, guidance),
+        x = run_sampler(sampler or hp["sampler"], lambda x, k: self.guided_eps(x, k, cond, guidance, a),
                         _set_row0_state(x, s0), self.alpha_bar,
                         strided_steps(self.n_diffusion_steps, steps or hp["sampling_steps"]),
                         lambda x: _set_row0_state(x, s0), generator=generator, temperature=temperature, eta=eta,
@@ -193,7 +210,8 @@ class TrajectoryDiffusion(nn.Module):
 
     @classmethod
     def from_checkpoint(cls, ckpt: dict) -> TrajectoryDiffusion:
-        model = cls(**{k: tuple(v) if k == "dim_mults" else v for k, v in ckpt["hparams"].items()})
+        hparams = {"action_inpaint": False, **ckpt["hparams"]}  # models saved before the option had none
+        model = cls(**{k: tuple(v) if k == "dim_mults" else v for k, v in hparams.items()})
         model.load_state_dict(ckpt["state_dict"])
         model.metadata = ckpt.get("metadata", {})
         return model.eval()

@@ -37,7 +37,7 @@ __all__ = ["WorldModelConfig", "train_world_model", "split_episodes", "select_ep
 
 MODEL_FIELDS = ("horizon", "diffusion_steps", "denoiser", "dim", "dim_mults", "kernel_size", "n_layers", "n_heads",
                 "activation", "p_uncond", "reward_weight", "prediction", "clip_denoised", "sampler", "sampling_steps", "temperature",
-                "guidance")  # WorldModelConfig fields that are TrajectoryDiffusion hyper-parameters
+                "guidance", "action_inpaint")  # WorldModelConfig fields that are TrajectoryDiffusion hyper-parameters
 
 
 # --- data ------------------------------------------------------------------------------------------
