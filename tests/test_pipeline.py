@@ -44,6 +44,12 @@ def test_dawm_run_tiny_end_to_end_and_reuse(hopper_file, tmp_path, capsys):
     assert "synthetic_file" not in dwm and dwm["sample_counts"].get("synthetic", 0) == 0
     assert wm_file.stat().st_mtime == wm_mtime
 
+    # Another seed with the world model's seed pinned shares the world model, not the synthetic data.
+    assert main(args + ["--seed", "1", "--world-model-seed", "0"]) == 0
+    seed1 = json.loads((tmp_path / "dawm-td3bc-hopper-random-small-seed1.json").read_text())
+    assert seed1["world_model"] == summary["world_model"] and seed1["synthetic_file"] != summary["synthetic_file"]
+    assert wm_file.stat().st_mtime == wm_mtime
+
 
 def test_dawm_run_rejects_unknown_method(capsys):
     assert main(["run", "--method", "dwm-sac"]) == 2

@@ -19,6 +19,7 @@ dwm-iql are the DWM baseline: the same world model used only for multi-step crit
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import hashlib
 import json
 import time
@@ -66,6 +67,9 @@ class RunConfig:
     """Generated name (made on first use), D4RL HDF5 path or Minari id."""
     seed: int = 0
     """Seed of every stage."""
+    world_model_seed: int | None = None
+    """Seed of the world model stage alone (default: `seed`). Fixing it lets several seeds' runs share
+    one world model (their agents and synthetic data still differ), e.g. in a CPU-budget bench."""
     synthetic_ratio: float = 0.5
     """Fraction of each agent batch drawn from the synthetic transitions (dawm-* methods)."""
     dwm_horizon: int = 5
@@ -167,11 +171,15 @@ def _world_model_stage(cfg: RunConfig, fp: list, slug: str, root: Path, times: d
     """Train the world model and IDM, or reuse the finished run with the same inputs."""
     from dawm.world_model.trainer import train_world_model
 
-    wm_cfg = dataclasses.replace(cfg.world_model, dataset=cfg.dataset, seed=cfg.seed, device=cfg.device, out="")
+    seed = cfg.seed if cfg.world_model_seed is None else cfg.world_model_seed
+    wm_cfg = dataclasses.replace(cfg.world_model, dataset=cfg.dataset, seed=seed, device=cfg.device, out="")
     wm_dir = root / "world_model" / f"{slug}-{_digest(fp, dataclasses.asdict(wm_cfg))}"
     t0 = time.perf_counter()
-    if not (wm_dir / "summary.json").exists():
-        train_world_model(dataclasses.replace(wm_cfg, out=str(wm_dir)))
+    wm_dir.parent.mkdir(parents=True, exist_ok=True)
+    with open(wm_dir.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # runs sharing this world model (bench workers) wait for one to train it
+        if not (wm_dir / "summary.json").exists():
+            train_world_model(dataclasses.replace(wm_cfg, out=str(wm_dir)))
     times["world_model"] = time.perf_counter() - t0
     return wm_dir
 
