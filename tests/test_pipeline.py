@@ -36,6 +36,11 @@ def test_dawm_run_tiny_end_to_end_and_reuse(hopper_file, tmp_path, capsys):
     assert again["synthetic_file"] == summary["synthetic_file"] and again["score_mean"] == summary["score_mean"]
     assert wm_file.stat().st_mtime == wm_mtime  # not retrained
 
+    # A refresh schedule regenerates the synthetic set during training; it is a new agent run.
+    assert main(args + ["--synthesis.refresh-every", "80"]) == 0
+    refreshed = json.loads((tmp_path / "dawm-td3bc-hopper-random-small-seed0.json").read_text())
+    assert refreshed["agent_run"] != summary["agent_run"] and refreshed["synthetic_file"] == summary["synthetic_file"]
+
     # DWM uses the same world model (reused, not retrained) only in the critic target.
     assert main(["run", "--preset", "tiny", "--method", "dwm-iql", "--dwm-horizon", "3", "--dataset", str(hopper_file),
                  "--root", str(tmp_path), "--device", "cpu"]) == 0

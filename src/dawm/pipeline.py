@@ -54,6 +54,9 @@ class SynthesisSettings:
     """'ddpm', 'ddim' or 'dpm' (default: the world model's)."""
     steps: int = 0
     """Sampling steps (0 = the world model's default)."""
+    refresh_every: int = 0
+    """Agent updates between regenerations of the synthetic set (new start pairs and rollouts from the
+    same world model, in memory; the first set is the exported, fidelity-checked file). 0 = generate once."""
 
 
 @dataclass
@@ -135,7 +138,9 @@ def run_pipeline(cfg: RunConfig) -> dict:
         from dawm.data.transitions import Transitions
 
         synthetic_source = TransitionBuffer(Transitions.from_dataset(synthetic), device, seed=cfg.seed + 1)
-        agent_inputs = _fingerprint(synthetic)
+        if cfg.synthesis.refresh_every > 0:
+            synthetic_source = _refreshing_source(cfg, wm_dir, dataset, synthetic, device)
+        agent_inputs = [_fingerprint(synthetic), cfg.synthesis.refresh_every]
         summary.update(synthetic_file=str(synthetic_path), synthetic_transitions=len(synthetic), fidelity=fidelity)
     elif cfg.method.startswith("dwm-"):
         from dawm.agents.value_expansion import DiffusionMVE, RolloutPool
@@ -190,7 +195,8 @@ def _synthetic_stage(cfg: RunConfig, wm_dir: Path, slug: str, root: Path, times:
     from dawm.world_model.synthesis import SynthesisConfig, run_synthesis
 
     syn = cfg.synthesis
-    syn_path = root / "synthetic" / f"{slug}-{_digest(str(wm_dir), dataclasses.asdict(syn), cfg.seed)}.hdf5"
+    first_set = {k: v for k, v in dataclasses.asdict(syn).items() if k != "refresh_every"}  # later sets: in memory
+    syn_path = root / "synthetic" / f"{slug}-{_digest(str(wm_dir), first_set, cfg.seed)}.hdf5"
     t0 = time.perf_counter()
     if not syn_path.exists():
         run_synthesis(SynthesisConfig(world_model=str(wm_dir), dataset=cfg.dataset, out=str(syn_path),
@@ -210,6 +216,24 @@ def _synthetic_stage(cfg: RunConfig, wm_dir: Path, slug: str, root: Path, times:
         report, _ = run_fidelity(syn_path, fid_cfg)
     times["fidelity"] = time.perf_counter() - t0
     return syn_path, {"report": str(fid_file), **fidelity_headline(report)}
+
+
+def _refreshing_source(cfg: RunConfig, wm_dir: Path, dataset: Dataset, first: Dataset, device):
+    """DAWM's refresh schedule: set k >= 1 is synthesised in memory with seed (seed + 1) * 1000 + k."""
+    from dawm.agents.batch_sources import RefreshingSource
+    from dawm.data.transitions import Transitions
+    from dawm.world_model.synthesis import load_world_model_run, synthesize
+
+    world_model, idm, learned_term = load_world_model_run(wm_dir, device)
+    syn = cfg.synthesis
+
+    def generate(k: int) -> Transitions:
+        return Transitions.from_dataset(synthesize(
+            world_model, idm, dataset, syn.n_starts, syn.target_rtg, syn.horizon or None, syn.guidance,
+            syn.sampler or None, syn.steps or None, seed=(cfg.seed + 1) * 1000 + k,
+            termination=learned_term.predict if learned_term is not None else None, show_progress=False))
+
+    return RefreshingSource(Transitions.from_dataset(first), generate, syn.refresh_every, device, seed=cfg.seed + 1)
 
 
 def fidelity_headline(report: dict) -> dict:

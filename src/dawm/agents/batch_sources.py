@@ -13,7 +13,7 @@ and mixes them with the real data through `MixedSource`.
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Callable, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -114,6 +114,41 @@ class MixedSource:
             src = getattr(self, name)
             if name in state and hasattr(src, "load_state_dict"):
                 src.load_state_dict(state[name])
+
+
+class RefreshingSource:
+    """A buffer of generated transitions replaced every `refresh_every` batches: set k = 1, 2, ... comes
+    from `generate(k)` (DAWM's refresh schedule: new start pairs and rollouts, same world model).
+
+    Set k must be a deterministic function of k: a resumed run regenerates the current set instead
+    of saving it.
+    """
+
+    def __init__(self, first: Transitions, generate: Callable[[int], Transitions], refresh_every: int,
+                 device: str | torch.device = "cpu", seed: int = 0):
+        if refresh_every < 1:
+            raise DawmError(f"refresh_every must be >= 1, got {refresh_every}")
+        self.generate, self.refresh_every, self.device, self.seed = generate, refresh_every, device, seed
+        self.buffer, self.generation, self.batches = TransitionBuffer(first, device, seed), 0, 0
+
+    def _load_generation(self, k: int) -> None:
+        self.generation = k
+        self.buffer = TransitionBuffer(self.generate(k), self.device, self.seed + k)
+
+    def sample(self, batch_size: int) -> Batch:
+        if self.batches and self.batches % self.refresh_every == 0:
+            self._load_generation(self.generation + 1)
+        self.batches += 1
+        return self.buffer.sample(batch_size)
+
+    def state_dict(self) -> dict:
+        return {"generation": self.generation, "batches": self.batches, **self.buffer.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        if int(state["generation"]) != self.generation:
+            self._load_generation(int(state["generation"]))
+        self.batches = int(state["batches"])
+        self.buffer.load_state_dict(state)
 
 
 def sample_counts(source: BatchSource, batches: int, batch_size: int) -> dict[str, int]:
