@@ -81,6 +81,8 @@ def test_bench_table_and_curve_helpers(tmp_path):
 def test_bench_rejects_bad_grid_and_missing_ray(tmp_path):
     with pytest.raises(DawmError, match="unknown"):
         bench.run_bench(bench.BenchConfig(methods=("sac",), out=str(tmp_path)))
+    with pytest.raises(DawmError, match="not both 0"):
+        bench.run_bench(bench.BenchConfig(ray="local", ray_cpus=0, out=str(tmp_path)))
     try:
         import ray  # noqa: F401
     except ImportError:

@@ -4,7 +4,9 @@ Each finished cell leaves `<out>/cells/<method>__<dataset>__seed<k>.json` (the `
 summary, written atomically once the cell is done), so re-running an interrupted grid computes only
 the missing cells. Cells sharing (dataset, seed) share a world model (`run_pipeline` reuses stages
 by input hash under `run.root`), so they are run as one group, in sequence, by one worker: two
-processes never train the same world model at once.
+processes never train the same world model at once. With `--ray ADDRESS` every cell is one Ray task;
+the cells of a group are chained (each task takes the previous one's result as an argument), so
+they still run in sequence, and the driver writes each cell's record as its result comes back.
 
 Outputs: `<out>/results.md` (mean ± std over seeds of the final normalised score; rows datasets,
 columns methods), `<out>/results.csv` (long form: dataset, method, seed, score) and
@@ -17,6 +19,7 @@ import csv
 import dataclasses
 import io
 import json
+import math
 import traceback
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -44,8 +47,12 @@ class BenchConfig:
     workers: int = 1
     """Local worker processes (1 = sequential in this process). Each runs one (dataset, seed) group."""
     ray: str = ""
-    """Ray cluster address ('auto', 'ray://host:10001' or 'local' to start one here); empty = no Ray.
-    Needs the optional `ray` package."""
+    """Ray cluster address ('auto', 'ray://host:10001') or 'local' to start a Ray instance here with
+    workers x ray_cpus CPUs; empty = no Ray. Needs the optional `ray` extra (`ray://` also `ray[client]`)."""
+    ray_cpus: float = 1.0
+    """CPUs Ray reserves for each cell task (with --ray)."""
+    ray_gpus: float = 0.0
+    """GPUs Ray reserves for each cell task (with --ray; e.g. 0.5 lets two cells share a GPU)."""
     out: str = "runs/bench"
     """Directory for the finished-cell records, results.md, results.csv and curves_<dataset>.png."""
     run: RunConfig = field(default_factory=RunConfig)
@@ -69,6 +76,8 @@ def _check(cfg: BenchConfig) -> None:
         raise DawmError("--methods, --datasets and --seeds must each name at least one value")
     if cfg.workers < 1:
         raise DawmError(f"--workers {cfg.workers}: must be at least 1")
+    if cfg.ray_cpus < 0 or cfg.ray_gpus < 0 or cfg.ray_cpus + cfg.ray_gpus == 0:
+        raise DawmError(f"--ray-cpus {cfg.ray_cpus} --ray-gpus {cfg.ray_gpus}: must be >= 0, not both 0")
 
 
 def pending_groups(cfg: BenchConfig) -> list[tuple[str, int, list[str]]]:
@@ -82,6 +91,29 @@ def pending_groups(cfg: BenchConfig) -> list[tuple[str, int, list[str]]]:
     return groups
 
 
+def run_cell(run: RunConfig, method: str, dataset: str, seed: int, after=None) -> tuple[dict | None, str, str]:
+    """Run one cell: (summary, "", "") or, if it raised, (None, one-line error, traceback).
+
+    `after` is unused: Ray passes the previous cell's result there, which orders a group's tasks.
+    """
+    try:
+        return run_pipeline(dataclasses.replace(run, method=method, dataset=dataset, seed=seed)), "", ""
+    except Exception as exc:  # noqa: BLE001 -- recorded, reported at the end, retried on the next bench
+        return None, f"{type(exc).__name__}: {exc}".splitlines()[0], traceback.format_exc()
+
+
+def record_cell(out: str, method: str, dataset: str, seed: int, summary: dict | None, error: str = "",
+                tb: str = "") -> list[tuple[str, str]]:
+    """Write a cell's record (<cell>.json, or <cell>.error.txt with the traceback); [(cell, error)] if it failed."""
+    path = cell_path(out, method, dataset, seed)
+    if summary is None:
+        atomic_write(path.with_suffix(".error.txt"), lambda tmp: Path(tmp).write_text(tb or error))
+        return [(path.stem, error)]
+    path.with_suffix(".error.txt").unlink(missing_ok=True)
+    write_json(path, summary)
+    return []
+
+
 def run_group(run: RunConfig, out: str, dataset: str, seed: int, methods: list[str]) -> list[tuple[str, str]]:
     """Run one (dataset, seed) group's cells; returns (cell, error) for those that failed.
 
@@ -90,16 +122,7 @@ def run_group(run: RunConfig, out: str, dataset: str, seed: int, methods: list[s
     """
     failures = []
     for method in methods:
-        path = cell_path(out, method, dataset, seed)
-        try:
-            summary = run_pipeline(dataclasses.replace(run, method=method, dataset=dataset, seed=seed))
-        except Exception as exc:  # noqa: BLE001 -- recorded, reported at the end, retried on the next bench
-            tb = traceback.format_exc()
-            atomic_write(path.with_suffix(".error.txt"), lambda tmp, tb=tb: Path(tmp).write_text(tb))
-            failures.append((path.stem, f"{type(exc).__name__}: {exc}".splitlines()[0]))
-            continue
-        path.with_suffix(".error.txt").unlink(missing_ok=True)
-        write_json(path, summary)
+        failures += record_cell(out, method, dataset, seed, *run_cell(run, method, dataset, seed))
     return failures
 
 
@@ -148,18 +171,40 @@ def _run_ray(cfg: BenchConfig, groups, bar) -> list[tuple[str, str]]:
     try:
         import ray
     except ImportError:
-        raise DawmError(f"--ray {cfg.ray}: the optional 'ray' package is not installed (pip install 'ray[default]')") \
+        raise DawmError(f"--ray {cfg.ray}: the optional 'ray' package is not installed (pip install 'dawm[ray]')") \
             from None
-    ray.init(address=None if cfg.ray == "local" else cfg.ray, ignore_reinit_error=True)
-    remote = ray.remote(run_group)
-    # `out` and `run.root` must be on storage every node sees (a shared file system).
-    pending = {remote.remote(cfg.run, cfg.out, d, s, ms): ms for d, s, ms in groups}
-    failures = []
-    while pending:
-        done, _ = ray.wait(list(pending), num_returns=1)
-        failures += ray.get(done[0])
-        bar.update(len(pending.pop(done[0])))
-    return failures
+    started = not ray.is_initialized()  # a caller's own Ray session is used as is and left running
+    if started and cfg.ray == "local":
+        # Worker output is not forwarded: the cell bar is the driver's log, and a failed cell's
+        # traceback lands in <cell>.error.txt (raw worker logs stay in Ray's session directory).
+        ray.init(num_cpus=math.ceil(cfg.workers * cfg.ray_cpus), num_gpus=None if cfg.ray_gpus else 0,
+                 include_dashboard=False, log_to_driver=False)
+    elif started:
+        ray.init(address=cfg.ray, log_to_driver=False)
+    try:
+        # Every node needs dawm installed; `run.root` must be storage the nodes share for cells to
+        # reuse each other's world models (else each node trains its own) and for the curves.
+        task = ray.remote(run_cell).options(num_cpus=cfg.ray_cpus, num_gpus=cfg.ray_gpus)
+        pending = {}
+        for dataset, seed, methods in groups:
+            previous = None
+            for method in methods:
+                previous = task.remote(cfg.run, method, dataset, seed, after=previous)
+                pending[previous] = (method, dataset, seed)
+        failures = []
+        while pending:
+            (done,), _ = ray.wait(list(pending), num_returns=1)
+            method, dataset, seed = pending.pop(done)
+            try:
+                result = ray.get(done)
+            except ray.exceptions.RayError as exc:  # the worker died (e.g. out of memory) or lost its node
+                result = None, f"{type(exc).__name__}: {exc}".splitlines()[0], str(exc)
+            failures += record_cell(cfg.out, method, dataset, seed, *result)
+            bar.update(1)
+        return failures
+    finally:
+        if started:
+            ray.shutdown()  # stops the instance we started; for a cluster address, disconnects
 
 
 # ---------------------------------------------------------------- aggregation
