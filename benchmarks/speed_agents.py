@@ -2,6 +2,12 @@
 
     python benchmarks/speed_agents.py                # 2 threads, hopper sizes, 3 interleaved rounds
     python benchmarks/speed_agents.py --threads 1 --seconds 3 --rounds 5
+    python benchmarks/speed_agents.py --seeds 5 --compile cuda-graph --device cuda --no-d3rlpy
+
+`--seeds S` times one vectorised update of S independent agents (dawm.agents.seeds) and also
+reports seed-updates/s = S * updates/s, the rate to compare with S separate runs; `--compile`
+times the update captured as a CUDA graph or torch.compile'd (dawm.agents.compiled; compilation
+happens in the warm-up updates, outside the timing).
 
 Every round measures, back to back: the float32 matmul peak (256^3 and 1024^3), then each
 algorithm in our implementation and in d3rlpy (batch 256, sampling included, as in a training
@@ -26,20 +32,32 @@ import torch  # noqa: E402
 from _common import (d3rlpy_algo, d3rlpy_available, d3rlpy_build, d3rlpy_dataset,  # noqa: E402
                      load_average, matmul_peak, random_dataset, update_flops)
 from dawm.agents import TD3BC, IQL, TransitionBuffer  # noqa: E402
+from dawm.agents.compiled import COMPILE_MODES, compiled_update  # noqa: E402
+from dawm.agents.seeds import StackedSource  # noqa: E402
 from dawm.data.transitions import Transitions  # noqa: E402
+from dawm.utils.errors import DawmError  # noqa: E402
 
 
-def timed(step, seconds: float, warmup: int = 20) -> tuple[float, float]:
-    """(updates/s wall, updates per CPU-second) of `step()` run for about `seconds`."""
+def _sync() -> None:
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()  # queued GPU work counts in the time
+
+
+def timed(step, seconds: float, warmup: int = 20, steps: int = 0) -> tuple[float, float]:
+    """(updates/s wall, updates per CPU-second) of `step()` run for about `seconds` (or exactly `steps`)."""
     for _ in range(warmup):
         step()
+    _sync()
     n, t0, c0 = 0, time.perf_counter(), time.process_time()
     while True:
         for _ in range(10):
             step()
         n += 10
+        if steps and n < steps:
+            continue
+        _sync()
         wall = time.perf_counter() - t0
-        if wall >= seconds:
+        if steps or wall >= seconds:
             return n / wall, n / max(time.process_time() - c0, 1e-9)
 
 
@@ -52,15 +70,22 @@ def main() -> None:
     p.add_argument("--obs-dim", type=int, default=11, help="observation size (hopper 11, walker2d 17)")
     p.add_argument("--act-dim", type=int, default=3, help="action size (hopper 3, walker2d 6)")
     p.add_argument("--no-d3rlpy", action="store_true", help="skip d3rlpy")
+    p.add_argument("--seeds", type=int, default=1, help="independent agents per vectorised update (default 1)")
+    p.add_argument("--compile", default="none", choices=COMPILE_MODES, help="update execution (default none)")
+    p.add_argument("--device", default="cpu", help="device of our agents (d3rlpy stays on the CPU)")
+    p.add_argument("--steps", type=int, default=0, help="time exactly this many updates instead of --seconds")
     args = p.parse_args()
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     use_d3 = not args.no_d3rlpy and d3rlpy_available()
     ds = random_dataset(obs_dim=args.obs_dim, act_dim=args.act_dim)
-    buffer = TransitionBuffer(Transitions.from_dataset(ds))
-    ours = {"td3bc": TD3BC.from_transitions(Transitions.from_dataset(ds)),
-            "iql": IQL.from_transitions(Transitions.from_dataset(ds), reward_scale=1.0)}
+    data = Transitions.from_dataset(ds)
+    buffer = TransitionBuffer(data, args.device)
+    source = buffer if args.seeds == 1 else StackedSource([buffer.reseeded(k) for k in range(args.seeds)])
+    ours = {"td3bc": TD3BC.from_transitions(data, device=args.device, n_seeds=args.seeds),
+            "iql": IQL.from_transitions(data, reward_scale=1.0, device=args.device, n_seeds=args.seeds)}
+    updates = {algo: compiled_update(ours[algo], args.compile) for algo in args.algos}
     theirs = {}
     if use_d3:
         d3ds = d3rlpy_dataset(ds)
@@ -69,19 +94,20 @@ def main() -> None:
             d3rlpy_build(theirs[algo], d3ds)
 
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, OMP_WAIT_POLICY="
-          f"{os.environ.get('OMP_WAIT_POLICY', 'unset')}, cpus {os.cpu_count()}, load average before {load_average()}")
+          f"{os.environ.get('OMP_WAIT_POLICY', 'unset')}, cpus {os.cpu_count()}, load average before {load_average()}; "
+          f"ours: device {args.device}, seeds {args.seeds}, compile {args.compile}")
     results: dict[str, list[tuple[float, float]]] = {}
     for r in range(args.rounds):
         results.setdefault("peak256", []).append(matmul_peak(256, args.seconds / 2))
         results.setdefault("peak1024", []).append(matmul_peak(1024, args.seconds / 2))
         for algo in args.algos:
-            agent = ours[algo]
+            update = updates[algo]
             results.setdefault(f"ours/{algo}", []).append(
-                timed(lambda: agent.update(buffer.sample(256)), args.seconds))
+                timed(lambda: update(source.sample(256)), args.seconds, steps=args.steps))
             if use_d3:
                 d3 = theirs[algo]
                 results.setdefault(f"d3rlpy/{algo}", []).append(
-                    timed(lambda: d3.update(d3ds.sample_transition_batch(256)), args.seconds))
+                    timed(lambda: d3.update(d3ds.sample_transition_batch(256)), args.seconds, steps=args.steps))
         print(f"round {r + 1}/{args.rounds}: " + ", ".join(f"{k} {v[-1][0]:.0f}" for k, v in results.items()),
               flush=True)
 
@@ -89,26 +115,31 @@ def main() -> None:
     (p256, p256_cpu), (p1024, p1024_cpu) = med["peak256"], med["peak1024"]
     print(f"\nload average after {load_average()}; float32 matmul peak (median of rounds), GFLOP/s per wall s: "
           f"256^3 {p256:.1f}, 1024^3 {p1024:.1f}; per CPU s: 256^3 {p256_cpu:.1f}, 1024^3 {p1024_cpu:.1f}\n")
-    print("| algo | impl | updates/s | vs d3rlpy | updates per CPU-s | vs d3rlpy (CPU) | GFLOP/update | GFLOP/s "
-          "| % peak 256^3 | % peak 1024^3 | % peak 256^3 (CPU) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| algo | impl | updates/s | seed-updates/s | vs d3rlpy | updates per CPU-s | vs d3rlpy (CPU) | GFLOP/update "
+          "| GFLOP/s | % peak 256^3 | % peak 1024^3 | % peak 256^3 (CPU) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for algo in args.algos:
-        gflop = update_flops(algo, args.obs_dim, args.act_dim) / 1e9
+        gflop = args.seeds * update_flops(algo, args.obs_dim, args.act_dim) / 1e9
         base, base_cpu = med.get(f"d3rlpy/{algo}", (None, None))
         for impl in ("ours", "d3rlpy"):
             if f"{impl}/{algo}" not in med:
                 continue
             wall, cpu = med[f"{impl}/{algo}"]
-            ratio = f"{wall / base:.2f}x" if base else "-"
-            ratio_cpu = f"{cpu / base_cpu:.2f}x" if base_cpu else "-"
+            seeds = args.seeds if impl == "ours" else 1
+            ratio = f"{seeds * wall / base:.2f}x" if base else "-"  # per seed: S vectorised vs 1 d3rlpy run
+            ratio_cpu = f"{seeds * cpu / base_cpu:.2f}x" if base_cpu else "-"
             flops = "- | - | - | - | -"
             if impl == "ours":
                 flops = (f"{gflop:.3f} | {wall * gflop:.1f} | {100 * wall * gflop / p256:.0f}% | "
                          f"{100 * wall * gflop / p1024:.0f}% | {100 * cpu * gflop / p256_cpu:.0f}%")
-            print(f"| {algo} | {impl} | {wall:.0f} | {ratio} | {cpu:.0f} | {ratio_cpu} | {flops} |")
+            name = impl if impl == "d3rlpy" else f"ours (seeds {args.seeds}, {args.compile})"
+            print(f"| {algo} | {name} | {wall:.0f} | {seeds * wall:.0f} | {ratio} | {cpu:.0f} | {ratio_cpu} | {flops} |")
     if not use_d3:
         print("\n(d3rlpy not installed or skipped: `pip install d3rlpy==2.8.1` for the comparison)")
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except DawmError as e:
+        sys.exit(f"error: {e}")

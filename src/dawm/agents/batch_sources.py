@@ -13,6 +13,7 @@ and mixes them with the real data through `MixedSource`.
 
 from __future__ import annotations
 
+import copy
 from typing import Callable, Protocol, runtime_checkable
 
 import numpy as np
@@ -58,6 +59,12 @@ class TransitionBuffer:
 
     def sample(self, batch_size: int) -> Batch:
         return self.take(torch.randint(len(self), (batch_size,), device=self.device, generator=self.generator))
+
+    def reseeded(self, seed: int) -> TransitionBuffer:
+        """The same transitions (shared, not copied) sampled by an independent generator (one per seed)."""
+        other = copy.copy(self)
+        other.generator = torch.Generator(self.device).manual_seed(seed)
+        return other
 
     def take(self, idx: torch.Tensor) -> Batch:
         """The transitions at row indices `idx`, as a batch."""

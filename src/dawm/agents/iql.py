@@ -8,6 +8,8 @@
 Settings follow CORL's single-file implementation: Gaussian actor with tanh mean and a
 state-independent log-std (clamped to [-20, 2]), deterministic mean action at evaluation, states
 normalised by mean / (std + 1e-3), locomotion rewards scaled by c = 1000 / (max - min episode return).
+With n_seeds > 1 the agent holds that many independent agents along a leading seed axis
+(dawm.agents.seeds): the same rule, every mean taken per seed.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ import torch
 from torch import nn
 
 from dawm.agents.batch_sources import Batch
-from dawm.agents.networks import MLP, EnsembleMLP, make_adam, soft_update_
+from dawm.agents.networks import MLP, EnsembleMLP, make_adam, set_lr, soft_update_
+from dawm.agents.seeds import SeedAxis, seed_target
 from dawm.agents.targets import TargetFn, one_step_target
 from dawm.data.normalization import Normalizer
 from dawm.data.transitions import Transitions
@@ -66,20 +69,26 @@ class IQLConfig:
     """Scale rewards by 1000 / (max - min episode return) of the real dataset (IQL, locomotion)."""
 
 
-class IQL:
+class IQL(SeedAxis):
     """IQL agent: `update(batch)` is the whole learning rule; `act(obs)` is the evaluation policy."""
+
+    _SEED_NETS = ("actor", "critic", "critic_target", "value")
+    _SEED_OPTS = ("opt",)
+    _SEED_TENSORS = ("log_std",)
 
     def __init__(self, obs_dim: int, act_dim: int, cfg: IQLConfig | None = None,
                  obs_normalizer: Normalizer | None = None, reward_scale: float = 1.0,
-                 device: str | torch.device = "cpu", target_fn: TargetFn = one_step_target):
+                 device: str | torch.device = "cpu", target_fn: TargetFn = one_step_target, n_seeds: int = 1):
         self.cfg = cfg = cfg or IQLConfig()
-        self.obs_dim, self.act_dim, self.device = obs_dim, act_dim, torch.device(device)
+        self.obs_dim, self.act_dim, self.device, self.n_seeds = obs_dim, act_dim, torch.device(device), n_seeds
         self.reward_scale = float(reward_scale)
-        self.actor = MLP(obs_dim, act_dim, cfg.hidden, tanh_output=True, dropout=cfg.actor_dropout).to(self.device)
-        self.log_std = nn.Parameter(torch.zeros(act_dim, device=self.device))
-        self.critic = EnsembleMLP(2, obs_dim + act_dim, 1, cfg.hidden).to(self.device)
+        self.actor = MLP(obs_dim, act_dim, cfg.hidden, tanh_output=True, dropout=cfg.actor_dropout,
+                         seeds=n_seeds).to(self.device)
+        seed_axis = () if n_seeds == 1 else (n_seeds,)
+        self.log_std = nn.Parameter(torch.zeros(*seed_axis, act_dim, device=self.device))
+        self.critic = EnsembleMLP(2, obs_dim + act_dim, 1, cfg.hidden, seeds=n_seeds).to(self.device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
-        self.value = MLP(obs_dim, 1, cfg.hidden).to(self.device)
+        self.value = MLP(obs_dim, 1, cfg.hidden, seeds=n_seeds).to(self.device)
         self.obs_norm = (obs_normalizer or Normalizer.identity(obs_dim)).to(self.device)
         actor_params = [*self.actor.parameters()] + ([] if cfg.deterministic_actor else [self.log_std])
         # One optimiser, three groups: the three losses touch disjoint parameters (see update()).
@@ -92,13 +101,17 @@ class IQL:
 
     @classmethod
     def from_transitions(cls, transitions: Transitions, cfg: IQLConfig | None = None, reward_scale: float = 1.0,
-                         device: str | torch.device = "cpu", target_fn: TargetFn = one_step_target) -> IQL:
+                         device: str | torch.device = "cpu", target_fn: TargetFn = one_step_target,
+                         n_seeds: int = 1) -> IQL:
         """An agent sized for, and normalising by, the given (real) transitions. `reward_scale` is
         c in the target (`dawm.data.normalization.iql_reward_scale(dataset)` when cfg.normalize_reward)."""
         cfg = cfg or IQLConfig()
         norm = Normalizer.fit(transitions.observations, cfg.obs_norm_eps) if cfg.normalize_observations else None
         return cls(transitions.observations.shape[1], transitions.actions.shape[1], cfg, norm, reward_scale, device,
-                   target_fn)
+                   target_fn, n_seeds)
+
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        return [self.opt]
 
     @torch.no_grad()
     def _next_value(self, next_obs: torch.Tensor) -> torch.Tensor:
@@ -106,22 +119,35 @@ class IQL:
         return self.value(self.obs_norm.normalize(next_obs)).squeeze(-1)
 
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
-        """One IQL step on a raw batch; returns detached 0-dim metric tensors (no host sync)."""
-        cfg = self.cfg
+        """One IQL step on a raw batch; returns detached metric tensors (no host sync), 0-dim or (S,)."""
+        return self.learn(batch, **self.advance())
+
+    def advance(self) -> dict:
+        """Count one update and set its actor lr (host side, never captured); returns `learn`'s flags."""
         self.step += 1
+        set_lr(self.opt.param_groups[2], self._actor_lr())
+        return {}
+
+    def learn(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """The learning rule on one batch: device work only, so it can be captured as a CUDA graph.
+
+        Shapes carry a leading seed axis (S, ...) when n_seeds > 1; `.mean(-1)` is the per-seed batch
+        mean, and per-seed losses are summed for backward, so each seed gets only its own gradient.
+        """
+        cfg = self.cfg
         obs, actions = self.obs_norm.normalize(batch["observations"]), batch["actions"]
         obs_actions = torch.cat([obs, actions], -1)
         with torch.no_grad():
-            target_q = self.critic_target(obs_actions).squeeze(-1).amin(0)  # min of the twin target Qs
-            y = self.target_fn(batch, cfg.gamma, self._next_value, self.reward_scale)
+            target_q = self.critic_target(obs_actions).squeeze(-1).amin(-2)  # min of the twin target Qs
+            y = seed_target(self.target_fn, batch, cfg.gamma, self._next_value, self.reward_scale, self.n_seeds)
 
         # Value: expectile regression of V(s) on min_i Qbar_i(s, a).
-        adv = target_q - self.value(obs).squeeze(-1)
-        value_loss = (torch.where(adv < 0, 1.0 - cfg.expectile, cfg.expectile) * adv.square()).mean()
+        adv = target_q - self.value(obs).squeeze(-1)  # ([S,] B)
+        value_loss = (torch.where(adv < 0, 1.0 - cfg.expectile, cfg.expectile) * adv.square()).mean(-1)
 
         # Critic: both Q heads regress on y = c r + gamma (1 - d) V(s').
-        q = self.critic(obs_actions).squeeze(-1)  # (2, B)
-        critic_loss = (q - y).square().mean()  # mean of the two MSEs
+        q = self.critic(obs_actions).squeeze(-1)  # ([S,] 2, B)
+        critic_loss = (q - y.unsqueeze(-2)).square().mean((-2, -1))  # mean of the two MSEs
 
         # Actor: behaviour cloning weighted by exp(beta * A), A from V before this step's update.
         weights = torch.exp(cfg.beta * adv.detach()).clamp(max=cfg.max_exp_adv)
@@ -129,20 +155,20 @@ class IQL:
         if cfg.deterministic_actor:
             bc_losses = (mean - actions).square().sum(-1)
         else:
-            log_std = self.log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
+            log_std = self.log_std.clamp(LOG_STD_MIN, LOG_STD_MAX).unsqueeze(-2)  # ([S,] 1, act_dim)
             z = (actions - mean) * torch.exp(-log_std)
             bc_losses = (0.5 * z.square() + log_std + _HALF_LOG_2PI).sum(-1)  # -log N(a; mean, std)
-        actor_loss = (weights * bc_losses).mean()
+        actor_loss = (weights * bc_losses).mean(-1)
 
         # The losses share no parameters and each uses only pre-step values, so one backward pass
         # through their sum equals CORL's three sequential updates.
-        self.opt.param_groups[2]["lr"] = self._actor_lr()
         self.opt.zero_grad(set_to_none=True)
-        (value_loss + critic_loss + actor_loss).backward()
+        (value_loss + critic_loss + actor_loss).sum().backward()
         self.opt.step()
         soft_update_(self._targets, self._online, cfg.tau)
         return {"value_loss": value_loss.detach(), "critic_loss": critic_loss.detach(),
-                "actor_loss": actor_loss.detach(), "adv_mean": adv.detach().mean(), "q_mean": q.detach().mean()}
+                "actor_loss": actor_loss.detach(), "adv_mean": adv.detach().mean(-1),
+                "q_mean": q.detach().mean((-2, -1))}
 
     def _actor_lr(self) -> float:
         """Cosine annealing to 0 over lr_schedule_steps (the lr of update t, 1-based, uses t - 1)."""
@@ -151,18 +177,20 @@ class IQL:
 
     @torch.no_grad()
     def act(self, obs: np.ndarray) -> np.ndarray:
-        """Mean action(s) for raw observation(s), (obs_dim,) or (n, obs_dim)."""
+        """Mean action(s) for raw observation(s), (obs_dim,) or (n, obs_dim); with n_seeds > 1 one
+        per seed, (S, act_dim) or (S, n, act_dim) (seed k alone: `seed_agent(k).act`)."""
         self.actor.eval()
-        x = torch.as_tensor(np.asarray(obs, dtype=np.float32), device=self.device)
-        out = self.actor(self.obs_norm.normalize(x)).cpu().numpy()
+        x = self.obs_norm.normalize(torch.as_tensor(np.asarray(obs, dtype=np.float32), device=self.device))
+        single = self.n_seeds > 1 and x.dim() == 1
+        out = self.actor(x[None] if single else x)
         self.actor.train()
-        return out
+        return (out[:, 0] if single else out).cpu().numpy()
 
     # --- checkpoints: tensors and plain data only (torch.load(weights_only=True)) --------------
     def state_dict(self) -> dict:
         return {
             "algo": "iql", "config": asdict(self.cfg), "obs_dim": self.obs_dim, "act_dim": self.act_dim,
-            "step": self.step, "reward_scale": self.reward_scale, "actor": self.actor.state_dict(),
+            "n_seeds": self.n_seeds, "step": self.step, "reward_scale": self.reward_scale, "actor": self.actor.state_dict(),
             "log_std": self.log_std.detach().clone(), "critic": self.critic.state_dict(),
             "critic_target": self.critic_target.state_dict(), "value": self.value.state_dict(),
             "opt": self.opt.state_dict(), "obs_norm": self.obs_norm.state_dict(),
@@ -178,6 +206,7 @@ class IQL:
     @classmethod
     def from_state_dict(cls, state: dict, device: str | torch.device = "cpu") -> IQL:
         cfg = IQLConfig(**{**state["config"], "hidden": tuple(state["config"]["hidden"])})
-        agent = cls(state["obs_dim"], state["act_dim"], cfg, Normalizer.identity(state["obs_dim"]), 1.0, device)
+        agent = cls(state["obs_dim"], state["act_dim"], cfg, Normalizer.identity(state["obs_dim"]), 1.0, device,
+                    n_seeds=int(state.get("n_seeds", 1)))
         agent.load_state_dict(state)
         return agent

@@ -31,7 +31,9 @@ Contract: `batch` is the raw batch the agent trains on (see `dawm.agents.batch_s
 `next_value` maps raw observations (B, obs_dim) -> (B,) and already applies the agent's
 normalisation and target networks; the result is a (B,) tensor on the batch's device. A target
 may ignore `batch["next_observations"]` and `batch["dones"]` (a rollout carries its own, and may
-cut terminated rollouts with the env spec's `termination`).
+cut terminated rollouts with the env spec's `termination`). An agent with n_seeds = S > 1 keeps
+this contract: its (S, B, ...) batch arrives flattened seed-major to B' = S * B rows, and
+`next_value` maps rows back to their own seed (dawm.agents.seeds.seed_target).
 """
 
 from __future__ import annotations

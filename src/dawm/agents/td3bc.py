@@ -6,7 +6,9 @@
              every `policy_freq` critic updates, followed by Polyak updates of all target networks.
 
 Settings follow CORL's single-file implementation; states are normalised by the dataset's
-mean / (std + 1e-3); actions are assumed to lie in [-1, 1] (D4RL locomotion).
+mean / (std + 1e-3); actions are assumed to lie in [-1, 1] (D4RL locomotion). With n_seeds > 1
+the agent holds that many independent agents along a leading seed axis (dawm.agents.seeds): the
+same rule, every mean taken per seed (lambda included).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import torch
 
 from dawm.agents.batch_sources import Batch
 from dawm.agents.networks import MLP, EnsembleMLP, make_adam, soft_update_
+from dawm.agents.seeds import SeedAxis, seed_target
 from dawm.agents.targets import TargetFn, one_step_target
 from dawm.data.normalization import Normalizer
 from dawm.data.transitions import Transitions
@@ -52,16 +55,19 @@ class TD3BCConfig:
     """Added to the state std (keeps constant features finite)."""
 
 
-class TD3BC:
+class TD3BC(SeedAxis):
     """TD3+BC agent: `update(batch)` is the whole learning rule; `act(obs)` is the evaluation policy."""
+
+    _SEED_NETS = ("actor", "critic", "actor_target", "critic_target")
+    _SEED_OPTS = ("actor_opt", "critic_opt")
 
     def __init__(self, obs_dim: int, act_dim: int, cfg: TD3BCConfig | None = None,
                  obs_normalizer: Normalizer | None = None, device: str | torch.device = "cpu",
-                 target_fn: TargetFn = one_step_target):
+                 target_fn: TargetFn = one_step_target, n_seeds: int = 1):
         self.cfg = cfg = cfg or TD3BCConfig()
-        self.obs_dim, self.act_dim, self.device = obs_dim, act_dim, torch.device(device)
-        self.actor = MLP(obs_dim, act_dim, cfg.hidden, tanh_output=True).to(self.device)
-        self.critic = EnsembleMLP(2, obs_dim + act_dim, 1, cfg.hidden).to(self.device)
+        self.obs_dim, self.act_dim, self.device, self.n_seeds = obs_dim, act_dim, torch.device(device), n_seeds
+        self.actor = MLP(obs_dim, act_dim, cfg.hidden, tanh_output=True, seeds=n_seeds).to(self.device)
+        self.critic = EnsembleMLP(2, obs_dim + act_dim, 1, cfg.hidden, seeds=n_seeds).to(self.device)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.obs_norm = (obs_normalizer or Normalizer.identity(obs_dim)).to(self.device)
@@ -75,11 +81,16 @@ class TD3BC:
 
     @classmethod
     def from_transitions(cls, transitions: Transitions, cfg: TD3BCConfig | None = None,
-                         device: str | torch.device = "cpu", target_fn: TargetFn = one_step_target) -> TD3BC:
+                         device: str | torch.device = "cpu", target_fn: TargetFn = one_step_target,
+                         n_seeds: int = 1) -> TD3BC:
         """An agent sized for, and normalising by, the given (real) transitions."""
         cfg = cfg or TD3BCConfig()
         norm = Normalizer.fit(transitions.observations, cfg.obs_norm_eps) if cfg.normalize_observations else None
-        return cls(transitions.observations.shape[1], transitions.actions.shape[1], cfg, norm, device, target_fn)
+        return cls(transitions.observations.shape[1], transitions.actions.shape[1], cfg, norm, device, target_fn,
+                   n_seeds)
+
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        return [self.actor_opt, self.critic_opt]
 
     @torch.no_grad()
     def _target_value(self, next_obs: torch.Tensor) -> torch.Tensor:
@@ -88,33 +99,45 @@ class TD3BC:
         a = self.actor_target(s)
         noise = (torch.randn_like(a) * self.cfg.policy_noise).clamp_(-self.cfg.noise_clip, self.cfg.noise_clip)
         a = (a + noise).clamp_(-1.0, 1.0)
-        return self.critic_target(torch.cat([s, a], -1)).squeeze(-1).amin(0)
+        return self.critic_target(torch.cat([s, a], -1)).squeeze(-1).amin(-2)
 
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
-        """One TD3+BC step on a raw batch; returns detached 0-dim metric tensors (no host sync)."""
-        cfg = self.cfg
+        """One TD3+BC step on a raw batch; returns detached metric tensors (no host sync), 0-dim or (S,)."""
+        return self.learn(batch, **self.advance())
+
+    def advance(self) -> dict[str, bool]:
+        """Count one update (host side, never captured); returns the flags of its `learn` call."""
         self.step += 1
+        return {"actor_step": self.step % self.cfg.policy_freq == 0}
+
+    def learn(self, batch: Batch, actor_step: bool) -> dict[str, torch.Tensor]:
+        """The learning rule on one batch: device work only, so it can be captured as a CUDA graph.
+
+        Shapes carry a leading seed axis (S, ...) when n_seeds > 1; `.mean(-1)` is the per-seed batch
+        mean, and per-seed losses are summed for backward, so each seed gets only its own gradient.
+        """
+        cfg = self.cfg
         obs, actions = self.obs_norm.normalize(batch["observations"]), batch["actions"]
 
         # Critic: both heads regress on the shared target y (see dawm.agents.targets).
         with torch.no_grad():
-            y = self.target_fn(batch, cfg.gamma, self._target_value, 1.0)
-        q = self.critic(torch.cat([obs, actions], -1)).squeeze(-1)  # (2, B)
-        critic_loss = (q - y).square().mean(1).sum()  # MSE(Q1, y) + MSE(Q2, y)
+            y = seed_target(self.target_fn, batch, cfg.gamma, self._target_value, 1.0, self.n_seeds)  # ([S,] B)
+        q = self.critic(torch.cat([obs, actions], -1)).squeeze(-1)  # ([S,] 2, B)
+        critic_loss = (q - y.unsqueeze(-2)).square().mean(-1).sum(-1)  # MSE(Q1, y) + MSE(Q2, y)
         self.critic_opt.zero_grad(set_to_none=True)
-        critic_loss.backward()
+        critic_loss.sum().backward()
         self.critic_opt.step()
-        metrics = {"critic_loss": critic_loss.detach(), "q_mean": q.detach().mean()}
+        metrics = {"critic_loss": critic_loss.detach(), "q_mean": q.detach().mean((-2, -1))}
 
         # Actor, delayed: maximise lambda * Q1(s, pi(s)) while staying close to the data action.
-        if self.step % cfg.policy_freq == 0:
+        if actor_step:
             pi = self.actor(obs)
-            q1 = self.critic.member(0, torch.cat([obs, pi], -1))
-            lmbda = cfg.alpha / q1.abs().mean().detach()
-            bc_loss = (pi - actions).square().mean()
-            actor_loss = -lmbda * q1.mean() + bc_loss
+            q1 = self.critic.member(0, torch.cat([obs, pi], -1)).squeeze(-1)  # ([S,] B)
+            lmbda = cfg.alpha / q1.abs().mean(-1).detach()
+            bc_loss = (pi - actions).square().mean((-2, -1))
+            actor_loss = -lmbda * q1.mean(-1) + bc_loss
             self.actor_opt.zero_grad(set_to_none=True)
-            actor_loss.backward(inputs=self._actor_params)  # the critic's weights need no gradient here
+            actor_loss.sum().backward(inputs=self._actor_params)  # the critic's weights need no gradient here
             self.actor_opt.step()
             soft_update_(self._targets, self._online, cfg.tau)  # actor and critic targets
             metrics.update(actor_loss=actor_loss.detach(), bc_loss=bc_loss.detach(), lmbda=lmbda)
@@ -122,15 +145,19 @@ class TD3BC:
 
     @torch.no_grad()
     def act(self, obs: np.ndarray) -> np.ndarray:
-        """Deterministic action(s) for raw observation(s), (obs_dim,) or (n, obs_dim)."""
+        """Deterministic action(s) for raw observation(s), (obs_dim,) or (n, obs_dim); with n_seeds > 1
+        one per seed, (S, act_dim) or (S, n, act_dim) (seed k alone: `seed_agent(k).act`)."""
         x = torch.as_tensor(np.asarray(obs, dtype=np.float32), device=self.device)
-        return self.actor(self.obs_norm.normalize(x)).cpu().numpy()
+        x = self.obs_norm.normalize(x)
+        if self.n_seeds > 1 and x.dim() == 1:
+            return self.actor(x[None])[:, 0].cpu().numpy()
+        return self.actor(x).cpu().numpy()
 
     # --- checkpoints: tensors and plain data only (torch.load(weights_only=True)) --------------
     def state_dict(self) -> dict:
         return {
             "algo": "td3bc", "config": asdict(self.cfg), "obs_dim": self.obs_dim, "act_dim": self.act_dim,
-            "step": self.step, "actor": self.actor.state_dict(), "critic": self.critic.state_dict(),
+            "n_seeds": self.n_seeds, "step": self.step, "actor": self.actor.state_dict(), "critic": self.critic.state_dict(),
             "actor_target": self.actor_target.state_dict(), "critic_target": self.critic_target.state_dict(),
             "actor_opt": self.actor_opt.state_dict(), "critic_opt": self.critic_opt.state_dict(),
             "obs_norm": self.obs_norm.state_dict(),
@@ -144,6 +171,7 @@ class TD3BC:
     @classmethod
     def from_state_dict(cls, state: dict, device: str | torch.device = "cpu") -> TD3BC:
         cfg = TD3BCConfig(**{**state["config"], "hidden": tuple(state["config"]["hidden"])})
-        agent = cls(state["obs_dim"], state["act_dim"], cfg, Normalizer.identity(state["obs_dim"]), device)
+        agent = cls(state["obs_dim"], state["act_dim"], cfg, Normalizer.identity(state["obs_dim"]), device,
+                    n_seeds=int(state.get("n_seeds", 1)))
         agent.load_state_dict(state)
         return agent

@@ -4,11 +4,19 @@ One run = one directory (dawm.utils.runs.Run): config.yaml, metrics.jsonl + Tens
 (train/* every `log_every` updates, eval/* every `eval_every`), checkpoints (agent, sampler and
 RNG states, so a resumed run continues exactly where it stopped) and summary.json with the final
 ("last", as CORL reports) D4RL normalised score.
+
+`seeds` = S > 1 trains S independent agents (seeds seed .. seed+S-1) in one process as one
+seed-stacked agent (dawm.agents.seeds): seed k starts from the init a single run with seed + k
+would have, draws its own batches (own generator, seeded seed + k) and its own noise, and is
+evaluated on episodes seeded seed + k. summary.json then reports each seed and the mean ± std
+over seeds; agents/seed<k>.pt holds each seed as a normal single-agent checkpoint.
+`compile` replays or compiles the update (dawm.agents.compiled).
 """
 
 from __future__ import annotations
 
 import json
+import statistics
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
@@ -18,7 +26,9 @@ from typing import Callable, Literal
 import torch
 
 from dawm.agents.batch_sources import BatchSource, MixedSource, TransitionBuffer, sample_counts
+from dawm.agents.compiled import COMPILE_MODES, CompileMode, compiled_update
 from dawm.agents.iql import IQL, IQLConfig
+from dawm.agents.seeds import StackedSource
 from dawm.agents.targets import TargetFn, one_step_target
 from dawm.agents.td3bc import TD3BC, TD3BCConfig
 from dawm.data.dataset import Dataset
@@ -26,6 +36,7 @@ from dawm.data.normalization import iql_reward_scale
 from dawm.data.registry import load_dataset
 from dawm.data.transitions import Transitions
 from dawm.envs.evaluation import evaluate
+from dawm.utils.checkpoint import save_checkpoint
 from dawm.utils.errors import DawmError, TrainingDiverged
 from dawm.utils.config import save_config
 from dawm.utils.progress import progress
@@ -48,7 +59,13 @@ class TrainAgentConfig:
     eval_episodes: int = 10
     """Episodes per evaluation (episode i is seeded with seed + i)."""
     seed: int = 0
-    """Seed of network init, batch sampling, noise and evaluation episodes."""
+    """Seed of network init, batch sampling, noise and evaluation episodes (the first seed when seeds > 1)."""
+    seeds: int = 1
+    """Independent agents trained at once in this process, vectorised over seeds (seed, seed+1, ...);
+    summary.json gives each seed's final score and final_score_mean / final_score_std over seeds."""
+    compile: CompileMode = "none"
+    """Update execution: none (eager), cuda-graph (capture one update as a CUDA graph and replay it;
+    CUDA only), torch-compile (torch.compile the update; takes a while to compile)."""
     device: str = "auto"
     """Torch device: auto (CUDA if present), cpu, cuda, cuda:1, ..."""
     run_dir: str = ""
@@ -70,12 +87,20 @@ class TrainAgentConfig:
 
 def default_run_dir(cfg: TrainAgentConfig) -> Path:
     name = Path(cfg.dataset).stem if cfg.dataset.endswith((".hdf5", ".h5")) else cfg.dataset.replace("/", "_")
-    return Path("runs") / "train-agent" / f"{cfg.algo}-{name}-seed{cfg.seed}"
+    seeds = f"seed{cfg.seed}" if cfg.seeds == 1 else f"seeds{cfg.seed}-{cfg.seed + cfg.seeds - 1}"
+    return Path("runs") / "train-agent" / f"{cfg.algo}-{name}-{seeds}"
 
 
 def build_agent(cfg: TrainAgentConfig, dataset: Dataset, transitions: Transitions, device: torch.device,
                 target_fn: TargetFn = one_step_target) -> TD3BC | IQL:
-    """The configured agent, with normalisers fitted on the real transitions."""
+    """The configured agent, with normalisers fitted on the real transitions; with cfg.seeds > 1 the
+    seeds' agents stacked into one, seed k initialised as a single run with seed + k would be."""
+    if cfg.seeds > 1:
+        agents = []
+        for k in range(cfg.seeds):
+            set_seed(cfg.seed + k)
+            agents.append(build_agent(replace(cfg, seeds=1), dataset, transitions, device, target_fn))
+        return type(agents[0]).stack(agents)
     if cfg.algo == "td3bc":
         return TD3BC.from_transitions(transitions, cfg.td3bc, device, target_fn)
     if cfg.algo == "iql":
@@ -93,9 +118,15 @@ def train_agent(cfg: TrainAgentConfig, synthetic: BatchSource | None = None, tar
     `target_fn`: replaces the one-step critic target (DWM's value expansion, see dawm.agents.targets);
     `dataset`: an already loaded dataset (else `cfg.dataset` is loaded);
     `real`: wraps the real-data buffer into the source batches come from (DWM's RolloutPool).
+    With cfg.seeds > 1, `real` wraps each seed's buffer and `synthetic` is shared by all seeds (each
+    draws its own batch from it); a `target_fn` sees the seeds' batches flattened to (S * B, ...).
     """
     if cfg.algo not in ALGOS:
         raise DawmError(f"unknown algo '{cfg.algo}' (expected one of: {', '.join(ALGOS)})")
+    if cfg.seeds < 1:
+        raise DawmError(f"seeds must be >= 1, got {cfg.seeds}")
+    if cfg.compile not in COMPILE_MODES:
+        raise DawmError(f"unknown compile mode '{cfg.compile}' (expected one of: {', '.join(COMPILE_MODES)})")
     if dataset is None:
         if not cfg.dataset:
             raise DawmError("no dataset given (expected --dataset NAME_OR_PATH)")
@@ -105,24 +136,32 @@ def train_agent(cfg: TrainAgentConfig, synthetic: BatchSource | None = None, tar
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
+    if cfg.compile == "cuda-graph" and device.type != "cuda":
+        raise DawmError(f"compile='cuda-graph' needs a CUDA device, got '{device}' (use --compile none or torch-compile)")
     set_seed(cfg.seed)
 
     cfg = replace(cfg, iql=replace(cfg.iql, lr_schedule_steps=cfg.steps))  # CORL: cosine over the whole run
     transitions = Transitions.from_dataset(dataset)
     agent = build_agent(cfg, dataset, transitions, device, target_fn or one_step_target)
-    batch_size = agent.cfg.batch_size
-    source: BatchSource = TransitionBuffer(transitions, device, seed=cfg.seed)
-    if real is not None:
-        source = real(source)
-    if synthetic is not None:
-        source = MixedSource(source, synthetic, cfg.synthetic_ratio)
+    batch_size, n_seeds = agent.cfg.batch_size, cfg.seeds
+    buffer = TransitionBuffer(transitions, device, seed=cfg.seed)
+    seed_sources: list[BatchSource] = []
+    for k in range(n_seeds):
+        source: BatchSource = buffer if k == 0 else buffer.reseeded(cfg.seed + k)
+        if real is not None:
+            source = real(source)
+        if synthetic is not None:
+            source = MixedSource(source, synthetic, cfg.synthetic_ratio)
+        seed_sources.append(source)
+    source = seed_sources[0] if n_seeds == 1 else StackedSource(seed_sources)
 
     run = Run(cfg.run_dir or default_run_dir(cfg))
-    evals: list[dict] = []
+    evals: list[list[dict]] = [[] for _ in range(n_seeds)]  # per seed
     state = run.latest_checkpoint(map_location=device)
     if state is not None:
-        if state["agent"]["algo"] != cfg.algo:
-            raise DawmError(f"{run.dir}: its checkpoint is of algo '{state['agent']['algo']}', not '{cfg.algo}' "
+        if state["agent"]["algo"] != cfg.algo or state["agent"].get("n_seeds", 1) != n_seeds:
+            raise DawmError(f"{run.dir}: its checkpoint is of algo '{state['agent']['algo']}' with "
+                            f"{state['agent'].get('n_seeds', 1)} seed(s), not '{cfg.algo}' with {n_seeds} "
                             "(use another --run-dir)")
         agent.load_state_dict(state["agent"])
         if hasattr(source, "load_state_dict"):
@@ -130,7 +169,8 @@ def train_agent(cfg: TrainAgentConfig, synthetic: BatchSource | None = None, tar
         torch.set_rng_state(state["torch_rng"].cpu())
         if device.type == "cuda" and state.get("cuda_rng") is not None:
             torch.cuda.set_rng_state(state["cuda_rng"].cpu(), device)
-        evals = list(state["evals"])
+        evals = [list(state["evals"])] if n_seeds == 1 else [list(e) for e in state["evals"]]
+    update = compiled_update(agent, cfg.compile)  # after loading: a capture binds the optimiser's tensors
     save_config(cfg, run.dir / "config.yaml")
     start = agent.step
     if start > cfg.steps:
@@ -142,7 +182,7 @@ def train_agent(cfg: TrainAgentConfig, synthetic: BatchSource | None = None, tar
     def checkpoint(step: int) -> None:
         cuda_rng = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
         run.save_checkpoint({"agent": agent.state_dict(), "torch_rng": torch.get_rng_state(), "cuda_rng": cuda_rng,
-                             "evals": evals,
+                             "evals": evals[0] if n_seeds == 1 else evals,
                              "source": source.state_dict() if hasattr(source, "state_dict") else {}}, step)
 
     pending: dict[str, list[torch.Tensor]] = defaultdict(list)
@@ -152,11 +192,11 @@ def train_agent(cfg: TrainAgentConfig, synthetic: BatchSource | None = None, tar
     try:
         for step in range(start + 1, cfg.steps + 1):
             t0 = clock()
-            for k, v in agent.update(source.sample(batch_size)).items():
+            for k, v in update(source.sample(batch_size)).items():
                 pending[k].append(v)
             last = step == cfg.steps
             if step % cfg.log_every == 0 or last:
-                row = {k: torch.stack(v).mean().item() for k, v in pending.items()}  # the only host sync
+                row = _seed_row({k: torch.stack(v).mean(0) for k, v in pending.items()})  # the only host sync
                 pending.clear()
             window_time += clock() - t0
             window_steps += 1
@@ -167,34 +207,76 @@ def train_agent(cfg: TrainAgentConfig, synthetic: BatchSource | None = None, tar
                 if not all(map(_finite, row.values())):
                     raise TrainingDiverged(f"{run.dir}: non-finite loss at update {step} ({row}); "
                                            "the last checkpoint is kept")
-                if isinstance(source, MixedSource):
-                    row.update({f"samples_{k}": v for k, v in source.counts.items()})
+                if isinstance(seed_sources[0], MixedSource):
+                    row.update({f"samples_{k}": v for k, v in seed_sources[0].counts.items()})  # per seed
                 run.log(step, row, "train")
-                bar.set_postfix_str(f"critic {row['critic_loss']:.3g}" + (
-                    f" score {evals[-1]['score_mean']:.1f}" if evals and evals[-1]["score_mean"] is not None else ""))
+                score = _mean_std([e[-1]["score_mean"] for e in evals], "s")["s_mean"] if evals[0] else None
+                bar.set_postfix_str(f"critic {row['critic_loss']:.3g}" + (f" score {score:.1f}" if score is not None
+                                                                           else ""))
             if step % cfg.eval_every == 0 or last:
-                res = evaluate(agent.act, dataset.env_id, cfg.eval_episodes, cfg.seed, dataset.ref_scores())
-                evals.append({"step": step, "score_mean": res.score_mean, "score_std": res.score_std,
-                              "return_mean": res.return_mean, "return_std": res.return_std, "returns": res.returns})
-                run.log(step, {k: v for k, v in evals[-1].items() if k not in ("step", "returns") and v is not None},
-                        "eval")
+                for k in range(n_seeds):
+                    policy = agent.act if n_seeds == 1 else (lambda obs, k=k: agent.act(obs)[k])
+                    res = evaluate(policy, dataset.env_id, cfg.eval_episodes, cfg.seed + k, dataset.ref_scores())
+                    evals[k].append({"step": step, "score_mean": res.score_mean, "score_std": res.score_std,
+                                     "return_mean": res.return_mean, "return_std": res.return_std,
+                                     "returns": res.returns})
+                run.log(step, _seed_row({k: [e[-1][k] for e in evals] for k in ("score_mean", "score_std",
+                                                                                  "return_mean", "return_std")}), "eval")
             if step % cfg.checkpoint_every == 0 or last:
                 checkpoint(step)
     finally:
         bar.close()
 
-    final = evals[-1] if evals else {}
-    summary = {
-        "algo": cfg.algo, "dataset": dataset.name, "env_id": dataset.env_id, "seed": cfg.seed, "steps": cfg.steps,
-        "final_score_mean": final.get("score_mean"), "final_score_std": final.get("score_std"),
-        "final_return_mean": final.get("return_mean"), "final_return_std": final.get("return_std"),
-        "final_returns": final.get("returns"), "evals": [{k: v for k, v in e.items() if k != "returns"} for e in evals],
+    summary = {"algo": cfg.algo, "dataset": dataset.name, "env_id": dataset.env_id, "seed": cfg.seed,
+               "steps": cfg.steps, **_final(evals[0])}
+    if n_seeds > 1:  # the final_* figures become mean and std over seeds; each seed's own are in per_seed
+        per_seed = [{"seed": cfg.seed + k, **_final(e), "agent": str(run.dir / "agents" / f"seed{cfg.seed + k}.pt")}
+                    for k, e in enumerate(evals)]
+        for k, entry in enumerate(per_seed):
+            save_checkpoint(entry["agent"], agent.seed_state_dict(k))
+        summary.update(seeds=[e["seed"] for e in per_seed], final_returns=None,
+                       evals=[{"step": at[0]["step"], **_mean_std([e["score_mean"] for e in at], "score")}
+                              for at in zip(*evals)], per_seed=per_seed)
+        for key in ("score", "return"):
+            summary.update(_mean_std([e[f"final_{key}_mean"] for e in per_seed], f"final_{key}"))
+    summary.update({
         "updates_per_s": (cfg.steps - start) / train_time if train_time > 0 else None,
-        "sample_counts": sample_counts(source, cfg.steps, batch_size), "device": str(device),
-        "run_dir": str(run.dir),
-    }
+        "seed_updates_per_s": n_seeds * (cfg.steps - start) / train_time if train_time > 0 else None,
+        "sample_counts": sample_counts(seed_sources[0], cfg.steps, batch_size),  # per seed
+        "device": str(device), "compile": cfg.compile, "run_dir": str(run.dir),
+    })
     run.finish(summary)
     return summary
+
+
+def _final(evals: list[dict]) -> dict:
+    """One seed's final ("last") evaluation and its history."""
+    final = evals[-1] if evals else {}
+    return {"final_score_mean": final.get("score_mean"), "final_score_std": final.get("score_std"),
+            "final_return_mean": final.get("return_mean"), "final_return_std": final.get("return_std"),
+            "final_returns": final.get("returns"),
+            "evals": [{k: v for k, v in e.items() if k != "returns"} for e in evals]}
+
+
+def _mean_std(values: list, name: str) -> dict:
+    """{name}_mean and {name}_std (population std) over seeds; None if any seed has no value."""
+    if not values or any(v is None for v in values):
+        return {f"{name}_mean": None, f"{name}_std": None}
+    return {f"{name}_mean": statistics.fmean(values), f"{name}_std": statistics.pstdev(values)}
+
+
+def _seed_row(values: dict) -> dict[str, float]:
+    """Metrics as logged: one value each, or with seeds the mean over seeds plus seed<k>/<name>."""
+    row = {}
+    for name, v in values.items():
+        v = v.tolist() if isinstance(v, torch.Tensor) else v
+        v = v if isinstance(v, list) else [v]
+        if any(x is None for x in v):
+            continue
+        row[name] = statistics.fmean(v) if len(v) > 1 else v[0]
+        if len(v) > 1:
+            row.update({f"seed{k}/{name}": x for k, x in enumerate(v)})
+    return row
 
 
 def _finite(x: float) -> bool:

@@ -1,0 +1,113 @@
+"""Faster updates on CUDA: one agent update replayed as a captured CUDA graph, or torch.compile'd.
+
+Both wrap the agent's own update and change nothing in its learning rule. An agent splits
+`update(batch)` into `advance()` (host side: step counter, lr schedule, which branch runs) and
+`learn(batch, **flags)` (device work only, no host syncs); the wrappers call `advance()` eagerly
+and compile or capture `learn`.
+
+    update = compiled_update(agent, "cuda-graph")   # or "torch-compile", "none" (= agent.update)
+    for _ in range(steps):
+        metrics = update(source.sample(batch_size))
+
+- "cuda-graph": one torch.cuda.CUDAGraph per branch of `learn` (TD3+BC: critic-only and
+  critic + actor steps; IQL: one), captured after a few eager warm-up updates and replayed from
+  then on. Batches are copied into static input buffers; the optimisers become capturable with
+  tensor learning rates (IQL's schedule writes them in place, outside the graph); target noise
+  and dropout use the default CUDA generator, which graphs advance per replay. A critic target
+  that syncs with the host (e.g. DiffusionMVE with a termination rule) cannot be captured.
+- "torch-compile": torch.compile of `learn` (inductor kernels, default mode; graph breaks at
+  backward). Works on CPU too; compiling takes a while, so it pays off only on long runs.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Literal
+
+import torch
+
+from dawm.agents.targets import Batch
+from dawm.utils.errors import DawmError
+
+CompileMode = Literal["none", "cuda-graph", "torch-compile"]
+COMPILE_MODES = ("none", "cuda-graph", "torch-compile")
+Metrics = dict[str, torch.Tensor]
+
+
+def compiled_update(agent, mode: CompileMode = "none") -> Callable[[Batch], Metrics]:
+    """`agent.update`, or a drop-in replacement that captures / compiles it (see the module doc).
+    Build it after loading any checkpoint into the agent (capture binds the optimiser's tensors)."""
+    if mode == "none":
+        return agent.update
+    if mode == "cuda-graph":
+        return CUDAGraphUpdate(agent)
+    if mode == "torch-compile":
+        return CompiledUpdate(agent)
+    raise DawmError(f"unknown compile mode '{mode}' (expected one of: {', '.join(COMPILE_MODES)})")
+
+
+def _tensor_lrs(agent, capturable: bool) -> None:
+    """Tensor learning rates, so a schedule neither recompiles nor is baked into a graph."""
+    for opt in agent.optimizers():
+        for group in opt.param_groups:
+            group["lr"] = torch.tensor(float(group["lr"]), device=agent.device)
+            if capturable:
+                group["capturable"] = True
+
+
+class CompiledUpdate:
+    """`update(batch)` with `learn` compiled by torch.compile."""
+
+    def __init__(self, agent):
+        self.agent = agent
+        _tensor_lrs(agent, capturable=False)
+        self.learn = torch.compile(agent.learn)
+
+    def __call__(self, batch: Batch) -> Metrics:
+        return self.learn(batch, **self.agent.advance())
+
+
+class CUDAGraphUpdate:
+    """`update(batch)` replaying a captured CUDA graph of `learn`, one graph per branch."""
+
+    def __init__(self, agent, warmup: int = 3):
+        if agent.device.type != "cuda":
+            raise DawmError(f"compile='cuda-graph' needs a CUDA device, but the agent is on '{agent.device}' "
+                            "(use --compile none or torch-compile)")
+        self.agent, self.warmup = agent, warmup
+        _tensor_lrs(agent, capturable=True)
+        self.static_batch: Batch | None = None
+        self.graphs: dict[tuple, torch.cuda.CUDAGraph] = {}
+        self.outputs: dict[tuple, Metrics] = {}
+        self.eager_runs: dict[tuple, int] = {}
+        self.side_stream = torch.cuda.Stream(agent.device)
+
+    def __call__(self, batch: Batch) -> Metrics:
+        flags = self.agent.advance()
+        key = tuple(sorted(flags.items()))
+        if self.static_batch is None:
+            self.static_batch = {k: v.clone() for k, v in batch.items()}
+        else:
+            for k, v in self.static_batch.items():
+                v.copy_(batch[k])
+        if key not in self.graphs:
+            self.eager_runs[key] = self.eager_runs.get(key, 0) + 1
+            if self.eager_runs[key] <= self.warmup:  # warm-up on a side stream, as CUDA graphs require
+                self.side_stream.wait_stream(torch.cuda.current_stream(self.agent.device))
+                with torch.cuda.stream(self.side_stream):
+                    out = self.agent.learn(self.static_batch, **flags)
+                torch.cuda.current_stream(self.agent.device).wait_stream(self.side_stream)
+                return out
+            self._capture(key, flags)
+        self.graphs[key].replay()
+        return {k: v.clone() for k, v in self.outputs[key].items()}  # the next replay overwrites outputs
+
+    def _capture(self, key: tuple, flags: dict) -> None:
+        graph = torch.cuda.CUDAGraph()
+        try:
+            with torch.cuda.graph(graph):  # records only; the replay that follows runs this update
+                self.outputs[key] = self.agent.learn(self.static_batch, **flags)
+        except RuntimeError as e:
+            raise DawmError(f"CUDA graph capture of the {type(self.agent).__name__} update failed (a critic target "
+                            f"or batch source that syncs with the host cannot be captured; use --compile none): "
+                            f"{str(e).splitlines()[0]}") from e
+        self.graphs[key] = graph

@@ -1,0 +1,127 @@
+"""Several seeds in one process: S independent agents whose tensors share a leading seed axis.
+
+An agent built with `n_seeds` = S > 1 holds S agents at once (own initialisation, own batches,
+own target noise and dropout): every network and optimiser tensor is the single-seed tensor with
+a leading (S, ...) axis, so each layer is one batched matmul over seeds (dawm.agents.networks).
+Its `update` takes seed-stacked batches (S, B, ...) and every loss is a per-seed batch mean,
+summed over seeds: the gradient of seed k's parameters is exactly seed k's own loss gradient, and
+Adam and Polyak averaging are elementwise, so the seeds never mix. Metrics come back as (S,)
+tensors. With n_seeds = 1 (the default) there is no seed axis and nothing changes.
+
+    agent = TD3BC.from_transitions(data, cfg, n_seeds=3)
+    source = StackedSource([TransitionBuffer(data, seed=s) for s in range(3)])
+    for _ in range(steps):
+        agent.update(source.sample(256))           # batch (3, 256, ...)
+    single = agent.seed_agent(1)                  # a normal TD3BC: act, state_dict, evaluate
+    agent = TD3BC.stack([a0, a1, a2])             # the inverse: S single agents -> one
+
+Critic targets (dawm.agents.targets) keep their (B,) contract: `seed_target` hands a target the
+seed-stacked batch flattened seed-major to (S * B, ...) (row i belongs to seed i // B) and a
+`next_value` that maps such rows back to their own seed's networks.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from dawm.agents.targets import Batch, NextValueFn, TargetFn
+from dawm.utils.errors import DawmError
+
+
+def seed_target(target_fn: TargetFn, batch: Batch, gamma: float, next_value: NextValueFn, reward_scale: float,
+                n_seeds: int) -> torch.Tensor:
+    """`target_fn` on a batch of shape (S, B, ...) -> y (S, B), through one flat (S * B) call."""
+    if n_seeds == 1:
+        return target_fn(batch, gamma, next_value, reward_scale)
+    flat = {k: v.flatten(0, 1) for k, v in batch.items()}
+
+    def flat_next_value(obs: torch.Tensor) -> torch.Tensor:  # (S * B', obs_dim), seed-major -> (S * B',)
+        return next_value(obs.unflatten(0, (n_seeds, -1))).flatten(0, 1)
+
+    return target_fn(flat, gamma, flat_next_value, reward_scale).unflatten(0, (n_seeds, -1))
+
+
+def _opt_state(state: dict, fn) -> dict:
+    """An optimiser state_dict with `fn` applied to the per-parameter moments (the shared step count is kept)."""
+    return {"state": {i: {k: (v if k == "step" else fn(k, i)) for k, v in s.items()} for i, s in state["state"].items()},
+            "param_groups": state["param_groups"]}
+
+
+class SeedAxis:
+    """Mixin for agents: seed extraction and stacking. A subclass lists its seed-stacked parts:
+    `_SEED_NETS` (modules), `_SEED_OPTS` (optimisers) and `_SEED_TENSORS` (plain tensors)."""
+
+    _SEED_NETS: tuple[str, ...] = ()
+    _SEED_OPTS: tuple[str, ...] = ()
+    _SEED_TENSORS: tuple[str, ...] = ()
+    n_seeds: int
+
+    def seed_state_dict(self, k: int) -> dict:
+        """Seed k's state as a single-seed agent's state_dict (loadable by `from_state_dict`)."""
+        if not 0 <= k < self.n_seeds:
+            raise DawmError(f"seed index {k} out of range: this agent holds {self.n_seeds} seed(s)")
+        state = self.state_dict()
+        if self.n_seeds == 1:
+            return state
+        for name in self._SEED_NETS:
+            state[name] = {p: t[k].clone() for p, t in state[name].items()}
+        for name in self._SEED_OPTS:
+            opt = state[name]
+            state[name] = _opt_state(opt, lambda key, i: opt["state"][i][key][k].clone())
+        for name in self._SEED_TENSORS:
+            state[name] = state[name][k].clone()
+        state["n_seeds"] = 1
+        return state
+
+    def seed_agent(self, k: int):
+        """Seed k as a normal single-seed agent (a copy): act, state_dict, evaluation, checkpoints."""
+        with torch.random.fork_rng(devices=[]):  # the throw-away init must not shift the training RNG
+            agent = type(self).from_state_dict(self.seed_state_dict(k), self.device)
+        agent.target_fn = self.target_fn
+        return agent
+
+    @classmethod
+    def stack(cls, agents: list):
+        """One agent with n_seeds = len(agents) holding the given single-seed agents (same config,
+        step, normaliser), seed k = agents[k]; the inverse of `seed_agent`."""
+        if any(a.n_seeds != 1 for a in agents) or not agents:
+            raise DawmError("stack() takes a non-empty list of single-seed agents")
+        states = [a.state_dict() for a in agents]
+        first = states[0]
+        for s in states[1:]:
+            same = s["config"] == first["config"] and s["step"] == first["step"] and all(
+                torch.equal(s["obs_norm"][b], first["obs_norm"][b]) for b in first["obs_norm"])
+            if not same or s.get("reward_scale") != first.get("reward_scale"):
+                raise DawmError("stack(): the agents differ in config, step, reward scale or normaliser")
+        state = dict(first, n_seeds=len(agents))
+        if len(agents) > 1:  # a single seed has no seed axis
+            for name in cls._SEED_NETS:
+                state[name] = {p: torch.stack([s[name][p] for s in states]) for p in first[name]}
+            for name in cls._SEED_OPTS:
+                state[name] = _opt_state(first[name], lambda key, i: torch.stack([s[name]["state"][i][key]
+                                                                                  for s in states]))
+            for name in cls._SEED_TENSORS:
+                state[name] = torch.stack([s[name] for s in states])
+        with torch.random.fork_rng(devices=[]):
+            agent = cls.from_state_dict(state, agents[0].device)
+        agent.target_fn = agents[0].target_fn
+        return agent
+
+
+class StackedSource:
+    """A `BatchSource` of seed-stacked batches (S, B, ...): one batch from each seed's own source."""
+
+    def __init__(self, sources: list):
+        self.sources = list(sources)
+
+    def sample(self, batch_size: int) -> Batch:
+        batches = [s.sample(batch_size) for s in self.sources]
+        return {k: torch.stack([b[k] for b in batches]) for k in batches[0]}
+
+    def state_dict(self) -> dict:
+        return {"sources": [s.state_dict() if hasattr(s, "state_dict") else {} for s in self.sources]}
+
+    def load_state_dict(self, state: dict) -> None:
+        for s, st in zip(self.sources, state["sources"], strict=True):
+            if hasattr(s, "load_state_dict"):
+                s.load_state_dict(st)
