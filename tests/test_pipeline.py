@@ -59,3 +59,11 @@ def test_dawm_run_tiny_end_to_end_and_reuse(hopper_file, tmp_path, capsys):
 def test_dawm_run_rejects_unknown_method(capsys):
     assert main(["run", "--method", "dwm-sac"]) == 2
     assert "expected one of" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag,value", [("--synthesis.refresh-every", "-1"), ("--dwm-pool-size", "-5"),
+                                        ("--dwm-refresh-every", "0")])
+def test_dawm_run_rejects_bad_schedules(flag, value, capsys):
+    assert main(["run", flag, value]) == 2
+    err = capsys.readouterr().err
+    assert f"{flag} {value}: must be at least" in err and "Traceback" not in err

@@ -116,6 +116,10 @@ def run_pipeline(cfg: RunConfig) -> dict:
         raise DawmError(f"--method '{cfg.method}' (expected one of: {', '.join(METHODS)})")
     if not 0.0 < cfg.synthetic_ratio < 1.0:
         raise DawmError(f"--synthetic-ratio {cfg.synthetic_ratio}: must be strictly between 0 and 1")
+    for flag, value, low in (("--synthesis.refresh-every", cfg.synthesis.refresh_every, 0),
+                             ("--dwm-pool-size", cfg.dwm_pool_size, 0), ("--dwm-refresh-every", cfg.dwm_refresh_every, 1)):
+        if value < low:
+            raise DawmError(f"{flag} {value}: must be at least {low}")
     root, times = Path(cfg.root), {}
     algo = cfg.method.split("-")[-1]
     t0 = time.perf_counter()
