@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from dawm.data.dataset import Dataset
+from dawm.data.transitions import Transitions
 
 torch.set_num_threads(1)  # the suite shares 2 cores; small nets gain nothing from more
 
@@ -58,3 +59,14 @@ def write_random_hopper_file(path, steps: int, episode_cap: int = 100):
 @pytest.fixture
 def random_dataset() -> Dataset:
     return make_random_dataset()
+
+
+def toy_problem(n: int, seed: int) -> tuple[Transitions, callable]:
+    """One-step problem: reward -(a - f(s))^2; half the data acts well, half at random."""
+    rng = np.random.default_rng(seed)
+    s = rng.normal(size=(n, 2)).astype(np.float32)
+    f = lambda obs: 0.8 * np.tanh(obs[:, :1] - 0.5 * obs[:, 1:])  # noqa: E731
+    good = rng.random(n) < 0.5
+    a = np.where(good[:, None], np.clip(f(s) + rng.normal(0, 0.05, (n, 1)), -1, 1), rng.uniform(-1, 1, (n, 1)))
+    r = -((a - f(s)) ** 2)[:, 0]
+    return Transitions(s, a, r, s, np.ones(n)), f

@@ -17,7 +17,7 @@ from dawm.agents.seeds import StackedSource
 from dawm.agents.targets import one_step_target
 from dawm.data.transitions import Transitions
 from dawm.utils.checkpoint import load_checkpoint, save_checkpoint
-from conftest import make_random_dataset
+from conftest import make_random_dataset, toy_problem
 
 DATA = Transitions.from_dataset(make_random_dataset(n_episodes=4, ep_len=50, obs_dim=5, act_dim=2))
 HIDDEN = (16, 16)
@@ -243,18 +243,8 @@ def test_target_fn_gets_seed_major_flat_batches():
         torch.testing.assert_close(metrics["critic_loss"][k], single_metrics["critic_loss"], rtol=1e-5, atol=1e-6)
 
 
-def _toy(n: int, seed: int) -> tuple[Transitions, callable]:
-    """One-step problem: reward -(a - f(s))^2; half the data acts well, half at random."""
-    rng = np.random.default_rng(seed)
-    s = rng.normal(size=(n, 2)).astype(np.float32)
-    f = lambda obs: 0.8 * np.tanh(obs[:, :1] - 0.5 * obs[:, 1:])  # noqa: E731
-    good = rng.random(n) < 0.5
-    a = np.where(good[:, None], np.clip(f(s) + rng.normal(0, 0.05, (n, 1)), -1, 1), rng.uniform(-1, 1, (n, 1)))
-    return Transitions(s, a, -((a - f(s)) ** 2)[:, 0], s, np.ones(n)), f
-
-
 def test_every_vectorised_seed_learns_the_toy_problem():
-    data, f = _toy(3000, seed=0)
+    data, f = toy_problem(3000, seed=0)
     torch.manual_seed(0)
     agent = TD3BC.from_transitions(data, TD3BCConfig(hidden=(32, 32), actor_lr=1e-3, critic_lr=1e-3), n_seeds=3)
     source = StackedSource([TransitionBuffer(data, seed=k) for k in range(3)])

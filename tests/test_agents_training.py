@@ -12,7 +12,7 @@ from dawm.agents import IQL, TD3BC, IQLConfig, MixedSource, TD3BCConfig, TrainAg
 from dawm.data.d4rl import write_dataset
 from dawm.data.transitions import Transitions
 from dawm.utils.checkpoint import load_checkpoint, save_checkpoint
-from conftest import make_random_dataset
+from conftest import make_random_dataset, toy_problem
 
 
 def _transitions(n: int, value: float, obs_dim=3, act_dim=2) -> Transitions:
@@ -42,21 +42,10 @@ def test_mixed_source_exact_ratio_and_counts(ratio, expected):
     assert source.counts == {"real": 3 * (64 - expected), "synthetic": 3 * expected}
 
 
-def _toy(n: int, seed: int) -> tuple[Transitions, callable]:
-    """One-step problem: reward -(a - f(s))^2; half the data acts well, half at random."""
-    rng = np.random.default_rng(seed)
-    s = rng.normal(size=(n, 2)).astype(np.float32)
-    f = lambda obs: 0.8 * np.tanh(obs[:, :1] - 0.5 * obs[:, 1:])  # noqa: E731
-    good = rng.random(n) < 0.5
-    a = np.where(good[:, None], np.clip(f(s) + rng.normal(0, 0.05, (n, 1)), -1, 1), rng.uniform(-1, 1, (n, 1)))
-    r = -((a - f(s)) ** 2)[:, 0]
-    return Transitions(s, a, r, s, np.ones(n)), f
-
-
 @pytest.mark.parametrize("algo", ["td3bc", "iql"])
 def test_learns_the_good_action_on_a_toy_problem(algo):
     torch.manual_seed(0)
-    data, f = _toy(4000, seed=0)
+    data, f = toy_problem(4000, seed=0)
     if algo == "td3bc":
         agent = TD3BC.from_transitions(data, TD3BCConfig(hidden=(64, 64), actor_lr=1e-3, critic_lr=1e-3))
     else:
@@ -80,7 +69,7 @@ def test_learns_the_good_action_on_a_toy_problem(algo):
 
 @pytest.mark.parametrize("algo", ["td3bc", "iql"])
 def test_checkpoint_round_trip_gives_identical_actions(algo, tmp_path):
-    data, _ = _toy(500, seed=0)
+    data, _ = toy_problem(500, seed=0)
     if algo == "td3bc":
         cls, cfg = TD3BC, TD3BCConfig(hidden=(16,))
     else:
