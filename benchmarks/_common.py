@@ -24,6 +24,29 @@ def load_average() -> str:
         return "n/a"
 
 
+def _sync() -> None:
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()  # queued GPU work counts in the time
+
+
+def timed(step, seconds: float, warmup: int = 20, steps: int = 0) -> tuple[float, float]:
+    """(updates/s wall, updates per CPU-second) of `step()` run for about `seconds` (or exactly `steps`)."""
+    for _ in range(warmup):
+        step()
+    _sync()
+    n, t0, c0 = 0, time.perf_counter(), time.process_time()
+    while True:
+        for _ in range(10):
+            step()
+        n += 10
+        if steps and n < steps:
+            continue
+        _sync()
+        wall = time.perf_counter() - t0
+        if steps or wall >= seconds:
+            return n / wall, n / max(time.process_time() - c0, 1e-9)
+
+
 def matmul_peak(n: int, seconds: float = 1.0) -> tuple[float, float]:
     """float32 GFLOP/s of an n x n x n matmul loop (preallocated output): (per wall second, per
     process-CPU second), each the best of 3 windows."""

@@ -22,7 +22,6 @@ import argparse
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -30,35 +29,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
 
 from _common import (d3rlpy_algo, d3rlpy_available, d3rlpy_build, d3rlpy_dataset,  # noqa: E402
-                     load_average, matmul_peak, random_dataset, update_flops)
+                     load_average, matmul_peak, random_dataset, timed, update_flops)
 from dawm.agents import TD3BC, IQL, TransitionBuffer  # noqa: E402
 from dawm.agents.compiled import COMPILE_MODES, compiled_update  # noqa: E402
 from dawm.agents.seeds import StackedSource  # noqa: E402
 from dawm.data.transitions import Transitions  # noqa: E402
 from dawm.utils.errors import DawmError  # noqa: E402
-
-
-def _sync() -> None:
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        torch.cuda.synchronize()  # queued GPU work counts in the time
-
-
-def timed(step, seconds: float, warmup: int = 20, steps: int = 0) -> tuple[float, float]:
-    """(updates/s wall, updates per CPU-second) of `step()` run for about `seconds` (or exactly `steps`)."""
-    for _ in range(warmup):
-        step()
-    _sync()
-    n, t0, c0 = 0, time.perf_counter(), time.process_time()
-    while True:
-        for _ in range(10):
-            step()
-        n += 10
-        if steps and n < steps:
-            continue
-        _sync()
-        wall = time.perf_counter() - t0
-        if steps or wall >= seconds:
-            return n / wall, n / max(time.process_time() - c0, 1e-9)
 
 
 def main() -> None:

@@ -16,11 +16,10 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import load_average  # noqa: E402
+from _common import load_average, random_dataset, timed  # noqa: E402
 
 from dawm.agents import TD3BC, TransitionBuffer  # noqa: E402
 from dawm.agents.value_expansion import DiffusionMVE, RolloutPool  # noqa: E402
@@ -30,17 +29,6 @@ from dawm.world_model.diffusion import TrajectoryDiffusion  # noqa: E402
 from dawm.world_model.trainer import MODEL_FIELDS  # noqa: E402
 
 OBS, ACT, N = 11, 3, 100_000
-
-
-def rate(step, seconds: float, warmup: int = 5) -> tuple[float, float]:
-    """(calls per wall second, per CPU-second) of `step` over about `seconds`."""
-    for _ in range(warmup):
-        step()
-    n, w, c = 0, time.perf_counter(), time.process_time()
-    while time.perf_counter() - w < seconds:
-        step()
-        n += 1
-    return n / (time.perf_counter() - w), n / max(time.process_time() - c, 1e-9)
 
 
 def main() -> None:
@@ -53,9 +41,7 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    rng = np.random.default_rng(0)
-    obs = rng.normal(size=(N, OBS)).astype(np.float32)
-    data = Transitions(obs, rng.uniform(-1, 1, (N, ACT)), rng.normal(size=N), obs + 0.1, np.zeros(N))
+    data = Transitions.from_dataset(random_dataset(N, OBS, ACT))
     cfg = WorldModelConfig()
     wm = TrajectoryDiffusion(OBS, ACT, **{f: getattr(cfg, f) for f in MODEL_FIELDS}).eval()
     mve = DiffusionMVE(wm, args.horizon, rtg=100.0)
@@ -64,14 +50,14 @@ def main() -> None:
         agent = TD3BC.from_transitions(data, target_fn=target_fn) if target_fn else TD3BC.from_transitions(data)
         return lambda: agent.update(source.sample(256))
 
-    rows = [("TD3+BC, one-step target", *rate(trainer(None, TransitionBuffer(data)), args.seconds))]
+    rows = [("TD3+BC, one-step target", *timed(trainer(None, TransitionBuffer(data)), args.seconds))]
     rows.append(("DWM-TD3BC, rollout per batch (pool 0)",
-                 *rate(trainer(mve, RolloutPool(TransitionBuffer(data), mve, 0)), args.seconds)))
+                 *timed(trainer(mve, RolloutPool(TransitionBuffer(data), mve, 0)), args.seconds)))
     pool = RolloutPool(TransitionBuffer(data), mve, args.pool_size, refresh_every=10**12)
     w, c = time.perf_counter(), time.process_time()
     pool.sample(256)  # the first call draws the pool
     refresh_wall, refresh_cpu = time.perf_counter() - w, time.process_time() - c
-    served_wall, served_cpu = rate(trainer(mve, pool), args.seconds)
+    served_wall, served_cpu = timed(trainer(mve, pool), args.seconds)
     k = args.refresh_every
     rows.append((f"DWM-TD3BC, pool {args.pool_size:,} / {k:,} updates",
                  k / (refresh_wall + k / served_wall), k / (refresh_cpu + k / served_cpu)))

@@ -47,8 +47,7 @@ class DiffusionMVE:
         if "rollout_states" in batch:  # drawn ahead by a RolloutPool
             states, rewards = batch["rollout_states"], batch["rollout_rewards"]
         else:
-            states, rewards = self.world_model.rollout(batch["observations"], batch["actions"], self.horizon,
-                                                       rtg=self.rtg, **self.sample_knobs)
+            states, rewards = self.rollout(batch["observations"], batch["actions"])
         states, rewards = states.to(batch["rewards"].device), rewards.to(batch["rewards"].device)
         alive = torch.ones_like(batch["rewards"])
         y = torch.zeros_like(batch["rewards"])
@@ -56,6 +55,10 @@ class DiffusionMVE:
             y += gamma**h * alive * reward_scale * rewards[:, h]
             alive = alive * (1.0 - (batch["dones"] if h == 0 else self._done(states[:, h + 1])))
         return y + gamma**self.horizon * alive * next_value(states[:, self.horizon])
+
+    def rollout(self, observations: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """States s_t..s_{t+H} (B, H+1, obs) and rewards (B, H) from real start pairs, at this target's knobs."""
+        return self.world_model.rollout(observations, actions, self.horizon, rtg=self.rtg, **self.sample_knobs)
 
     def _done(self, next_obs: torch.Tensor) -> torch.Tensor:
         if self.termination is None:
@@ -77,7 +80,7 @@ class RolloutPool:
         if pool_size < 0 or refresh_every < 1:
             raise ValueError(f"pool_size must be >= 0 and refresh_every >= 1, got {pool_size}, {refresh_every}")
         self.real, self.mve, self.pool_size, self.refresh_every, self.chunk = real, mve, pool_size, refresh_every, chunk
-        self.batches = 0  # batches served since the last refresh (a refresh is due at 0)
+        self.batches = 0  # batches served from this pool; a redraw is due whenever refresh_every divides it
         self.rollouts_drawn = 0
 
     def _refresh(self) -> None:
@@ -85,9 +88,7 @@ class RolloutPool:
         self.rows = self.real.take(idx)
         states, rewards = [], []
         for i in range(0, self.pool_size, self.chunk):
-            s, r = self.mve.world_model.rollout(self.rows["observations"][i: i + self.chunk],
-                                                self.rows["actions"][i: i + self.chunk], self.mve.horizon,
-                                                rtg=self.mve.rtg, **self.mve.sample_knobs)
+            s, r = self.mve.rollout(self.rows["observations"][i: i + self.chunk], self.rows["actions"][i: i + self.chunk])
             states.append(s.to(self.real.device))
             rewards.append(r.to(self.real.device))
         self.rows.update(rollout_states=torch.cat(states), rollout_rewards=torch.cat(rewards))
@@ -98,7 +99,6 @@ class RolloutPool:
             return self.real.sample(batch_size)  # DiffusionMVE then samples this batch's rollouts itself
         if self.batches % self.refresh_every == 0:
             self._refresh()
-            self.batches = 0
         self.batches += 1
         idx = torch.randint(self.pool_size, (batch_size,), device=self.real.device, generator=self.real.generator)
         return {k: v.index_select(0, idx) for k, v in self.rows.items()}
