@@ -47,18 +47,23 @@ def timed(step, seconds: float, warmup: int = 20, steps: int = 0) -> tuple[float
             return n / wall, n / max(time.process_time() - c0, 1e-9)
 
 
-def matmul_peak(n: int, seconds: float = 1.0) -> tuple[float, float]:
+def matmul_peak(n: int, seconds: float = 1.0, device: str = "cpu") -> tuple[float, float]:
     """float32 GFLOP/s of an n x n x n matmul loop (preallocated output): (per wall second, per
-    process-CPU second), each the best of 3 windows."""
-    a, b, c = torch.randn(n, n), torch.randn(n, n), torch.empty(n, n)
+    process-CPU second), each the best of 3 windows. On CUDA this is the plain float32 rate
+    (TF32 off, torch's default), the precision our models train in."""
+    a, b, c = (torch.randn(n, n, device=device), torch.randn(n, n, device=device),
+               torch.empty(n, n, device=device))
     for _ in range(3):
         torch.mm(a, b, out=c)
     wall = cpu = 0.0
     for _ in range(3):
+        _sync()
         iters, t0, c0 = 0, time.perf_counter(), time.process_time()
         while time.perf_counter() - t0 < seconds / 3:
-            torch.mm(a, b, out=c)
-            iters += 1
+            for _ in range(10):
+                torch.mm(a, b, out=c)
+            iters += 10
+            _sync()
         flop = 2 * n**3 * iters / 1e9
         wall = max(wall, flop / (time.perf_counter() - t0))
         cpu = max(cpu, flop / max(time.process_time() - c0, 1e-9))
@@ -109,8 +114,11 @@ def import_d3rlpy():
     import io
     import logging
 
+    tf32 = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
     with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
         import d3rlpy
+    # d3rlpy turns TF32 on at import; keep every row of a comparison in plain float32
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
     import structlog
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))

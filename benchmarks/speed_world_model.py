@@ -1,6 +1,7 @@
 """World-model throughput: diffusion training samples/s and synthetic transitions/s per sampler.
 
     python benchmarks/speed_world_model.py [--threads 2] [--rounds 3] [--n-starts 16384]
+    python benchmarks/speed_world_model.py --device cuda --compile cuda-graph --n-starts 131072 --batch 16384
 
 Self-contained: random Hopper-sized data (obs 11, act 3), the default `WorldModelConfig` model
 (T = 8, K = 5, U-Net dim 32 x (1, 2, 4), Mish), an IDM of (512, 512). Throughput does not depend
@@ -17,7 +18,9 @@ from __future__ import annotations
 import argparse
 import os
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -28,24 +31,28 @@ from dawm.world_model.config import WorldModelConfig
 from dawm.world_model.diffusion import TrajectoryDiffusion
 from dawm.world_model.inverse_dynamics import InverseDynamics
 from dawm.world_model.synthesis import synthesize
+from dawm.utils.cuda_graphs import GraphReplay, make_capturable
 from dawm.world_model.trainer import MODEL_FIELDS
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import _sync, matmul_peak as _matmul_peak  # noqa: E402
 
 OBS, ACT = 11, 3
 
 
 def timed(fn) -> tuple[float, float]:
     """(wall seconds, CPU seconds of this process) of one call."""
+    _sync()
     w, c = time.perf_counter(), time.process_time()
     fn()
+    _sync()
     return time.perf_counter() - w, time.process_time() - c
 
 
-def matmul_peak(reps: int = 8) -> tuple[float, float]:
-    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
-    a @ b
-    flops = 2 * 1024**3
-    best = [min(x) for x in zip(*(timed(lambda: a @ b) for _ in range(reps)))]
-    return flops / best[0], flops / best[1]
+def matmul_peak(device: str) -> tuple[float, float]:
+    """float32 FLOP/s (wall, CPU) of 1024^3 matmuls on the CPU, 4096^3 on a GPU (1024 cannot fill one)."""
+    n = 4096 if device.startswith("cuda") else 1024
+    return tuple(x * 1e9 for x in _matmul_peak(n, 1.5, device))
 
 
 def count_flops(fn) -> int:
@@ -54,7 +61,7 @@ def count_flops(fn) -> int:
     return counter.get_total_flops()
 
 
-def build(cfg: WorldModelConfig, n: int = 50_000):
+def build(cfg: WorldModelConfig, device: str, n: int = 50_000):
     rng = np.random.default_rng(0)
     ds = Dataset(rng.normal(size=(n, OBS)), rng.uniform(-1, 1, (n, ACT)), rng.normal(size=n), np.zeros(n, bool),
                  np.arange(n) % 1000 == 999, metadata={"env_id": "Hopper-v5", "name": "bench"})
@@ -63,25 +70,35 @@ def build(cfg: WorldModelConfig, n: int = 50_000):
                        400.0)
     idm = InverseDynamics(OBS, ACT, cfg.idm_hidden)
     idm.fit_normalizers(ds.observations, ds.actions)
-    return ds, wm.eval(), idm.eval()
+    return ds, wm.to(device).eval(), idm.to(device).eval()
 
 
-def training_case(wm: TrajectoryDiffusion, batch: int, iters: int):
-    model = TrajectoryDiffusion(**wm.hparams)
+def training_case(wm: TrajectoryDiffusion, batch: int, iters: int, compile: str = "none"):
+    device = wm.alpha_bar.device
+    model = TrajectoryDiffusion(**wm.hparams).to(device)
     model.load_state_dict(wm.state_dict())
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-4, fused=True)
     T = wm.horizon
-    s, r, a, g = torch.randn(batch, T, OBS), torch.randn(batch, T), torch.rand(batch, ACT), torch.rand(batch) * 300
+    s, r, a, g = (torch.randn(batch, T, OBS, device=device), torch.randn(batch, T, device=device),
+                  torch.rand(batch, ACT, device=device), torch.rand(batch, device=device) * 300)
 
-    def step():
+    def learn():
         loss = model.loss(s, r, a, g)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        return {"loss": loss.detach()}
 
-    step()
-    flops = count_flops(step)
+    learn()
+    flops = count_flops(learn)
+    step = learn
+    if compile == "cuda-graph":  # as `train-world-model --compile cuda-graph`
+        make_capturable([opt], device)
+        replay = GraphReplay(device)
+        step = lambda: replay(learn)  # noqa: E731
+        for _ in range(4):  # warm-ups and the capture, outside the timing
+            step()
     return (lambda: [step() for _ in range(iters)]), batch * iters, flops * iters
 
 
@@ -102,29 +119,36 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=2048, help="rollouts per synthesis batch")
     parser.add_argument("--dim", type=int, default=WorldModelConfig.dim, help="U-Net base width")
     parser.add_argument("--quick", action="store_true", help="one sampler case only")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--compile", default="none", choices=("none", "cuda-graph"),
+                        help="training step eager or replayed as a CUDA graph (CUDA only)")
+    parser.add_argument("--train-batches", type=int, nargs="+", default=None,
+                        help="training batch sizes (default: the config's and 1024)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     cfg = WorldModelConfig(dim=args.dim)
-    ds, wm, idm = build(cfg)
-    cases = {f"train batch {b}": training_case(wm, b, max(1, 4096 // b)) for b in (cfg.batch_size, 1024)}
+    ds, wm, idm = build(cfg, args.device)
+    batches = args.train_batches or (cfg.batch_size, 1024)
+    samples = 32_768 if args.device.startswith("cuda") else 4096  # per timed call (a GPU step is short)
+    cases = {f"train batch {b}": training_case(wm, b, max(1, samples // b), args.compile) for b in batches}
     samplers = [("ddpm", 3, 1.0), ("ddim", 3, 1.0), ("dpm", 3, 1.0), ("ddpm", 5, 1.0), ("dpm", 2, 1.0),
                 ("ddpm", 3, 1.2)]
     for sampler, steps, w in samplers[:1] if args.quick else samplers:
         cases[f"synth {sampler} N={steps} w={w}"] = sampling_case(ds, wm, idm, sampler, steps, w, args.n_starts,
                                                                   args.batch)
     load_before = os.getloadavg()
-    peaks = [matmul_peak()]
+    peaks = [matmul_peak(args.device)]
     best = {name: (float("inf"), float("inf")) for name in cases}
     for _ in range(args.rounds):  # interleaved, so a burst of load hits every case alike
         for name, (fn, _, _) in cases.items():
             best[name] = tuple(min(a, b) for a, b in zip(best[name], timed(fn)))
-        peaks.append(matmul_peak())
+        peaks.append(matmul_peak(args.device))
     peak_wall, peak_cpu = max(p[0] for p in peaks), max(p[1] for p in peaks)
-    print(f"torch {torch.__version__}, {args.threads} thread(s), U-Net dim {cfg.dim}; "
+    print(f"torch {torch.__version__}, device {args.device}, training step {args.compile}, {args.threads} thread(s), U-Net dim {cfg.dim}; "
           f"load average before {load_before}, "
           f"after {os.getloadavg()}")
     print(f"`uptime`: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
-    print(f"float32 matmul peak (1024^3): {peak_wall / 1e9:.1f} GFLOP/s per wall s, {peak_cpu / 1e9:.1f} per CPU-s\n")
+    print(f"float32 matmul peak: {peak_wall / 1e9:.1f} GFLOP/s per wall s, {peak_cpu / 1e9:.1f} per CPU-s\n")
     print("| case | items | items/s (wall) | items/s (per CPU-s) | MFLOP/item | GFLOP/s (wall) "
           "| of peak (wall / CPU) |")
     print("|---|---|---:|---:|---:|---:|---:|")

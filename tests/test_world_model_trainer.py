@@ -127,3 +127,31 @@ def test_cli_tiny_preset(toy_path, tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["steps"] == 40 and {"diffusion_loss", "idm_action_mse"} <= set(summary["val"])
     assert main(["train-world-model", "--preset", "tiny"]) == 2  # --dataset missing: one-line error
+
+
+def test_cuda_graph_mode_needs_cuda(toy_path, tmp_path):
+    with pytest.raises(DawmError, match="needs a CUDA device"):
+        train_world_model(_cfg(toy_path, tmp_path / "g", compile="cuda-graph"))
+    assert not (tmp_path / "g").exists()  # refused before anything is written
+    with pytest.raises(DawmError, match="--compile: 'jit'"):
+        train_world_model(_cfg(toy_path, tmp_path / "g", compile="jit"))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device (none here)")
+def test_cuda_graph_training_learns_resumes_and_stops_on_nan(toy_path, tmp_path, monkeypatch):
+    kw = dict(horizon=4, dim_mults=(1, 2), dim=16, batch_size=64, ema_start=10**9, eval_every=10**6,
+              checkpoint_every=100, log_every=50, lr=3e-3, idm_lr=3e-3, device="cuda", compile="cuda-graph")
+    untrained = train_world_model(_cfg(toy_path, tmp_path / "u", steps=0, idm_steps=1, **kw))
+    trained = train_world_model(_cfg(toy_path, tmp_path / "t", steps=300, idm_steps=200, **kw))
+    u, t = (json.loads((d / "summary.json").read_text())["val"] for d in (untrained, trained))
+    assert t["next_state_mse"] < 0.5 * u["next_state_mse"] and t["idm_action_mse"] < 0.25 * (1 / 3), (t, u)
+    # resume: a finished 100-step run continued to 300 steps restores the capturable optimisers
+    first = train_world_model(_cfg(toy_path, tmp_path / "r", steps=100, idm_steps=100, **kw))
+    resumed = train_world_model(_cfg(toy_path, tmp_path / "r", steps=300, idm_steps=200, **kw))
+    r = json.loads((resumed / "summary.json").read_text())
+    assert first == resumed and r["resumed_from"] == 100 and r["val"]["next_state_mse"] < 0.5 * u["next_state_mse"]
+    # a NaN in a step is caught at the end of its log window; nothing diverged is saved
+    _inject(monkeypatch, 1, lambda loss: loss * float("nan"))
+    with pytest.raises(TrainingDiverged, match="became nan between steps 1 and 50"):
+        train_world_model(_cfg(toy_path, tmp_path / "n", steps=300, idm_steps=200, **kw))
+    assert not (tmp_path / "n/world_model.pt").exists()

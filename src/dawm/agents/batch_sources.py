@@ -52,6 +52,7 @@ class TransitionBuffer:
         o, a = obs_dim, obs_dim + act_dim
         self._columns = {"observations": slice(0, o), "actions": slice(o, a), "rewards": a,
                          "next_observations": slice(a + 1, a + 1 + obs_dim), "dones": a + 1 + obs_dim}
+        self.seed = seed
         self.generator = torch.Generator(self.device).manual_seed(seed)
 
     def __len__(self) -> int:
@@ -60,10 +61,20 @@ class TransitionBuffer:
     def sample(self, batch_size: int) -> Batch:
         return self.take(torch.randint(len(self), (batch_size,), device=self.device, generator=self.generator))
 
+    def to(self, device: str | torch.device) -> TransitionBuffer:
+        """This buffer on `device` (itself if already there; a new generator from the same seed)."""
+        device = torch.empty(0, device=device).device  # canonical: "cuda" -> cuda:0
+        if device == self.data.device:
+            return self
+        other = copy.copy(self)
+        other.device, other.data = device, self.data.to(device)
+        other.generator = torch.Generator(device).manual_seed(self.seed)
+        return other
+
     def reseeded(self, seed: int) -> TransitionBuffer:
         """The same transitions (shared, not copied) sampled by an independent generator (one per seed)."""
         other = copy.copy(self)
-        other.generator = torch.Generator(self.device).manual_seed(seed)
+        other.seed, other.generator = seed, torch.Generator(self.device).manual_seed(seed)
         return other
 
     def take(self, idx: torch.Tensor) -> Batch:
@@ -105,7 +116,7 @@ class MixedSource:
         if n_real == 0:
             return self.synthetic.sample(n_syn)
         real, syn = self.real.sample(n_real), self.synthetic.sample(n_syn)
-        return {k: torch.cat([real[k], syn[k]]) for k in FIELDS}
+        return {k: torch.cat([real[k], syn[k].to(real[k].device)]) for k in FIELDS}  # no-op when on one device
 
     def state_dict(self) -> dict:
         state = {"counts": dict(self.counts)}

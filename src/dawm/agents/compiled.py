@@ -26,6 +26,7 @@ from typing import Callable, Literal
 import torch
 
 from dawm.agents.targets import Batch
+from dawm.utils.cuda_graphs import GraphReplay, make_capturable, require_cuda
 from dawm.utils.errors import DawmError
 
 CompileMode = Literal["none", "cuda-graph", "torch-compile"]
@@ -45,21 +46,12 @@ def compiled_update(agent, mode: CompileMode = "none") -> Callable[[Batch], Metr
     raise DawmError(f"unknown compile mode '{mode}' (expected one of: {', '.join(COMPILE_MODES)})")
 
 
-def _tensor_lrs(agent, capturable: bool) -> None:
-    """Tensor learning rates, so a schedule neither recompiles nor is baked into a graph."""
-    for opt in agent.optimizers():
-        for group in opt.param_groups:
-            group["lr"] = torch.tensor(float(group["lr"]), device=agent.device)
-            if capturable:
-                group["capturable"] = True
-
-
 class CompiledUpdate:
     """`update(batch)` with `learn` compiled by torch.compile."""
 
     def __init__(self, agent):
         self.agent = agent
-        _tensor_lrs(agent, capturable=False)
+        make_capturable(agent.optimizers(), agent.device, capturable=False)
         self.learn = torch.compile(agent.learn)
 
     def __call__(self, batch: Batch) -> Metrics:
@@ -70,44 +62,21 @@ class CUDAGraphUpdate:
     """`update(batch)` replaying a captured CUDA graph of `learn`, one graph per branch."""
 
     def __init__(self, agent, warmup: int = 3):
-        if agent.device.type != "cuda":
-            raise DawmError(f"compile='cuda-graph' needs a CUDA device, but the agent is on '{agent.device}' "
-                            "(use --compile none or torch-compile)")
-        self.agent, self.warmup = agent, warmup
-        _tensor_lrs(agent, capturable=True)
+        require_cuda(agent.device, "agent")
+        self.agent = agent
+        make_capturable(agent.optimizers(), agent.device)
         self.static_batch: Batch | None = None
-        self.graphs: dict[tuple, torch.cuda.CUDAGraph] = {}
-        self.outputs: dict[tuple, Metrics] = {}
-        self.eager_runs: dict[tuple, int] = {}
-        self.side_stream = torch.cuda.Stream(agent.device)
+        self.replay = GraphReplay(agent.device, warmup, f"{type(agent).__name__} update")
+
+    @property
+    def graphs(self) -> dict:
+        return self.replay.graphs
 
     def __call__(self, batch: Batch) -> Metrics:
         flags = self.agent.advance()
-        key = tuple(sorted(flags.items()))
         if self.static_batch is None:
             self.static_batch = {k: v.clone() for k, v in batch.items()}
         else:
             for k, v in self.static_batch.items():
                 v.copy_(batch[k])
-        if key not in self.graphs:
-            self.eager_runs[key] = self.eager_runs.get(key, 0) + 1
-            if self.eager_runs[key] <= self.warmup:  # warm-up on a side stream, as CUDA graphs require
-                self.side_stream.wait_stream(torch.cuda.current_stream(self.agent.device))
-                with torch.cuda.stream(self.side_stream):
-                    out = self.agent.learn(self.static_batch, **flags)
-                torch.cuda.current_stream(self.agent.device).wait_stream(self.side_stream)
-                return out
-            self._capture(key, flags)
-        self.graphs[key].replay()
-        return {k: v.clone() for k, v in self.outputs[key].items()}  # the next replay overwrites outputs
-
-    def _capture(self, key: tuple, flags: dict) -> None:
-        graph = torch.cuda.CUDAGraph()
-        try:
-            with torch.cuda.graph(graph):  # records only; the replay that follows runs this update
-                self.outputs[key] = self.agent.learn(self.static_batch, **flags)
-        except RuntimeError as e:
-            raise DawmError(f"CUDA graph capture of the {type(self.agent).__name__} update failed (a critic target "
-                            f"or batch source that syncs with the host cannot be captured; use --compile none): "
-                            f"{str(e).splitlines()[0]}") from e
-        self.graphs[key] = graph
+        return self.replay(lambda **f: self.agent.learn(self.static_batch, **f), **flags)

@@ -145,6 +145,8 @@ def train_agent(cfg: TrainAgentConfig, synthetic: BatchSource | None = None, tar
     agent = build_agent(cfg, dataset, transitions, device, target_fn or one_step_target)
     batch_size, n_seeds = agent.cfg.batch_size, cfg.seeds
     buffer = TransitionBuffer(transitions, device, seed=cfg.seed)
+    if isinstance(synthetic, TransitionBuffer):
+        synthetic = synthetic.to(device)  # built on the CPU by a caller while the agent runs on a GPU
     seed_sources: list[BatchSource] = []
     for k in range(n_seeds):
         source: BatchSource = buffer if k == 0 else buffer.reseeded(cfg.seed + k)

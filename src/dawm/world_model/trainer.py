@@ -25,6 +25,7 @@ from dawm.data.registry import load_dataset
 from dawm.data.segments import make_segments, returns_to_go, segment_starts
 from dawm.data.transitions import Transitions
 from dawm.envs.specs import get_env_spec
+from dawm.utils.cuda_graphs import GraphReplay, make_capturable, require_cuda
 from dawm.utils.errors import DawmError, TrainingDiverged
 from dawm.utils.progress import progress
 from dawm.utils.runs import Run, slug
@@ -99,7 +100,7 @@ def build_models(cfg: WorldModelConfig, ds: Dataset, train_seg, train_tr, learn_
 def _check_config(cfg: WorldModelConfig) -> None:
     if not cfg.dataset:
         raise DawmError("--dataset is required (a dataset name or an HDF5 path)")
-    choices = {"denoiser": ("unet", "transformer"), "sampler": ("ddpm", "ddim", "dpm"),
+    choices = {"compile": ("auto", "none", "cuda-graph"), "denoiser": ("unet", "transformer"), "sampler": ("ddpm", "ddim", "dpm"),
                "termination": ("auto", "rule", "learned"), "activation": ("mish", "silu"),
                "prediction": ("eps", "x0", "v")}
     for key, allowed in choices.items():
@@ -123,6 +124,8 @@ def train_world_model(cfg: WorldModelConfig) -> Path:
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
+    if cfg.compile == "cuda-graph":
+        require_cuda(device, "world model")
     set_seed(cfg.seed)
     ds = load_dataset(cfg.dataset)
     spec = get_env_spec(ds.env_id or "")
@@ -180,39 +183,66 @@ def train_world_model(cfg: WorldModelConfig) -> Path:
         run.save_checkpoint({**state, "rng": gen.get_state(), "hparams": model.hparams}, step)
         save_outputs(final=False)
 
-    bar = progress(total, "world model", "steps", initial=step)
-    sums: dict[str, float] = {}
-    counts: dict[str, int] = {}
-    t0, start_step = time.perf_counter(), step
-    while step < total:
-        losses = {}
-        if step < cfg.steps:
-            b = _batch(train_seg, torch.randint(len(train_seg["rtg"]), (cfg.batch_size,), generator=gen, device=device))
-            losses["diffusion_loss"] = _update(model, opt, model.loss(b["states"], b["rewards"], b["action"], b["rtg"],
-                                                                      generator=gen), cfg.grad_clip)
-        if step < cfg.idm_steps:
-            b = _batch(train_tr, torch.randint(len(train_tr["rewards"]), (cfg.idm_batch_size,), generator=gen,
-                                               device=device))
-            losses["idm_loss"] = _update(idm, idm_opt, idm.loss(b["observations"], b["next_observations"],
-                                                                b["actions"]), cfg.grad_clip)
+    graph = cfg.compile == "cuda-graph" or (cfg.compile == "auto" and device.type == "cuda")
+    if graph:
+        make_capturable([o for o in (opt, idm_opt, term_opt) if o is not None], device)
+        replay = GraphReplay(device, what="world-model training step")
+    # Batch rows are drawn outside the step (from the run's generator) into these index buffers,
+    # which a captured step reads; eager steps also take their noise from the run's generator.
+    seg_idx = torch.zeros(cfg.batch_size, dtype=torch.long, device=device)
+    tr_idx = torch.zeros(cfg.idm_batch_size, dtype=torch.long, device=device)
+    noise_gen = None if graph else gen
+
+    def learn(diffusion: bool, inverse: bool) -> dict[str, torch.Tensor]:
+        """One training step of each model due at this step; returns the (detached) losses."""
+        out = {}
+        if diffusion:
+            b = _batch(train_seg, seg_idx)
+            out["diffusion_loss"] = _update(model, opt, model.loss(b["states"], b["rewards"], b["action"], b["rtg"],
+                                                                   generator=noise_gen), cfg.grad_clip)
+        if inverse:
+            b = _batch(train_tr, tr_idx)
+            out["idm_loss"] = _update(idm, idm_opt, idm.loss(b["observations"], b["next_observations"], b["actions"]),
+                                      cfg.grad_clip)
             if term is not None:
-                losses["termination_loss"] = _update(term, term_opt, term.loss(b["next_observations"], b["dones"]),
-                                                     cfg.grad_clip)
-        for name, value in losses.items():
-            if not math.isfinite(value):
-                raise TrainingDiverged(f"{name} became {value} at step {step + 1}; the last good checkpoint "
+                out["termination_loss"] = _update(term, term_opt, term.loss(b["next_observations"], b["dones"]),
+                                                  cfg.grad_clip)
+        return out
+
+    def check(sums: dict[str, torch.Tensor], first: int) -> None:
+        """Stop on a non-finite loss (one host sync: every step when eager, per log window when replayed)."""
+        for name, value in sums.items():
+            if not math.isfinite(float(value)):
+                where = f"at step {step}" if first == step else f"between steps {first} and {step}"
+                raise TrainingDiverged(f"{name} became {float(value)} {where}; the last good checkpoint "
                                        f"(step {_last_step(run)}) is kept in {run.ckpt_dir}")
-            sums[name] = sums.get(name, 0.0) + value
-            counts[name] = counts.get(name, 0) + 1
+
+    bar = progress(total, "world model", "steps", initial=step)
+    sums: dict[str, torch.Tensor] = {}
+    counts: dict[str, int] = {}
+    t0, start_step, window_start = time.perf_counter(), step, step + 1
+    while step < total:
+        flags = {"diffusion": step < cfg.steps, "inverse": step < cfg.idm_steps}
+        if flags["diffusion"]:
+            seg_idx.copy_(torch.randint(len(train_seg["rtg"]), (cfg.batch_size,), generator=gen, device=device))
+        if flags["inverse"]:
+            tr_idx.copy_(torch.randint(len(train_tr["rewards"]), (cfg.idm_batch_size,), generator=gen, device=device))
+        losses = replay(learn, **flags) if graph else learn(**flags)
         step += 1
+        for name, value in losses.items():
+            sums[name] = sums[name] + value if name in sums else value
+            counts[name] = counts.get(name, 0) + 1
+        if not graph:
+            check(losses, step)
         if step <= cfg.steps and step % cfg.ema_every == 0:
             _ema_update(ema, model, 0.0 if step < cfg.ema_start else cfg.ema_decay)
         bar.update(1)
-        if step % cfg.log_every == 0 or step == total:
-            means = {k: v / counts[k] for k, v in sums.items()}
+        if step % cfg.log_every == 0 or step == total or step % cfg.checkpoint_every == 0:
+            check(sums, window_start)
+            means = {k: float(v) / counts[k] for k, v in sums.items()}
             run.log(step, means, "train")
             bar.set_postfix_str(" ".join(f"{k.split('_')[0]} {v:.4f}" for k, v in means.items()))
-            sums, counts = {}, {}
+            sums, counts, window_start = {}, {}, step + 1
         if step % cfg.eval_every == 0 or step == total:
             run.log(step, validate(ema, idm, term, val_seg, val_tr, cfg), "val")
         if step % cfg.checkpoint_every == 0 or step == total:
@@ -228,16 +258,15 @@ def train_world_model(cfg: WorldModelConfig) -> Path:
     return run.dir
 
 
-def _update(module, opt, loss: torch.Tensor, grad_clip: float) -> float:
-    value = loss.item()
-    if not math.isfinite(value):
-        return value  # the caller stops before anything is stepped or saved
+def _update(module, opt, loss: torch.Tensor, grad_clip: float) -> torch.Tensor:
+    """One optimiser step on `loss`, without host syncs (a non-finite loss is caught by the caller
+    before anything is saved)."""
     opt.zero_grad(set_to_none=True)
     loss.backward()
     if grad_clip > 0:
-        torch.nn.utils.clip_grad_norm_(module.parameters(), grad_clip)
+        torch.nn.utils.clip_grad_norm_(module.parameters(), grad_clip, foreach=True)
     opt.step()
-    return value
+    return loss.detach()
 
 
 def _adam(module: torch.nn.Module, lr: float) -> torch.optim.Adam:
