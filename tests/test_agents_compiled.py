@@ -45,6 +45,7 @@ def test_cuda_graph_mode_needs_cuda(tmp_path):
     assert not (tmp_path / "run").exists()  # refused before anything is written
     with pytest.raises(DawmError, match="unknown compile mode"):
         compiled_update(agent, "jit")
+    assert compiled_update(agent, "auto") == agent.update  # eager on the CPU
 
 
 def test_torch_compile_matches_eager_without_recompiling():
@@ -63,7 +64,8 @@ def test_torch_compile_matches_eager_without_recompiling():
 @pytest.mark.parametrize("algo,n_seeds", [("td3bc", 1), ("td3bc", 3), ("iql", 1), ("iql", 3)])
 def test_cuda_graph_replays_match_eager(algo, n_seeds):
     eager, captured = _pair(algo, n_seeds, "cuda")
-    update = compiled_update(captured, "cuda-graph")
+    update = compiled_update(captured, "auto")  # auto = cuda-graph on a GPU
+    assert isinstance(update, CUDAGraphUpdate)
     for batch in _batches(12, n_seeds, "cuda"):  # 3 eager warm-ups per branch, then capture and replays
         got = update(batch)
         expected = eager.update(batch)

@@ -5,7 +5,8 @@ Both wrap the agent's own update and change nothing in its learning rule. An age
 `learn(batch, **flags)` (device work only, no host syncs); the wrappers call `advance()` eagerly
 and compile or capture `learn`.
 
-    update = compiled_update(agent, "cuda-graph")   # or "torch-compile", "none" (= agent.update)
+    update = compiled_update(agent, "cuda-graph")   # or "torch-compile", "none" (= agent.update),
+                                                    # "auto" (cuda-graph on CUDA, else none)
     for _ in range(steps):
         metrics = update(source.sample(batch_size))
 
@@ -29,14 +30,16 @@ from dawm.agents.targets import Batch
 from dawm.utils.cuda_graphs import GraphReplay, make_capturable, require_cuda
 from dawm.utils.errors import DawmError
 
-CompileMode = Literal["none", "cuda-graph", "torch-compile"]
-COMPILE_MODES = ("none", "cuda-graph", "torch-compile")
+CompileMode = Literal["auto", "none", "cuda-graph", "torch-compile"]
+COMPILE_MODES = ("auto", "none", "cuda-graph", "torch-compile")
 Metrics = dict[str, torch.Tensor]
 
 
 def compiled_update(agent, mode: CompileMode = "none") -> Callable[[Batch], Metrics]:
     """`agent.update`, or a drop-in replacement that captures / compiles it (see the module doc).
     Build it after loading any checkpoint into the agent (capture binds the optimiser's tensors)."""
+    if mode == "auto":
+        mode = "cuda-graph" if agent.device.type == "cuda" else "none"
     if mode == "none":
         return agent.update
     if mode == "cuda-graph":

@@ -63,8 +63,9 @@ class TrainAgentConfig:
     seeds: int = 1
     """Independent agents trained at once in this process, vectorised over seeds (seed, seed+1, ...);
     summary.json gives each seed's final score and final_score_mean / final_score_std over seeds."""
-    compile: CompileMode = "none"
-    """Update execution: none (eager), cuda-graph (capture one update as a CUDA graph and replay it;
+    compile: CompileMode = "auto"
+    """Update execution: auto (cuda-graph on a GPU unless a custom critic target is used, e.g.
+    DWM's; else none), none (eager), cuda-graph (capture one update as a CUDA graph and replay it;
     CUDA only), torch-compile (torch.compile the update; takes a while to compile)."""
     device: str = "auto"
     """Torch device: auto (CUDA if present), cpu, cuda, cuda:1, ..."""
@@ -172,7 +173,9 @@ def train_agent(cfg: TrainAgentConfig, synthetic: BatchSource | None = None, tar
         if device.type == "cuda" and state.get("cuda_rng") is not None:
             torch.cuda.set_rng_state(state["cuda_rng"].cpu(), device)
         evals = [list(state["evals"])] if n_seeds == 1 else [list(e) for e in state["evals"]]
-    update = compiled_update(agent, cfg.compile)  # after loading: a capture binds the optimiser's tensors
+    # auto: a custom target (DWM's rollouts) may sync with the host, which a graph cannot hold
+    mode = "none" if cfg.compile == "auto" and target_fn is not None else cfg.compile
+    update = compiled_update(agent, mode)  # after loading: a capture binds the optimiser's tensors
     save_config(cfg, run.dir / "config.yaml")
     start = agent.step
     if start > cfg.steps:
