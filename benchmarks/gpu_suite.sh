@@ -5,6 +5,9 @@
 #
 #     bash benchmarks/gpu_suite.sh OUT_DIR
 #
+# Expects dawm, its dependencies and d3rlpy importable (`pip install -e '.[dev]'` and d3rlpy as in
+# the `bench` extra's note); src/ is put on PYTHONPATH so an uninstalled checkout also runs.
+#
 # Each step has its own time limit, so one slow step costs only its own figures; all logs go to
 # OUT_DIR/suite.log, one section per step.
 set -u
@@ -32,6 +35,8 @@ step agents_s10_graph 60 $A --seeds 10 --compile cuda-graph --no-d3rlpy
 step agents_s50_graph 60 $A --seeds 50 --compile cuda-graph --no-d3rlpy
 step world_model 150 python3 benchmarks/speed_world_model.py --device cuda --threads 4 --rounds 2 \
     --n-starts 131072 --batch 16384 --train-batches 128 1024 4096
+step world_model_graph 90 python3 benchmarks/speed_world_model.py --device cuda --threads 4 --rounds 2 \
+    --quick --compile cuda-graph --n-starts 131072 --batch 16384 --train-batches 64 128 1024
 step tests 240 python3 -m pytest -q -p no:cacheprovider -p no:warnings tests
 
 grep -E "^== |passed|failed|^\| |peak" "$log" | grep -v -- "|---"
