@@ -68,18 +68,21 @@ def _buffer(n=50):
 
 def test_rollout_pool_rows_carry_their_own_rollout_and_refresh_on_schedule():
     model = DeterministicModel()
-    mve = DiffusionMVE(model, horizon=3)
+    mve = DiffusionMVE(model, horizon=3, termination=lambda s: s[:, 0] > 1.5)  # some rollouts end early
     pool = RolloutPool(_buffer(), mve, pool_size=40, refresh_every=3, chunk=16)
     for i in range(7):  # refreshes before batches 0, 3 and 6
         batch = pool.sample(32)
         states, rewards = model.rollout(batch["observations"], batch["actions"], 3)
         assert torch.equal(batch["rollout_states"], states) and torch.equal(batch["rollout_rewards"], rewards)
+        assert torch.equal(batch["rollout_dones"][:, 1:], (states[:, 2:, 0] > 1.5).float())
     assert pool.rollouts_drawn == 3 * 40 and model.rollouts == 3 * 40 + 7 * 32
     # the target from pooled rollouts equals the one sampled for the batch itself
     batch["dones"] = torch.zeros(32)
     direct = {k: v for k, v in batch.items() if not k.startswith("rollout_")}
     value = lambda s: s.sum(-1)  # noqa: E731
-    assert torch.allclose(mve(batch, 0.9, value), mve(direct, 0.9, value))
+    pooled = mve(batch, 0.9, value)
+    assert torch.allclose(pooled, mve(direct, 0.9, value))
+    assert 0 < batch["rollout_dones"][:, 1:].sum() < batch["rollout_dones"][:, 1:].numel()  # the rule mattered
 
 
 def test_rollout_pool_of_size_zero_samples_per_batch():

@@ -44,34 +44,40 @@ class DiffusionMVE:
     @torch.no_grad()
     def __call__(self, batch: Batch, gamma: float, next_value: NextValueFn, reward_scale: float = 1.0
                  ) -> torch.Tensor:
-        if "rollout_states" in batch:  # drawn ahead by a RolloutPool
-            states, rewards = batch["rollout_states"], batch["rollout_rewards"]
+        if "rollout_states" in batch:  # drawn ahead by a RolloutPool, with their termination flags
+            states, rewards, dones = batch["rollout_states"], batch["rollout_rewards"], batch["rollout_dones"]
         else:
             states, rewards = self.rollout(batch["observations"], batch["actions"])
-        states, rewards = states.to(batch["rewards"].device), rewards.to(batch["rewards"].device)
+            dones = self.dones(states)
+        device = batch["rewards"].device
+        states, rewards, dones = states.to(device), rewards.to(device), dones.to(device)
         alive = torch.ones_like(batch["rewards"])
         y = torch.zeros_like(batch["rewards"])
         for h in range(self.horizon):
             y += gamma**h * alive * reward_scale * rewards[:, h]
-            alive = alive * (1.0 - (batch["dones"] if h == 0 else self._done(states[:, h + 1])))
+            alive = alive * (1.0 - (batch["dones"] if h == 0 else dones[:, h]))
         return y + gamma**self.horizon * alive * next_value(states[:, self.horizon])
 
     def rollout(self, observations: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """States s_t..s_{t+H} (B, H+1, obs) and rewards (B, H) from real start pairs, at this target's knobs."""
         return self.world_model.rollout(observations, actions, self.horizon, rtg=self.rtg, **self.sample_knobs)
 
-    def _done(self, next_obs: torch.Tensor) -> torch.Tensor:
+    def dones(self, states: torch.Tensor) -> torch.Tensor:
+        """(B, H) float flags: column h is term(s_hat_{t+h+1}) by the termination rule (0 without one).
+        Column 0 is never used (the real transition's own flag stands in for it)."""
+        b, h = states.shape[0], states.shape[1] - 1
         if self.termination is None:
-            return torch.zeros(next_obs.shape[0], device=next_obs.device)
-        done = self.termination(next_obs.detach().cpu().numpy())
-        return torch.as_tensor(np.asarray(done, dtype=np.float32), device=next_obs.device)
+            return torch.zeros(b, h, device=states.device)
+        flat = states[:, 1:].detach().reshape(b * h, -1).cpu().numpy()  # the one host round trip
+        done = np.asarray(self.termination(flat), dtype=np.float32).reshape(b, h)
+        return torch.as_tensor(done, device=states.device)
 
 
 class RolloutPool:
     """A `BatchSource` of real transitions that carry their world-model rollout (see the module doc).
 
-    Batches have the usual fields plus rollout_states (B, H+1, obs_dim) and rollout_rewards (B, H),
-    which `DiffusionMVE` uses instead of sampling. The real rows are uniform over the data, as are
+    Batches have the usual fields plus rollout_states (B, H+1, obs_dim), rollout_rewards (B, H) and
+    rollout_dones (B, H), which `DiffusionMVE` uses instead of sampling. The real rows are uniform over the data, as are
     the pool's start pairs, so a batch is distributed as DWM's; only reuse differs.
     """
 
@@ -91,7 +97,9 @@ class RolloutPool:
             s, r = self.mve.rollout(self.rows["observations"][i: i + self.chunk], self.rows["actions"][i: i + self.chunk])
             states.append(s.to(self.real.device))
             rewards.append(r.to(self.real.device))
-        self.rows.update(rollout_states=torch.cat(states), rollout_rewards=torch.cat(rewards))
+        states = torch.cat(states)
+        # flags computed once per pool: batches then never leave the device (no host sync per update)
+        self.rows.update(rollout_states=states, rollout_rewards=torch.cat(rewards), rollout_dones=self.mve.dones(states))
         self.rollouts_drawn += self.pool_size
 
     def sample(self, batch_size: int) -> Batch:
