@@ -264,7 +264,7 @@ def _update(module, opt, loss: torch.Tensor, grad_clip: float) -> torch.Tensor:
     opt.zero_grad(set_to_none=True)
     loss.backward()
     if grad_clip > 0:
-        torch.nn.utils.clip_grad_norm_(module.parameters(), grad_clip, foreach=True)
+        torch.nn.utils.clip_grad_norm_(module.parameters(), grad_clip)  # no host sync: capturable
     opt.step()
     return loss.detach()
 
