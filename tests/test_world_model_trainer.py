@@ -103,7 +103,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(toy_path, tmp_path, m
 
 
 def test_interrupted_run_resumes_to_identical_weights(toy_path, tmp_path, monkeypatch):
-    straight = train_world_model(_cfg(toy_path, tmp_path / "a"))
+    straight = train_world_model(_cfg(toy_path, tmp_path / "a", grad_clip=1.0))
 
     def interrupt(loss):
         raise KeyboardInterrupt
@@ -111,8 +111,8 @@ def test_interrupted_run_resumes_to_identical_weights(toy_path, tmp_path, monkey
     with monkeypatch.context() as m:
         _inject(m, 13, interrupt)
         with pytest.raises(KeyboardInterrupt):
-            train_world_model(_cfg(toy_path, tmp_path / "b"))
-    resumed = train_world_model(_cfg(toy_path, tmp_path / "b"))
+            train_world_model(_cfg(toy_path, tmp_path / "b", grad_clip=1.0))
+    resumed = train_world_model(_cfg(toy_path, tmp_path / "b", grad_clip=1.0))
     assert json.loads((resumed / "summary.json").read_text())["resumed_from"] == 10
     for name in ("world_model.pt", "idm.pt"):
         a, b = (torch.load(d / name, weights_only=True)["state_dict"] for d in (straight, resumed))
