@@ -65,7 +65,7 @@ class CUDAGraphUpdate:
     """`update(batch)` replaying a captured CUDA graph of `learn`, one graph per branch."""
 
     def __init__(self, agent, warmup: int = 3):
-        require_cuda(agent.device, "agent")
+        require_cuda(agent.device, "agent", instead="--compile none or torch-compile")
         self.agent = agent
         make_capturable(agent.optimizers(), agent.device)
         self.static_batch: Batch | None = None

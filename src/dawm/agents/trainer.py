@@ -37,6 +37,7 @@ from dawm.data.registry import load_dataset
 from dawm.data.transitions import Transitions
 from dawm.envs.evaluation import evaluate
 from dawm.utils.checkpoint import save_checkpoint
+from dawm.utils.cuda_graphs import require_cuda
 from dawm.utils.errors import DawmError, TrainingDiverged
 from dawm.utils.config import save_config
 from dawm.utils.progress import progress
@@ -137,8 +138,8 @@ def train_agent(cfg: TrainAgentConfig, synthetic: BatchSource | None = None, tar
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
-    if cfg.compile == "cuda-graph" and device.type != "cuda":
-        raise DawmError(f"compile='cuda-graph' needs a CUDA device, got '{device}' (use --compile none or torch-compile)")
+    if cfg.compile == "cuda-graph":
+        require_cuda(device, "agent", instead="--compile none or torch-compile")
     set_seed(cfg.seed)
 
     cfg = replace(cfg, iql=replace(cfg.iql, lr_schedule_steps=cfg.steps))  # CORL: cosine over the whole run

@@ -29,10 +29,10 @@ def make_capturable(optimizers, device: torch.device | str, capturable: bool = T
                 group["capturable"] = True
 
 
-def require_cuda(device: torch.device | str, what: str) -> None:
+def require_cuda(device: torch.device | str, what: str, instead: str = "--compile none") -> None:
     if torch.device(device).type != "cuda":
         raise DawmError(f"compile='cuda-graph' needs a CUDA device, but the {what} is on '{device}' "
-                        "(use --compile none)")
+                        f"(use {instead})")
 
 
 class GraphReplay:
