@@ -10,6 +10,8 @@ import pytest
 import dawm.bench as bench
 from conftest import write_random_hopper_file
 from dawm.cli import main
+from dawm.results.plots import eval_curve
+from dawm.results.tables import GridStats, markdown
 from dawm.utils.errors import DawmError
 
 
@@ -51,16 +53,25 @@ def test_bench_grid_outputs_and_resume(hopper_file, tmp_path, monkeypatch, capsy
     assert all(p.stat().st_mtime_ns == mtimes[p.name] for p in cells.glob("*.json") if p.name in mtimes)
     assert not list(cells.glob("*.error.txt"))
     table = capsys.readouterr().out
-    assert table.splitlines()[0] == "| dataset | td3bc | dawm-td3bc |"
-    assert table.splitlines()[2].startswith("| hopper-tiny | ") and table.count("(n=2)") == 2
+    lines = table.splitlines()
+    header = lines.index("| dataset | td3bc | dawm-td3bc |")
+    assert lines[header + 2].startswith("| hopper-tiny | ") and table.count("(n=2)") == 2
+    assert "Only 2 seed(s)" in table  # the few-seeds caveat is printed with the table
 
     out = tmp_path / "bench"
     assert (out / "results.md").read_text() == table
-    rows = list(csv.DictReader((out / "results.csv").open()))
+    rows = list(csv.DictReader((out / "scores.csv").open()))
     assert sorted((r["method"], r["seed"]) for r in rows) == [("dawm-td3bc", "0"), ("dawm-td3bc", "1"),
                                                               ("td3bc", "0"), ("td3bc", "1")]
     assert all(r["dataset"] == "hopper-tiny" and np.isfinite(float(r["score"])) for r in rows)
-    assert (out / "curves_hopper-tiny.png").read_bytes()[:4] == b"\x89PNG"
+    stats = list(csv.DictReader((out / "results.csv").open()))
+    iqm = {(r["dataset"], r["method"]): r for r in stats if r["kind"] == "iqm"}
+    assert set(iqm) == {(d, m) for d in ("hopper-tiny", "all") for m in ("td3bc", "dawm-td3bc")}
+    assert all(float(r["low"]) <= float(r["value"]) <= float(r["high"]) and r["n"] == "2" for r in iqm.values())
+    assert [(r["method"], r["versus"]) for r in stats if r["kind"] == "improvement"][:1] == [("dawm-td3bc", "td3bc")]
+    assert r"\toprule" in (out / "results.tex").read_text()
+    for png in ("curves_hopper-tiny.png", "intervals.png", "profiles.png"):
+        assert (out / png).read_bytes()[:4] == b"\x89PNG"
 
     # Both dawm-td3bc seeds trained their own world model; re-running the grid computes nothing.
     assert len([p for p in (tmp_path / "pipeline" / "world_model").iterdir() if p.is_dir()]) == 2
@@ -69,13 +80,14 @@ def test_bench_grid_outputs_and_resume(hopper_file, tmp_path, monkeypatch, capsy
 
 
 def test_bench_table_and_curve_helpers(tmp_path):
-    rows = [{"dataset": "d", "method": "a", "seed": s, "score": v} for s, v in ((0, 10.0), (1, 20.0))]
-    assert bench.results_table(rows, ["d", "e"], ["a", "b"]).splitlines()[2:] == [
-        "| d | 15.0 ± 5.0 (n=2) | — |", "| e | — | — |"]
+    g = GridStats.compute({"d": {"a": [10.0, 20.0]}}, ["d", "e"], ["a", "b"], reps=200)
+    lines = markdown(g).splitlines()
+    mean_std = lines.index("Mean ± std over seeds (n = seeds).")
+    assert lines[mean_std + 4:mean_std + 6] == ["| d | 15.0 ± 5.0 (n=2) | — |", "| e | — | — |"]
     f = tmp_path / "metrics.jsonl"
     f.write_text('{"step": 100, "train/loss": 1.0}\n{"step": 100, "eval/score_mean": 3.0}\n'
                  '{"step": 200, "eval/score_mean": 5.0}\n{"step": 200, "eval/score_mean": 6.0}\n')
-    assert bench.eval_curve(f) == {100: 3.0, 200: 6.0}
+    assert eval_curve(f) == {100: 3.0, 200: 6.0}
 
 
 def test_bench_rejects_bad_grid_and_missing_ray(tmp_path):

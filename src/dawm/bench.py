@@ -8,29 +8,26 @@ processes never train the same world model at once. With `--ray ADDRESS` every c
 the cells of a group are chained (each task takes the previous one's result as an argument), so
 they still run in sequence, and the driver writes each cell's record as its result comes back.
 
-Outputs: `<out>/results.md` (mean ± std over seeds of the final normalised score; rows datasets,
-columns methods), `<out>/results.csv` (long form: dataset, method, seed, score) and
-`<out>/curves_<dataset>.png` (evaluation score vs update step, mean ± std band over seeds).
+Outputs (dawm.results): `<out>/results.md`, `.csv` and `.tex` (per dataset and method the final
+normalised score as IQM with its 95% stratified bootstrap CI and as mean ± std; across datasets
+the aggregate IQM and optimality gap; the probability that each dawm-X beats X and dwm-X),
+`<out>/scores.csv` (one row per seed), `curves_<dataset>.png` (IQM with CI band per update step),
+`intervals.png`, `profiles.png` and `report.html` (one self-contained page).
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
-import json
 import math
 import traceback
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
 
 from dawm.pipeline import METHODS, RunConfig, run_pipeline
 from dawm.utils.checkpoint import atomic_write, write_json
 from dawm.utils.errors import DawmError
 from dawm.utils.progress import progress
+from dawm.results.grid import Grid, write_results
 from dawm.utils.runs import slug
 
 
@@ -42,8 +39,8 @@ class BenchConfig:
     """Methods (columns of the table): td3bc, iql, dawm-td3bc, dawm-iql, dwm-td3bc, dwm-iql."""
     datasets: tuple[str, ...] = ("hopper-medium", "hopper-medium-replay", "walker2d-medium-replay")
     """Datasets (rows of the table): generated names, D4RL HDF5 paths or Minari ids."""
-    seeds: tuple[int, ...] = (0, 1, 2)
-    """Seeds; the table reports mean ± std over them."""
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    """Seeds; the tables report IQM with 95% bootstrap CIs and mean ± std over them (5 at least for a claim)."""
     workers: int = 1
     """Local worker processes (1 = sequential in this process). Each runs one (dataset, seed) group."""
     ray: str = ""
@@ -54,7 +51,9 @@ class BenchConfig:
     ray_gpus: float = 0.0
     """GPUs Ray reserves for each cell task (with --ray; e.g. 0.5 lets two cells share a GPU)."""
     out: str = "runs/bench"
-    """Directory for the finished-cell records, results.md, results.csv and curves_<dataset>.png."""
+    """Directory for the finished-cell records, the results tables, figures and report.html."""
+    bootstrap_reps: int = 2000
+    """Bootstrap resamples behind every confidence interval (rliable; more = steadier interval ends)."""
     run: RunConfig = field(default_factory=RunConfig)
     """Settings of every cell (method, dataset and seed are set per cell; `root` is shared so cells
     reuse each other's world models and synthetic data)."""
@@ -209,83 +208,11 @@ def _run_ray(cfg: BenchConfig, groups, bar) -> list[tuple[str, str]]:
 
 # ---------------------------------------------------------------- aggregation
 
-def _finished(cfg: BenchConfig):
-    for dataset in cfg.datasets:
-        for method in cfg.methods:
-            for seed in cfg.seeds:
-                path = cell_path(cfg.out, method, dataset, seed)
-                if path.exists():
-                    yield slug(dataset), method, seed, json.loads(path.read_text())
-
-
 def aggregate(cfg: BenchConfig) -> list[dict]:
-    """Write results.md, results.csv and curves_<dataset>.png from the finished cells; returns the rows."""
-    out = Path(cfg.out)
-    cells = list(_finished(cfg))
-    rows = [{"dataset": d, "method": m, "seed": s, "score": summary.get("score_mean")} for d, m, s, summary in cells]
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, ["dataset", "method", "seed", "score"], lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write(out / "results.csv", lambda tmp: Path(tmp).write_text(buf.getvalue()))
-    table = results_table(rows, [slug(d) for d in cfg.datasets], list(cfg.methods))
-    atomic_write(out / "results.md", lambda tmp: Path(tmp).write_text(table + "\n"))
-    curves: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
-    for d, m, _, summary in cells:
-        curve = eval_curve(Path(summary.get("agent_run", "")) / "metrics.jsonl")
-        if curve:
-            curves[d][m].append(curve)
-    for d, by_method in curves.items():
-        plot_curves(by_method, out / f"curves_{d}.png", title=d)
-    return rows
-
-
-def results_table(rows: list[dict], datasets: list[str], methods: list[str]) -> str:
-    """Markdown table of mean ± std (over seeds) of the final normalised score; '—' where no cell finished."""
-    scores = defaultdict(list)
-    for r in rows:
-        if r["score"] is not None:
-            scores[r["dataset"], r["method"]].append(r["score"])
-    lines = ["| dataset | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
-    for d in datasets:
-        cells = []
-        for m in methods:
-            s = scores.get((d, m))
-            cells.append(f"{np.mean(s):.1f} ± {np.std(s):.1f} (n={len(s)})" if s else "—")
-        lines.append(f"| {d} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def eval_curve(metrics_file: Path) -> dict[int, float]:
-    """{update step: evaluation normalised score} from an agent run's metrics.jsonl (last row per step wins)."""
-    if not metrics_file.is_file():
-        return {}
-    curve = {}
-    for line in metrics_file.read_text().splitlines():
-        row = json.loads(line)
-        if isinstance(row.get("eval/score_mean"), (int, float)):
-            curve[int(row["step"])] = float(row["eval/score_mean"])
-    return curve
-
-
-def plot_curves(by_method: dict[str, list[dict[int, float]]], path: Path, title: str) -> None:
-    """One line per method: mean over seeds at the steps every seed evaluated, shaded ± std."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for method, seed_curves in sorted(by_method.items()):
-        steps = sorted(set.intersection(*(set(c) for c in seed_curves)))
-        if not steps:
-            continue
-        y = np.array([[c[s] for s in steps] for c in seed_curves])
-        mean, std = y.mean(0), y.std(0)
-        ax.plot(steps, mean, marker="o" if len(steps) < 3 else None, label=f"{method} (n={len(seed_curves)})")
-        ax.fill_between(steps, mean - std, mean + std, alpha=0.2)
-    ax.set(xlabel="update step", ylabel="normalised score", title=title)
-    ax.legend(fontsize="small")
-    fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
-    plt.close(fig)
+    """Write the grid's results (dawm.results.grid) from its finished cells; returns the long-form
+    rows (dataset, method, seed, score)."""
+    paths = [cell_path(cfg.out, m, d, s) for d in cfg.datasets for m in cfg.methods for s in cfg.seeds]
+    grid = Grid.load(cfg.out, paths)
+    write_results(grid, cfg.bootstrap_reps)
+    return [{"dataset": c["dataset"], "method": c["method"], "seed": c["seed"], "score": c["score_mean"]}
+            for c in grid.cells]

@@ -18,6 +18,8 @@ and compile or capture `learn`.
   that syncs with the host (e.g. DiffusionMVE with a termination rule) cannot be captured.
 - "torch-compile": torch.compile of `learn` (inductor kernels, default mode; graph breaks at
   backward). Works on CPU too; compiling takes a while, so it pays off only on long runs.
+
+`dtype` bfloat16 runs `learn` under autocast (dawm.utils.precision) in every mode.
 """
 
 from __future__ import annotations
@@ -29,44 +31,60 @@ import torch
 from dawm.agents.targets import Batch
 from dawm.utils.cuda_graphs import GraphReplay, make_capturable, require_cuda
 from dawm.utils.errors import DawmError
+from dawm.utils.precision import autocast
 
 CompileMode = Literal["auto", "none", "cuda-graph", "torch-compile"]
 COMPILE_MODES = ("auto", "none", "cuda-graph", "torch-compile")
 Metrics = dict[str, torch.Tensor]
 
 
-def compiled_update(agent, mode: CompileMode = "none") -> Callable[[Batch], Metrics]:
-    """`agent.update`, or a drop-in replacement that captures / compiles it (see the module doc).
-    Build it after loading any checkpoint into the agent (capture binds the optimiser's tensors)."""
+def compiled_update(agent, mode: CompileMode = "none", dtype: torch.dtype = torch.float32
+                    ) -> Callable[[Batch], Metrics]:
+    """`agent.update`, or a drop-in replacement that captures / compiles it (see the module doc),
+    with matmuls in `dtype`. Build it after loading any checkpoint into the agent (capture binds
+    the optimiser's tensors)."""
     if mode == "auto":
         mode = "cuda-graph" if agent.device.type == "cuda" else "none"
     if mode == "none":
-        return agent.update
+        return agent.update if dtype == torch.float32 else EagerUpdate(agent, dtype)
     if mode == "cuda-graph":
-        return CUDAGraphUpdate(agent)
+        return CUDAGraphUpdate(agent, dtype)
     if mode == "torch-compile":
-        return CompiledUpdate(agent)
+        return CompiledUpdate(agent, dtype)
     raise DawmError(f"unknown compile mode '{mode}' (expected one of: {', '.join(COMPILE_MODES)})")
+
+
+class EagerUpdate:
+    """`update(batch)` under autocast."""
+
+    def __init__(self, agent, dtype: torch.dtype):
+        self.agent, self.dtype = agent, dtype
+
+    def __call__(self, batch: Batch) -> Metrics:
+        with autocast(self.agent.device, self.dtype):
+            return self.agent.update(batch)
 
 
 class CompiledUpdate:
     """`update(batch)` with `learn` compiled by torch.compile."""
 
-    def __init__(self, agent):
-        self.agent = agent
+    def __init__(self, agent, dtype: torch.dtype = torch.float32):
+        self.agent, self.dtype = agent, dtype
         make_capturable(agent.optimizers(), agent.device, capturable=False)
         self.learn = torch.compile(agent.learn)
 
     def __call__(self, batch: Batch) -> Metrics:
-        return self.learn(batch, **self.agent.advance())
+        flags = self.agent.advance()
+        with autocast(self.agent.device, self.dtype):
+            return self.learn(batch, **flags)
 
 
 class CUDAGraphUpdate:
     """`update(batch)` replaying a captured CUDA graph of `learn`, one graph per branch."""
 
-    def __init__(self, agent, warmup: int = 3):
+    def __init__(self, agent, dtype: torch.dtype = torch.float32, warmup: int = 3):
         require_cuda(agent.device, "agent", instead="--compile none or torch-compile")
-        self.agent = agent
+        self.agent, self.dtype = agent, dtype
         make_capturable(agent.optimizers(), agent.device)
         self.static_batch: Batch | None = None
         self.replay = GraphReplay(agent.device, warmup, f"{type(agent).__name__} update")
@@ -82,4 +100,5 @@ class CUDAGraphUpdate:
         else:
             for k, v in self.static_batch.items():
                 v.copy_(batch[k])
-        return self.replay(lambda **f: self.agent.learn(self.static_batch, **f), **flags)
+        with autocast(self.agent.device, self.dtype):
+            return self.replay(lambda **f: self.agent.learn(self.static_batch, **f), **flags)

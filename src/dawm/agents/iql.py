@@ -3,7 +3,7 @@
     value:   min_psi   E |tau - 1(u < 0)| u^2,          u = min_i Qbar_i(s, a) - V(s)     (expectile tau)
     critic:  min_phi   mean_i (Q_i(s, a) - y)^2,        y = c r + gamma (1 - d) V(s')
     actor:   min_theta -E min(exp(beta u), 100) log pi(a | s)                          (advantage-weighted BC)
-    target:  Qbar <- Polyak(Q, tau) after every update; actor lr follows a cosine schedule to 0.
+    target:  Qbar <- Polyak(Q, tau) after every update; actor lr follows a cosine schedule (lr_schedule_steps).
 
 Settings follow CORL's single-file implementation: Gaussian actor with tanh mean and a
 state-independent log-std (clamped to [-20, 2]), deterministic mean action at evaluation, states
@@ -54,7 +54,9 @@ class IQLConfig:
     value_lr: float = 3e-4
     """Adam learning rate of the value network."""
     lr_schedule_steps: int = 1_000_000
-    """The actor lr decays to 0 along a cosine over this many updates (the trainer sets the run length)."""
+    """The actor lr decays to 0 along a cosine over this many updates, then stays 0; 0 = constant lr.
+    Default: CORL's run length, 1M updates, whatever this run's length, so a short run does not
+    decay to zero (docs/methods.md)."""
     hidden: tuple[int, ...] = (256, 256)
     """Hidden layer widths of all networks (ReLU)."""
     actor_dropout: float = 0.0
@@ -172,6 +174,8 @@ class IQL(SeedAxis):
 
     def _actor_lr(self) -> float:
         """Cosine annealing to 0 over lr_schedule_steps (the lr of update t, 1-based, uses t - 1)."""
+        if self.cfg.lr_schedule_steps <= 0:
+            return self.cfg.actor_lr
         t = min(self.step - 1, self.cfg.lr_schedule_steps)
         return self.cfg.actor_lr * 0.5 * (1.0 + math.cos(math.pi * t / self.cfg.lr_schedule_steps))
 

@@ -60,7 +60,7 @@ class MLP(nn.Module):
             x = self._linear(x, layer).relu_()  # in place: ~10% faster updates on CPU
             if self.dropout > 0.0:
                 x = F.dropout(x, self.dropout, self.training)
-        x = self._linear(x, last)
+        x = self._linear(x, last).float()  # float32 out, also under bfloat16 autocast (dawm.utils.precision)
         return torch.tanh(x) if self.tanh_output else x
 
 
@@ -93,6 +93,7 @@ class EnsembleMLP(nn.Module):
             x = torch.baddbmm(b.flatten(0, -3), x, w.flatten(0, -3))  # no-op flatten when seeds == 1
             if i < last:
                 x = x.relu_()
+        x = x.float()  # float32 out, also under bfloat16 autocast
         return x if self.seeds == 1 else x.unflatten(0, (self.seeds, self.n))
 
     def member(self, k: int, x: torch.Tensor) -> torch.Tensor:
@@ -102,7 +103,7 @@ class EnsembleMLP(nn.Module):
             x = torch.addmm(b[k], x, w[k]) if self.seeds == 1 else torch.baddbmm(b[:, k], x, w[:, k])
             if i < last:
                 x = x.relu_()
-        return x
+        return x.float()
 
 
 def soft_update_(targets: list[torch.Tensor], online: list[torch.Tensor], tau: float) -> None:

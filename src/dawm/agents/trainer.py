@@ -40,6 +40,7 @@ from dawm.utils.checkpoint import save_checkpoint
 from dawm.utils.cuda_graphs import require_cuda
 from dawm.utils.errors import DawmError, TrainingDiverged
 from dawm.utils.config import save_config
+from dawm.utils.precision import Precision, resolve_precision
 from dawm.utils.progress import progress
 from dawm.utils.runs import Run
 from dawm.utils.torch_utils import resolve_device, set_seed
@@ -70,6 +71,10 @@ class TrainAgentConfig:
     CUDA only), torch-compile (torch.compile the update; takes a while to compile)."""
     device: str = "auto"
     """Torch device: auto (CUDA if present), cpu, cuda, cuda:1, ..."""
+    precision: Precision = "float32"
+    """Matmul precision of the updates: float32, bfloat16 (autocast; parameters, optimiser state, targets
+    and losses stay float32) or auto (bfloat16 where the hardware runs it natively, see dawm.utils.precision).
+    Evaluation always runs in float32."""
     run_dir: str = ""
     """Run directory (default runs/train-agent/<algo>-<dataset>-seed<seed>); resumed if it has a checkpoint."""
     log_every: int = 1000
@@ -140,9 +145,9 @@ def train_agent(cfg: TrainAgentConfig, synthetic: BatchSource | None = None, tar
     device = resolve_device(cfg.device)
     if cfg.compile == "cuda-graph":
         require_cuda(device, "agent", instead="--compile none or torch-compile")
+    dtype = resolve_precision(cfg.precision, device)
     set_seed(cfg.seed)
 
-    cfg = replace(cfg, iql=replace(cfg.iql, lr_schedule_steps=cfg.steps))  # CORL: cosine over the whole run
     transitions = Transitions.from_dataset(dataset)
     agent = build_agent(cfg, dataset, transitions, device, target_fn or one_step_target)
     batch_size, n_seeds = agent.cfg.batch_size, cfg.seeds
@@ -176,7 +181,7 @@ def train_agent(cfg: TrainAgentConfig, synthetic: BatchSource | None = None, tar
         evals = [list(state["evals"])] if n_seeds == 1 else [list(e) for e in state["evals"]]
     # auto: a custom target (DWM's rollouts) may sync with the host, which a graph cannot hold
     mode = "none" if cfg.compile == "auto" and target_fn is not None else cfg.compile
-    update = compiled_update(agent, mode)  # after loading: a capture binds the optimiser's tensors
+    update = compiled_update(agent, mode, dtype)  # after loading: a capture binds the optimiser's tensors
     save_config(cfg, run.dir / "config.yaml")
     start = agent.step
     if start > cfg.steps:
@@ -249,7 +254,8 @@ def train_agent(cfg: TrainAgentConfig, synthetic: BatchSource | None = None, tar
         "updates_per_s": (cfg.steps - start) / train_time if train_time > 0 else None,
         "seed_updates_per_s": n_seeds * (cfg.steps - start) / train_time if train_time > 0 else None,
         "sample_counts": sample_counts(seed_sources[0], cfg.steps, batch_size),  # per seed
-        "device": str(device), "compile": cfg.compile, "run_dir": str(run.dir),
+        "device": str(device), "compile": cfg.compile, "precision": str(dtype).removeprefix("torch."),
+        "run_dir": str(run.dir),
     })
     run.finish(summary)
     return summary

@@ -1,0 +1,151 @@
+"""A `dawm bench` grid's results from its stored cell records: statistics, tables, figures.
+
+Everything here reads `<out>/cells/*.json` (each a `run_pipeline` summary) and the agent runs'
+metrics.jsonl they point to, so the outputs of a grid rebuilt later (`dawm report GRID_DIR`)
+say the same. A cell whose record cannot be read is named in one line and left out; the other
+cells still report.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dawm.results import plots, tables
+from dawm.results.tables import GridStats
+from dawm.utils.checkpoint import atomic_write
+from dawm.utils.runs import slug
+
+
+@dataclass
+class Grid:
+    """The finished cells of a grid, in the grid's order of datasets and methods."""
+
+    out: Path
+    cells: list[dict]
+    datasets: list[str]
+    methods: list[str]
+    problems: list[str] = field(default_factory=list)  # one line per unreadable cell
+
+    @classmethod
+    def load(cls, out: str | Path, paths: list[Path] | None = None) -> Grid:
+        """Read the cell records `paths` (default: every <out>/cells/*.json); datasets and methods are
+        ordered as first seen."""
+        out, cells, problems = Path(out), [], []
+        for path in paths if paths is not None else sorted((out / "cells").glob("*.json")):
+            if not path.exists():
+                continue  # not finished yet
+            try:
+                cell = json.loads(path.read_text())
+                if not isinstance(cell, dict) or not all(k in cell for k in ("dataset", "method", "seed")):
+                    raise ValueError("expected a run summary with dataset, method and seed")
+            except (OSError, ValueError) as exc:
+                problems.append(f"cell {path.stem}: {path}: unreadable record ({str(exc).splitlines()[0]}); left out")
+                continue
+            if not isinstance(cell.get("score_mean"), (int, float)):
+                problems.append(f"cell {path.stem}: {path}: no final score (score_mean); left out")
+                continue
+            cells.append(cell)
+        datasets = list(dict.fromkeys(c["dataset"] for c in cells))
+        methods = list(dict.fromkeys(c["method"] for c in cells))
+        return cls(out, cells, datasets, methods, problems)
+
+    def scores(self) -> dict[str, dict[str, list[float]]]:
+        by: dict = defaultdict(lambda: defaultdict(list))
+        for c in sorted(self.cells, key=lambda c: c["seed"]):
+            by[c["dataset"]][c["method"]].append(float(c["score_mean"]))
+        return {d: dict(m) for d, m in by.items()}
+
+    def curves(self) -> dict[str, dict[str, list[dict[int, float]]]]:
+        by: dict = defaultdict(lambda: defaultdict(list))
+        for c in self.cells:
+            curve = plots.eval_curve(Path(c.get("agent_run", "")) / "metrics.jsonl")
+            if curve:
+                by[c["dataset"]][c["method"]].append(curve)
+            else:
+                self.problems.append(f"cell {c['method']} {c['dataset']} seed {c['seed']}: no learning curve at "
+                                     f"{c.get('agent_run', '?')}/metrics.jsonl; left out of the curves")
+        return by
+
+
+def write_results(grid: Grid, reps: int = 2000) -> GridStats:
+    """results.md / .csv / .tex, scores.csv (one row per seed), curves_<dataset>.png,
+    intervals.png and profiles.png under grid.out; returns the statistics."""
+    out = grid.out
+    g = GridStats.compute(grid.scores(), grid.datasets, grid.methods, reps)
+    for name, text in (("results.md", tables.markdown(g)), ("results.csv", tables.csv_text(g)),
+                       ("results.tex", tables.latex(g)), ("scores.csv", scores_csv(grid))):
+        atomic_write(out / name, lambda tmp, text=text: Path(tmp).write_text(text))
+    for d, by_method in grid.curves().items():
+        plots.plot_curves(by_method, out / f"curves_{slug(d)}.png", title=d, reps=reps)
+    if g.aggregate:
+        plots.plot_intervals(g.aggregate, out / "intervals.png")
+        plots.plot_profiles(g.scores, grid.methods, grid.datasets, out / "profiles.png", reps)
+    for line in grid.problems:
+        print(f"dawm: {line}", file=sys.stderr)
+    return g
+
+
+def scores_csv(grid: Grid) -> str:
+    lines = ["dataset,method,seed,score"]
+    lines += [f"{c['dataset']},{c['method']},{c['seed']},{c['score_mean']:.4f}"
+              for c in sorted(grid.cells, key=lambda c: (c["dataset"], c["method"], c["seed"]))]
+    return "\n".join(lines) + "\n"
+
+
+def _mean(xs: list[float]) -> float:
+    return statistics.fmean(xs) if xs else float("nan")
+
+
+def stage_table(grid: Grid) -> str:
+    """Markdown: the agent stage's wall seconds per dataset and method (mean over seeds), and the
+    world model (the cell that trained it), synthesis and fidelity (mean over synthetic sets)."""
+    agent, stages = defaultdict(list), defaultdict(lambda: defaultdict(list))
+    for c in grid.cells:
+        seconds = c.get("stage_seconds") or {}
+        if "agent" in seconds:
+            agent[c["dataset"], c["method"]].append(seconds["agent"])
+        for stage in ("world_model", "synthesis", "fidelity"):
+            if seconds.get(stage, 0.0) > 1.0:  # 0 = reused from another cell
+                stages[c["dataset"]][stage].append(seconds[stage])
+    pick = {"world_model": max, "synthesis": _mean, "fidelity": _mean}
+    lines = ["| dataset | " + " | ".join(grid.methods) + " | world model | synthesis | fidelity |",
+             "|---" * (len(grid.methods) + 4) + "|"]
+    for d in grid.datasets:
+        row = [f"{_mean(agent[d, m]):.0f}" if agent[d, m] else "–" for m in grid.methods]
+        once = [f"{pick[s](stages[d][s]):.0f}" if stages[d][s] else "–" for s in pick]
+        lines.append(f"| {d} | " + " | ".join(row + once) + " |")
+    return "\n".join(lines)
+
+
+FIDELITY_KEYS = ("state_rmse", "reward_mae", "term_accuracy", "term_fn_rate", "term_fp_rate", "action_spread")
+
+
+def fidelity_table(grid: Grid) -> str:
+    """Markdown: the fidelity headline of the DAWM cells' synthetic sets (mean over sets) beside the
+    one-step ensemble and the real-data floor; '' when the grid has no DAWM cell."""
+    fid, seen = defaultdict(lambda: defaultdict(list)), set()
+    for c in grid.cells:
+        if not c.get("fidelity") or c.get("synthetic_file") in seen:  # dawm-td3bc / dawm-iql share a set
+            continue
+        seen.add(c.get("synthetic_file"))
+        for source, values in c["fidelity"].items():
+            if isinstance(values, dict):
+                for key, v in values.items():
+                    if isinstance(v, (int, float)):
+                        fid[c["dataset"], source][key].append(v)
+    if not fid:
+        return ""
+    keys = [k for k in FIDELITY_KEYS if any(k in v for v in fid.values())]
+    lines = ["| dataset | data | " + " | ".join(keys) + " | sets |", "|---|---" + "|---:" * (len(keys) + 1) + "|"]
+    for d in grid.datasets:
+        for source in ("synthetic", "ensemble", "real"):
+            v = fid.get((d, source))
+            if v:
+                cells = [f"{_mean(v[k]):.3f}" if v.get(k) else "–" for k in keys]
+                lines.append(f"| {d} | {source} | " + " | ".join(cells) + f" | {max(len(x) for x in v.values())} |")
+    return "\n".join(lines)

@@ -1,0 +1,143 @@
+"""Statistics of final scores across seeds, with rliable (Agarwal et al. 2021, "Deep RL at the edge
+of the statistical precipice"): interquartile mean (IQM) with a 95% stratified bootstrap CI per
+dataset, the aggregate IQM and optimality gap across datasets, and the probability of improvement
+P(X > Y) with its CI.
+
+Scores are D4RL normalised scores (0-100), given as {dataset: {method: [score per seed]}}. The
+bootstrap's random state is fixed, so a report rebuilt from the same records says the same. With
+few seeds the intervals are wide, and with one seed there is none: `n` travels with every number.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+Scores = dict[str, dict[str, list[float]]]  # dataset -> method -> one final score per seed
+OPTIMALITY_TARGET = 100.0  # optimality gap: mean shortfall below the expert's normalised score
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A point estimate with its 95% bootstrap interval over `n` runs (no interval when n < 2)."""
+
+    value: float
+    low: float
+    high: float
+    n: int
+
+    def text(self, digits: int = 1) -> str:
+        if self.n < 2:
+            return f"{self.value:.{digits}f} (n={self.n}, no CI)"
+        return f"{self.value:.{digits}f} [{self.low:.{digits}f}, {self.high:.{digits}f}]"
+
+    def as_dict(self, name: str) -> dict:
+        return {name: self.value, f"{name}_low": self.low, f"{name}_high": self.high, "n": self.n}
+
+
+def iqm(scores: np.ndarray) -> float:
+    """Interquartile mean: the mean of the middle 50% of all runs x tasks (rliable's aggregate_iqm)."""
+    from rliable import metrics
+
+    return float(metrics.aggregate_iqm(scores))
+
+
+def _bootstrap(data, func, reps: int, seed: int) -> Estimate:
+    """func's value on `data` (an array runs x tasks, or a tuple of them) and its 95% stratified
+    bootstrap percentile interval (runs resampled within each task)."""
+    from rliable import library as rly
+
+    arrays = data if isinstance(data, tuple) else (data,)
+    n = min(a.shape[0] for a in arrays)
+    if n < 2:
+        value = float(func(*arrays))
+        return Estimate(value, value, value, n)
+    with warnings.catch_warnings():  # arch's notice about RandomState, which rliable's API takes
+        warnings.simplefilter("ignore", FutureWarning)
+        points, intervals = rly.get_interval_estimates({"x": data}, lambda *a: np.array([func(*a)]), reps=reps,
+                                                       random_state=np.random.RandomState(seed))
+    return Estimate(float(points["x"][0]), float(intervals["x"][0, 0]), float(intervals["x"][1, 0]), n)
+
+
+def dataset_table(scores: Scores, reps: int = 2000, seed: int = 0) -> dict[tuple[str, str], dict]:
+    """Per (dataset, method): n, mean, std (population, over seeds) and IQM with its 95% CI."""
+    table = {}
+    for dataset, by_method in scores.items():
+        for method, values in by_method.items():
+            if not values:
+                continue
+            x = np.asarray(values, dtype=float)[:, None]  # runs x 1 task
+            table[dataset, method] = {"mean": float(x.mean()), "std": float(x.std()),
+                                      "iqm": _bootstrap(x, iqm, reps, seed)}
+    return table
+
+
+def matrix(scores: Scores, method: str, datasets: list[str]) -> np.ndarray | None:
+    """runs x tasks for one method: the first n seeds of every dataset, n the fewest any dataset has
+    (rliable's aggregates need the same number of runs per task); None if a dataset has none."""
+    columns = [scores.get(d, {}).get(method, []) for d in datasets]
+    n = min((len(c) for c in columns), default=0)
+    if n == 0:
+        return None
+    return np.array([c[:n] for c in columns], dtype=float).T
+
+
+def aggregate_table(scores: Scores, methods: list[str], datasets: list[str], reps: int = 2000,
+                    seed: int = 0) -> dict[str, dict[str, Estimate]]:
+    """Per method, across datasets: IQM and optimality gap (below 100) with 95% stratified CIs."""
+    from rliable import metrics
+
+    table = {}
+    for method in methods:
+        x = matrix(scores, method, datasets)
+        if x is None:
+            continue
+        table[method] = {
+            "iqm": _bootstrap(x, iqm, reps, seed),
+            "optimality_gap": _bootstrap(x, lambda s: metrics.aggregate_optimality_gap(s, OPTIMALITY_TARGET),
+                                         reps, seed)}
+    return table
+
+
+def improvement_pairs(methods: list[str]) -> list[tuple[str, str]]:
+    """The comparisons that decide DAWM's claim: each dawm-X against X and against dwm-X."""
+    pairs = []
+    for m in methods:
+        if m.startswith("dawm-"):
+            algo = m.removeprefix("dawm-")
+            pairs += [(m, other) for other in (algo, f"dwm-{algo}") if other in methods]
+    return pairs
+
+
+def probability_of_improvement(scores: Scores, x: str, y: str, datasets: list[str], reps: int = 2000,
+                               seed: int = 0) -> Estimate | None:
+    """P(X > Y): the probability that a run of X beats a run of Y on the same dataset, averaged over
+    datasets (Mann-Whitney U), with its 95% stratified independent bootstrap CI."""
+    from rliable import metrics
+
+    mx, my = matrix(scores, x, datasets), matrix(scores, y, datasets)
+    if mx is None or my is None:
+        return None
+    return _bootstrap((mx, my), metrics.probability_of_improvement, reps, seed)
+
+
+def curve_band(curves: list[dict[int, float]], reps: int = 2000, seed: int = 0
+               ) -> tuple[list[int], np.ndarray, np.ndarray, np.ndarray]:
+    """Learning curve over seeds: (steps every seed evaluated, IQM, CI low, CI high) per step."""
+    steps = sorted(set.intersection(*(set(c) for c in curves))) if curves else []
+    if not steps:
+        return [], np.empty(0), np.empty(0), np.empty(0)
+    y = np.array([[c[s] for s in steps] for c in curves], dtype=float)  # runs x steps
+    points = np.array([iqm(y[:, [i]]) for i in range(len(steps))])
+    if len(curves) < 2:
+        return steps, points, points, points
+    from rliable import library as rly
+
+    per_step = lambda s: np.array([iqm(s[:, 0, i]) for i in range(s.shape[-1])])  # noqa: E731
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        _, ci = rly.get_interval_estimates({"x": y[:, None, :]}, per_step, reps=reps,
+                                           random_state=np.random.RandomState(seed))
+    return steps, points, ci["x"][0], ci["x"][1]

@@ -1,0 +1,73 @@
+"""Matmul precision: float32, or bfloat16 autocast where the hardware runs it natively.
+
+Only matmuls and convolutions run in bfloat16 (torch.autocast); parameters, optimiser state,
+targets, normalisers, losses and reductions stay float32, because every network casts its
+output back to float32 (so the update rules read exactly as in float32).
+
+`auto` picks bfloat16 only where it is native and measured to keep scores (docs/benchmarks.md):
+a CPU with AVX512-BF16 or AMX-BF16, or a CUDA GPU with bfloat16 tensor cores (compute
+capability >= 8.0). An AVX2-only CPU emulates bfloat16 matmuls, slower than float32, so `auto`
+keeps float32 there and an explicit `bfloat16` says so in one line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import sys
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from dawm.utils.errors import DawmError
+
+Precision = Literal["auto", "float32", "bfloat16"]
+PRECISIONS = ("auto", "float32", "bfloat16")
+_NATIVE_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+@functools.lru_cache(maxsize=1)
+def _cpu_flags() -> frozenset[str]:
+    """The CPU feature flags Linux reports (empty elsewhere: then bfloat16 counts as emulated)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return frozenset(line.split(":", 1)[1].split())
+    return frozenset()
+
+
+def native_bfloat16(device: torch.device | str) -> bool:
+    """Whether `device` runs bfloat16 matmuls in hardware (not emulated)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_capability(device)[0] >= 8
+    if device.type == "cpu":
+        return any(flag in _cpu_flags() for flag in _NATIVE_CPU_FLAGS)
+    return False
+
+
+def resolve_precision(precision: str, device: torch.device | str) -> torch.dtype:
+    """The autocast dtype for `precision` on `device` (torch.float32 = no autocast)."""
+    if precision not in PRECISIONS:
+        raise DawmError(f"precision '{precision}' (expected one of: {', '.join(PRECISIONS)})")
+    if precision == "float32":
+        return torch.float32
+    native = native_bfloat16(device)
+    if precision == "auto":
+        return torch.bfloat16 if native else torch.float32
+    if not native:
+        print(f"dawm: precision bfloat16 on {torch.device(device)}: this hardware emulates bfloat16 matmuls "
+              "(no AVX512-BF16 / AMX / bfloat16 tensor cores), which is slower than float32", file=sys.stderr)
+    return torch.bfloat16
+
+
+def autocast(device: torch.device | str, dtype: torch.dtype):
+    """A context running matmuls and convolutions in `dtype`; a no-op for float32. The autocast
+    cache is off: its cached weight copies would go stale inside a replayed CUDA graph."""
+    if dtype == torch.float32:
+        return contextlib.nullcontext()
+    return torch.autocast(torch.device(device).type, dtype=dtype, cache_enabled=False)
