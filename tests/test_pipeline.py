@@ -7,6 +7,7 @@ import json
 import pytest
 
 from conftest import write_random_hopper_file
+from test_results import parse_page
 from dawm.cli import main
 
 
@@ -20,11 +21,18 @@ def test_dawm_run_tiny_end_to_end_and_reuse(hopper_file, tmp_path, capsys):
     args = ["run", "--preset", "tiny", "--dataset", str(hopper_file), "--root", str(tmp_path), "--device", "cpu"]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "normalised score" in out and "fidelity synthetic" in out
-    summary = json.loads((tmp_path / "dawm-td3bc-hopper-random-small-seed0.json").read_text())
+    assert "normalised score" in out and "next-state RMSE" in out
+    summary = json.loads((tmp_path / "dawm-td3bc-hopper-random-small-seed0" / "summary.json").read_text())
+    # The plain agent ran beside it (same seed and budget), and both scores are printed with their difference.
+    base = summary["baseline"]
+    assert base["method"] == "td3bc" and summary["difference"] == pytest.approx(summary["score_mean"] - base["score_mean"])
+    assert f"{base['score_mean']:6.1f}" in out and "difference" in out and "action spread" in out
+    page = parse_page(tmp_path / "dawm-td3bc-hopper-random-small-seed0" / "report.html")
+    assert f"{summary['score_mean']:.1f}" in page.all_text and page.images >= 2  # curves and a rollout plot
+    assert "next-state RMSE" in page.all_text and "Resolved config" in page.all_text
     counts = summary["sample_counts"]
     assert counts["synthetic"] > 0 and counts["real"] > 0  # the agent really drew from both sources
-    assert set(summary["stage_seconds"]) == {"dataset", "world_model", "synthesis", "fidelity", "agent"}
+    assert set(summary["stage_seconds"]) == {"dataset", "world_model", "synthesis", "fidelity", "agent", "baseline"}
     wm_file = tmp_path / "world_model" / summary["world_model"].rsplit("/", 1)[-1] / "world_model.pt"
     wm_mtime = wm_file.stat().st_mtime
 
@@ -32,26 +40,26 @@ def test_dawm_run_tiny_end_to_end_and_reuse(hopper_file, tmp_path, capsys):
     assert main(["run", "--preset", "tiny", "--method", "td3bc", "--dataset", str(hopper_file), "--root",
                  str(tmp_path), "--device", "cpu"]) == 0
     assert main(args) == 0
-    again = json.loads((tmp_path / "dawm-td3bc-hopper-random-small-seed0.json").read_text())
+    again = json.loads((tmp_path / "dawm-td3bc-hopper-random-small-seed0" / "summary.json").read_text())
     assert again["synthetic_file"] == summary["synthetic_file"] and again["score_mean"] == summary["score_mean"]
     assert wm_file.stat().st_mtime == wm_mtime  # not retrained
 
     # A refresh schedule regenerates the synthetic set during training; it is a new agent run.
     assert main(args + ["--synthesis.refresh-every", "80"]) == 0
-    refreshed = json.loads((tmp_path / "dawm-td3bc-hopper-random-small-seed0.json").read_text())
+    refreshed = json.loads((tmp_path / "dawm-td3bc-hopper-random-small-seed0" / "summary.json").read_text())
     assert refreshed["agent_run"] != summary["agent_run"] and refreshed["synthetic_file"] == summary["synthetic_file"]
 
     # DWM uses the same world model (reused, not retrained) only in the critic target.
     assert main(["run", "--preset", "tiny", "--method", "dwm-iql", "--dwm-horizon", "3", "--dataset", str(hopper_file),
                  "--root", str(tmp_path), "--device", "cpu"]) == 0
-    dwm = json.loads((tmp_path / "dwm-iql-hopper-random-small-seed0.json").read_text())
+    dwm = json.loads((tmp_path / "dwm-iql-hopper-random-small-seed0" / "summary.json").read_text())
     assert dwm["world_model"] == summary["world_model"] and dwm["dwm_horizon"] == 3
     assert "synthetic_file" not in dwm and dwm["sample_counts"].get("synthetic", 0) == 0
     assert wm_file.stat().st_mtime == wm_mtime
 
     # Another seed with the world model's seed pinned shares the world model, not the synthetic data.
     assert main(args + ["--seed", "1", "--world-model-seed", "0"]) == 0
-    seed1 = json.loads((tmp_path / "dawm-td3bc-hopper-random-small-seed1.json").read_text())
+    seed1 = json.loads((tmp_path / "dawm-td3bc-hopper-random-small-seed1" / "summary.json").read_text())
     assert seed1["world_model"] == summary["world_model"] and seed1["synthetic_file"] != summary["synthetic_file"]
     assert wm_file.stat().st_mtime == wm_mtime
 

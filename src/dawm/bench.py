@@ -28,6 +28,8 @@ from dawm.utils.checkpoint import atomic_write, write_json
 from dawm.utils.errors import DawmError
 from dawm.utils.progress import progress
 from dawm.results.grid import Grid, write_results
+from dawm.results.report import write_grid_report
+from dawm.utils.config import save_config
 from dawm.utils.runs import slug
 
 
@@ -213,6 +215,7 @@ def aggregate(cfg: BenchConfig) -> list[dict]:
     rows (dataset, method, seed, score)."""
     paths = [cell_path(cfg.out, m, d, s) for d in cfg.datasets for m in cfg.methods for s in cfg.seeds]
     grid = Grid.load(cfg.out, paths)
-    write_results(grid, cfg.bootstrap_reps)
+    save_config(cfg, Path(cfg.out) / "config.yaml")
+    write_grid_report(cfg.out, cfg.bootstrap_reps, write_results(grid, cfg.bootstrap_reps), grid)
     return [{"dataset": c["dataset"], "method": c["method"], "seed": c["seed"], "score": c["score_mean"]}
             for c in grid.cells]

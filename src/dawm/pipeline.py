@@ -8,7 +8,8 @@ from its checkpoints):
     <root>/synthetic/<dataset>-<hash>.hdf5         synthetic transitions (D4RL layout, any library reads it)
     <root>/synthetic/<dataset>-<hash>-fidelity/    fidelity report against the simulator
     <root>/agents/<method>-<dataset>-seed<k>-<hash>/  `train_agent` run
-    <root>/<method>-<dataset>-seed<k>.json         the summary printed at the end
+    <root>/<method>-<dataset>-seed<k>/             the run: summary.json (printed at the end), config.yaml,
+                                                   report.html (dawm.results.report)
 
 Methods: td3bc / iql train on the real data only; dawm-td3bc / dawm-iql train the same, unchanged
 agents on real + synthetic batches (`synthetic_ratio` of each batch is synthetic); dwm-td3bc /
@@ -29,7 +30,9 @@ from pathlib import Path
 from dawm.agents.trainer import TrainAgentConfig, train_agent
 from dawm.data.dataset import Dataset
 from dawm.data.registry import load_dataset
+from dawm.results.report import write_run_report
 from dawm.utils.checkpoint import write_json
+from dawm.utils.config import save_config
 from dawm.utils.errors import DawmError
 from dawm.utils.runs import slug as make_slug
 from dawm.world_model.config import WorldModelConfig
@@ -82,6 +85,10 @@ class RunConfig:
     DWM did, ~10x slower on a CPU). Same distribution per row, see dawm.agents.value_expansion."""
     dwm_refresh_every: int = 5_000
     """Agent updates between redraws of the DWM rollout pool."""
+    baseline: bool = True
+    """With a dawm-* or dwm-* method, also train the plain agent (td3bc / iql) on the same dataset, seed and
+    budget (a cached stage: `dawm run --method td3bc` reuses it) and report both scores and their
+    difference; --no-baseline skips it."""
     root: str = "runs/pipeline"
     """Where stage artefacts are kept and reused."""
     device: str = "auto"
@@ -160,8 +167,9 @@ def run_pipeline(cfg: RunConfig) -> dict:
         summary.update(dwm_horizon=cfg.dwm_horizon, dwm_pool_size=cfg.dwm_pool_size,
                        dwm_refresh_every=cfg.dwm_refresh_every)
 
-    agent_cfg = dataclasses.replace(cfg.agent, algo=algo, dataset=cfg.dataset, seed=cfg.seed, device=cfg.device,
-                                    synthetic_ratio=cfg.synthetic_ratio)
+    agent_cfg = dataclasses.replace(cfg.agent, algo=algo, dataset=cfg.dataset, seed=cfg.seed, device=cfg.device)
+    if synthetic_source is not None:  # the ratio means nothing without synthetic data: plain runs hash alike
+        agent_cfg = dataclasses.replace(agent_cfg, synthetic_ratio=cfg.synthetic_ratio)
     key = _digest(fp, dataclasses.asdict(dataclasses.replace(agent_cfg, run_dir="")), agent_inputs)
     agent_cfg = dataclasses.replace(
         agent_cfg, run_dir=str(root / "agents" / f"{cfg.method}-{slug}-seed{cfg.seed}-{key}"))
@@ -172,7 +180,18 @@ def run_pipeline(cfg: RunConfig) -> dict:
                    return_mean=result["final_return_mean"], return_std=result["final_return_std"],
                    agent_run=result["run_dir"], sample_counts=result.get("sample_counts"),
                    stage_seconds={k: round(v, 1) for k, v in times.items()})
-    write_json(root / f"{cfg.method}-{slug}-seed{cfg.seed}.json", summary)
+    if cfg.baseline and cfg.method != algo:
+        t0 = time.perf_counter()
+        base = run_pipeline(dataclasses.replace(cfg, method=algo))
+        summary["stage_seconds"]["baseline"] = round(time.perf_counter() - t0, 1)
+        summary["baseline"] = {k: base[k] for k in ("method", "score_mean", "score_std", "return_mean", "return_std",
+                                                    "agent_run")}
+        summary["difference"] = summary["score_mean"] - base["score_mean"]
+    run_dir = root / f"{cfg.method}-{slug}-seed{cfg.seed}"
+    save_config(cfg, run_dir / "config.yaml")
+    summary["report"] = str(run_dir / "report.html")
+    write_json(run_dir / "summary.json", summary)
+    write_run_report(run_dir)
     return summary
 
 
@@ -240,28 +259,19 @@ def _refreshing_source(cfg: RunConfig, wm_dir: Path, dataset: Dataset, first: Da
     return RefreshingSource(Transitions.from_dataset(first), generate, syn.refresh_every, device, seed=cfg.seed + 1)
 
 
+HEADLINE = {"state_rmse": "state_rmse", "reward_mae": "reward_mae", "term_accuracy": "term_accuracy",
+            "term_false_negative_rate": "term_fn_rate", "term_false_positive_rate": "term_fp_rate"}
+
+
 def fidelity_headline(report: dict) -> dict:
-    """The few fidelity numbers worth printing: synthetic vs one-step-model vs real-data floor."""
+    """The few fidelity numbers worth printing: synthetic vs one-step-model vs real-data floor, with the
+    termination error rates and the synthetic actions' spread against the data's (1 = same)."""
     out = {}
     for name, key in (("synthetic", "synthetic_vs_sim"), ("ensemble", "ensemble_vs_sim"), ("real", "real_vs_sim")):
         part = report.get(key) or {}
         overall = part.get("all", part)
-        out[name] = {k: overall[k] for k in ("state_rmse", "reward_mae", "term_accuracy") if overall.get(k) is not None}
+        out[name] = {short: overall[k] for k, short in HEADLINE.items() if overall.get(k) is not None}
+    spread = (report.get("spread") or {}).get("all", {})
+    if spread.get("action_spread") is not None:
+        out["synthetic"]["action_spread"] = spread["action_spread"]
     return out
-
-
-def format_summary(summary: dict) -> str:
-    lines = [f"method {summary['method']}  dataset {summary['dataset']}  seed {summary['seed']}"]
-    if summary.get("score_mean") is not None:
-        lines.append(f"normalised score   {summary['score_mean']:.1f} ± {summary['score_std']:.1f}   "
-                     f"(return {summary['return_mean']:.1f} ± {summary['return_std']:.1f})")
-    fid = summary.get("fidelity")
-    if fid:
-        lines.append(f"synthetic data     {summary['synthetic_transitions']:,} transitions  -> {summary['synthetic_file']}")
-        for name in ("synthetic", "ensemble", "real"):
-            if fid.get(name):
-                lines.append(f"  fidelity {name:<9} " + "  ".join(f"{k} {v:.3g}" for k, v in fid[name].items()
-                                                             if isinstance(v, (int, float))))
-        lines.append(f"  full report      {fid['report']}")
-    lines.append("time per stage     " + "  ".join(f"{k} {v:.0f}s" for k, v in summary["stage_seconds"].items()))
-    return "\n".join(lines)

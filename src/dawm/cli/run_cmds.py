@@ -3,7 +3,24 @@
 from __future__ import annotations
 
 from dawm.cli.app import command
-from dawm.pipeline import RunConfig, format_summary, run_pipeline
+from dawm.pipeline import RunConfig, run_pipeline
+from dawm.results.verdict import fidelity_verdict, score_lines
+
+
+def format_summary(summary: dict) -> str:
+    """What `dawm run` prints: the score beside its baseline's, the synthetic data's quality in the terms
+    that decide whether it is worth using, and the time per stage."""
+    lines = [f"method {summary['method']}  dataset {summary['dataset']}  seed {summary['seed']}"]
+    lines += [("normalised score   " if i == 0 else " " * 19) + line for i, line in enumerate(score_lines(summary))]
+    fid = summary.get("fidelity")
+    if fid:
+        lines.append(f"synthetic data     {summary['synthetic_transitions']:,} transitions  -> {summary['synthetic_file']}")
+        lines += ["  " + line for line in fidelity_verdict(fid)]
+        lines.append(f"  full report      {fid['report']}")
+    lines.append("time per stage     " + "  ".join(f"{k} {v:.0f}s" for k, v in summary["stage_seconds"].items()))
+    if summary.get("report"):
+        lines.append(f"report             {summary['report']}")
+    return "\n".join(lines)
 
 
 @command("run", RunConfig, "world model -> synthetic data -> TD3+BC/IQL -> normalised score (one dataset, method, seed)")

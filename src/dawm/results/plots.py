@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -79,8 +78,7 @@ def plot_profiles(scores: stats.Scores, methods: list[str], datasets: list[str],
         return
     top = max(100.0, max(float(x.max()) for x in matrices.values()))
     taus = np.linspace(0.0, top, 101)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
+    with stats.seeded(0):
         profiles, cis = rly.create_performance_profile(matrices, taus, reps=reps)
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))

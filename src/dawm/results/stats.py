@@ -10,6 +10,7 @@ few seeds the intervals are wide, and with one seed there is none: `n` travels w
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from dataclasses import dataclass
 
@@ -37,6 +38,20 @@ class Estimate:
         return {name: self.value, f"{name}_low": self.low, f"{name}_high": self.high, "n": self.n}
 
 
+@contextlib.contextmanager
+def seeded(seed: int):
+    """rliable's stratified bootstrap draws from numpy's global generator (it ignores random_state), so
+    seed that too, and restore it after: the same records give the same intervals."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        with warnings.catch_warnings():  # arch's notice about RandomState, which rliable's API takes
+            warnings.simplefilter("ignore", FutureWarning)
+            yield np.random.RandomState(seed)
+    finally:
+        np.random.set_state(state)
+
+
 def iqm(scores: np.ndarray) -> float:
     """Interquartile mean: the mean of the middle 50% of all runs x tasks (rliable's aggregate_iqm)."""
     from rliable import metrics
@@ -54,10 +69,9 @@ def _bootstrap(data, func, reps: int, seed: int) -> Estimate:
     if n < 2:
         value = float(func(*arrays))
         return Estimate(value, value, value, n)
-    with warnings.catch_warnings():  # arch's notice about RandomState, which rliable's API takes
-        warnings.simplefilter("ignore", FutureWarning)
+    with seeded(seed) as rs:
         points, intervals = rly.get_interval_estimates({"x": data}, lambda *a: np.array([func(*a)]), reps=reps,
-                                                       random_state=np.random.RandomState(seed))
+                                                       random_state=rs)
     return Estimate(float(points["x"][0]), float(intervals["x"][0, 0]), float(intervals["x"][1, 0]), n)
 
 
@@ -136,8 +150,6 @@ def curve_band(curves: list[dict[int, float]], reps: int = 2000, seed: int = 0
     from rliable import library as rly
 
     per_step = lambda s: np.array([iqm(s[:, 0, i]) for i in range(s.shape[-1])])  # noqa: E731
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        _, ci = rly.get_interval_estimates({"x": y[:, None, :]}, per_step, reps=reps,
-                                           random_state=np.random.RandomState(seed))
+    with seeded(seed) as rs:
+        _, ci = rly.get_interval_estimates({"x": y[:, None, :]}, per_step, reps=reps, random_state=rs)
     return steps, points, ci["x"][0], ci["x"][1]

@@ -9,6 +9,9 @@ beside two references measured the same way on the same queries:
 Plus, when an inverse dynamics model is given: its action error on held-out real pairs, and the
 dynamical consistency of generated pairs, i.e. simulate (s, IDM(s, s'_syn)) and compare with s'_syn.
 And open loop: replay each rollout's actions from its real start and follow the drift.
+Spread (no simulator needed): per horizon step, the per-dimension std of the synthetic actions and
+of the state change s' - s against the source data's, so averaged futures (IDM actions near the
+data's mean action, too smooth state changes) show as ratios below 1.
 State errors are in units of the source data's per-dimension std, rewards also relative to its std.
 """
 
@@ -127,10 +130,39 @@ def fidelity_report(synthetic: Dataset, env_id: str | None = None, source: Datas
     if idm is not None:
         report["idm"] = _idm_report(idm, sim, source, s, syn, groups, state_std, reward_std, clipped, rng,
                                     n_samples)
+    if source is not None:
+        report["spread"] = spread_report(synthetic, next_syn, valid, source)
     if groups is not None:
         report["open_loop"] = _open_loop(synthetic, next_syn, sim, ensemble, state_std, reward_std, n_rollouts, rng)
     sim.close()
     return report
+
+
+def spread_report(synthetic: Dataset, next_syn: np.ndarray, valid: np.ndarray, source: Dataset) -> dict:
+    """Per horizon step ("all" and "by_horizon"): per-dimension std of the synthetic actions and of
+    the state change s' - s (state std units), each against the source data's, and their mean ratio
+    (1 = the data's spread; well below 1 = averaged, over-smooth samples)."""
+    real_next, real_valid = successors(source)
+    state_std = source.observations.std(0) + 1e-3
+    data_act = source.actions.std(0)
+    data_delta = ((real_next - source.observations)[real_valid] / state_std).std(0)
+    delta = (next_syn - synthetic.observations) / state_std
+    hs = synthetic.infos.get("horizon_step")
+    groups = np.asarray(hs).reshape(-1) if hs is not None else np.zeros(len(synthetic), np.int64)
+
+    def one(mask: np.ndarray) -> dict:
+        if mask.sum() < 2:
+            return {"n": int(mask.sum())}
+        act = synthetic.actions[mask].std(0)
+        d = delta[mask & valid].std(0) if (mask & valid).sum() > 1 else np.full_like(data_delta, np.nan)
+        return {"n": int(mask.sum()), "action_std": act.tolist(), "action_abs_mean": float(np.abs(
+                synthetic.actions[mask]).mean()), "action_spread": float(np.mean(act / (data_act + 1e-6))),
+                "state_change_std": float(np.nanmean(d)), "state_change_spread": float(np.nanmean(d / data_delta))}
+
+    out = {"data_action_std": data_act.tolist(), "data_action_abs_mean": float(np.abs(source.actions).mean()),
+           "data_state_change_std": float(data_delta.mean()), "all": one(np.ones(len(synthetic), bool))}
+    out["by_horizon"] = {str(int(k)): one(groups == k) for k in np.unique(groups)}
+    return out
 
 
 def _idm_report(idm, sim, source, s, syn, groups, state_std, reward_std, clipped, rng, n_samples) -> dict:
