@@ -10,6 +10,7 @@ import pytest
 import dawm.bench as bench
 from conftest import write_random_hopper_file
 from dawm.cli import main
+from test_results import parse_page
 from dawm.results.plots import eval_curve
 from dawm.results.tables import GridStats, markdown
 from dawm.utils.errors import DawmError
@@ -59,7 +60,8 @@ def test_bench_grid_outputs_and_resume(hopper_file, tmp_path, monkeypatch, capsy
     assert "Only 2 seed(s)" in table  # the few-seeds caveat is printed with the table
 
     out = tmp_path / "bench"
-    assert (out / "results.md").read_text() == table
+    assert table == (out / "results.md").read_text() + f"\nreport: {out / 'report.html'}\n"
+    assert "P(dawm-td3bc > td3bc)" in parse_page(out / "report.html").all_text
     rows = list(csv.DictReader((out / "scores.csv").open()))
     assert sorted((r["method"], r["seed"]) for r in rows) == [("dawm-td3bc", "0"), ("dawm-td3bc", "1"),
                                                               ("td3bc", "0"), ("td3bc", "1")]

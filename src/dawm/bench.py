@@ -98,7 +98,8 @@ def run_cell(run: RunConfig, method: str, dataset: str, seed: int, after=None) -
     `after` is unused: Ray passes the previous cell's result there, which orders a group's tasks.
     """
     try:
-        return run_pipeline(dataclasses.replace(run, method=method, dataset=dataset, seed=seed)), "", ""
+        # baseline off: the grid's own plain-agent column is the baseline
+        return run_pipeline(dataclasses.replace(run, method=method, dataset=dataset, seed=seed, baseline=False)), "", ""
     except Exception as exc:  # noqa: BLE001 -- recorded, reported at the end, retried on the next bench
         return None, f"{type(exc).__name__}: {exc}".splitlines()[0], traceback.format_exc()
 
