@@ -47,12 +47,13 @@ def timed(step, seconds: float, warmup: int = 20, steps: int = 0) -> tuple[float
             return n / wall, n / max(time.process_time() - c0, 1e-9)
 
 
-def matmul_peak(n: int, seconds: float = 1.0, device: str = "cpu") -> tuple[float, float]:
-    """float32 GFLOP/s of an n x n x n matmul loop (preallocated output): (per wall second, per
-    process-CPU second), each the best of 3 windows. On CUDA this is the plain float32 rate
-    (TF32 off, torch's default), the precision our models train in."""
-    a, b, c = (torch.randn(n, n, device=device), torch.randn(n, n, device=device),
-               torch.empty(n, n, device=device))
+def matmul_peak(n: int, seconds: float = 1.0, device: str = "cpu", dtype: torch.dtype = torch.float32
+                ) -> tuple[float, float]:
+    """GFLOP/s of an n x n x n matmul loop in `dtype` (preallocated output): (per wall second, per
+    process-CPU second), each the best of 3 windows. On CUDA float32 is the plain rate (TF32 off,
+    torch's default), the precision our models train in unless bfloat16 is chosen."""
+    a, b, c = (torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype),
+               torch.empty(n, n, device=device, dtype=dtype))
     for _ in range(3):
         torch.mm(a, b, out=c)
     wall = cpu = 0.0

@@ -3,14 +3,15 @@
     python benchmarks/speed_agents.py                # 2 threads, hopper sizes, 3 interleaved rounds
     python benchmarks/speed_agents.py --threads 1 --seconds 3 --rounds 5
     python benchmarks/speed_agents.py --seeds 5 --compile cuda-graph --device cuda --no-d3rlpy
+    python benchmarks/speed_agents.py --threads 1 --precision float32 bfloat16   # the precision column
 
 `--seeds S` times one vectorised update of S independent agents (dawm.agents.seeds) and also
 reports seed-updates/s = S * updates/s, the rate to compare with S separate runs; `--compile`
 times the update captured as a CUDA graph or torch.compile'd (dawm.agents.compiled; compilation
 happens in the warm-up updates, outside the timing).
 
-Every round measures, back to back: the float32 matmul peak (256^3 and 1024^3), then each
-algorithm in our implementation and in d3rlpy (batch 256, sampling included, as in a training
+Every round measures, back to back: the matmul peak of each precision (256^3 and 1024^3), then each
+algorithm in our implementation (once per `--precision`, dawm.utils.precision) and in d3rlpy (batch 256, sampling included, as in a training
 loop). Rounds are interleaved so that a change in machine load hits all rows alike; the table
 gives the median over rounds. Rates are wall-clock; "per CPU-s" divides by the process CPU time
 instead (robust to other processes on a shared machine, meaningful with --threads 1).
@@ -35,6 +36,7 @@ from dawm.agents.compiled import COMPILE_MODES, compiled_update  # noqa: E402
 from dawm.agents.seeds import StackedSource  # noqa: E402
 from dawm.data.transitions import Transitions  # noqa: E402
 from dawm.utils.errors import DawmError  # noqa: E402
+from dawm.utils.precision import resolve_precision  # noqa: E402
 
 
 def main() -> None:
@@ -50,6 +52,8 @@ def main() -> None:
     p.add_argument("--compile", default="none", choices=COMPILE_MODES, help="update execution (default none)")
     p.add_argument("--device", default="cpu", help="device of our agents, d3rlpy's and the matmul peak")
     p.add_argument("--steps", type=int, default=0, help="time exactly this many updates instead of --seconds")
+    p.add_argument("--precision", nargs="+", default=["float32"], choices=["float32", "bfloat16"],
+                   help="matmul precisions of our agents, one row each (default float32)")
     args = p.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -59,9 +63,11 @@ def main() -> None:
     data = Transitions.from_dataset(ds)
     buffer = TransitionBuffer(data, args.device)
     source = buffer if args.seeds == 1 else StackedSource([buffer.reseeded(k) for k in range(args.seeds)])
-    ours = {"td3bc": TD3BC.from_transitions(data, device=args.device, n_seeds=args.seeds),
-            "iql": IQL.from_transitions(data, reward_scale=1.0, device=args.device, n_seeds=args.seeds)}
-    updates = {algo: compiled_update(ours[algo], args.compile) for algo in args.algos}
+    dtypes = {p: resolve_precision(p, args.device) for p in args.precision}
+    ours = {(algo, p): (TD3BC.from_transitions(data, device=args.device, n_seeds=args.seeds) if algo == "td3bc" else
+                        IQL.from_transitions(data, reward_scale=1.0, device=args.device, n_seeds=args.seeds))
+            for algo in args.algos for p in args.precision}
+    updates = {key: compiled_update(agent, args.compile, dtypes[key[1]]) for key, agent in ours.items()}
     theirs = {}
     if use_d3:
         d3ds = d3rlpy_dataset(ds)
@@ -75,12 +81,14 @@ def main() -> None:
     big = 4096 if args.device.startswith("cuda") else 1024  # 1024^3 is far from filling a GPU
     results: dict[str, list[tuple[float, float]]] = {}
     for r in range(args.rounds):
-        results.setdefault("peak256", []).append(matmul_peak(256, args.seconds / 2, args.device))
-        results.setdefault("peakbig", []).append(matmul_peak(big, args.seconds / 2, args.device))
+        for prec, dtype in dtypes.items():
+            results.setdefault(f"peak256/{prec}", []).append(matmul_peak(256, args.seconds / 2, args.device, dtype))
+            results.setdefault(f"peakbig/{prec}", []).append(matmul_peak(big, args.seconds / 2, args.device, dtype))
         for algo in args.algos:
-            update = updates[algo]
-            results.setdefault(f"ours/{algo}", []).append(
-                timed(lambda: update(source.sample(256)), args.seconds, steps=args.steps))
+            for prec in args.precision:
+                update = updates[algo, prec]
+                results.setdefault(f"ours/{algo}/{prec}", []).append(
+                    timed(lambda: update(source.sample(256)), args.seconds, steps=args.steps))
             if use_d3:
                 d3 = theirs[algo]
                 results.setdefault(f"d3rlpy/{algo}", []).append(
@@ -89,28 +97,33 @@ def main() -> None:
               flush=True)
 
     med = {k: (statistics.median(x[0] for x in v), statistics.median(x[1] for x in v)) for k, v in results.items()}
-    (p256, p256_cpu), (p1024, p1024_cpu) = med["peak256"], med["peakbig"]
-    print(f"\nload average after {load_average()}; float32 matmul peak (median of rounds), GFLOP/s per wall s: "
-          f"256^3 {p256:.1f}, {big}^3 {p1024:.1f}; per CPU s: 256^3 {p256_cpu:.1f}, {big}^3 {p1024_cpu:.1f}\n")
-    print("| algo | impl | updates/s | seed-updates/s | vs d3rlpy | updates per CPU-s | vs d3rlpy (CPU) | GFLOP/update "
-          f"| GFLOP/s | % peak 256^3 | % peak {big}^3 | % peak 256^3 (CPU) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print(f"\nload average after {load_average()}; matmul peak (median of rounds), GFLOP/s per wall s and per CPU s:")
+    for prec in args.precision:
+        print(f"  {prec}: 256^3 {med[f'peak256/{prec}'][0]:.1f} / {med[f'peak256/{prec}'][1]:.1f}, "
+              f"{big}^3 {med[f'peakbig/{prec}'][0]:.1f} / {med[f'peakbig/{prec}'][1]:.1f}")
+    print("\n| algo | impl | precision | updates/s | seed-updates/s | vs d3rlpy | updates per CPU-s | vs d3rlpy (CPU) "
+          f"| GFLOP/update | GFLOP/s | % peak 256^3 | % peak {big}^3 | % peak 256^3 (CPU) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for algo in args.algos:
         gflop = args.seeds * update_flops(algo, args.obs_dim, args.act_dim) / 1e9
         base, base_cpu = med.get(f"d3rlpy/{algo}", (None, None))
-        for impl in ("ours", "d3rlpy"):
-            if f"{impl}/{algo}" not in med:
+        rows = [(f"ours/{algo}/{prec}", prec) for prec in args.precision] + [(f"d3rlpy/{algo}", "float32")]
+        for key, prec in rows:
+            if key not in med:
                 continue
-            wall, cpu = med[f"{impl}/{algo}"]
+            impl = key.split("/")[0]
+            wall, cpu = med[key]
             seeds = args.seeds if impl == "ours" else 1
             ratio = f"{seeds * wall / base:.2f}x" if base else "-"  # per seed: S vectorised vs 1 d3rlpy run
             ratio_cpu = f"{seeds * cpu / base_cpu:.2f}x" if base_cpu else "-"
             flops = "- | - | - | - | -"
-            if impl == "ours":
+            if impl == "ours":  # % of the peak of the precision the update runs in
+                (p256, p256_cpu), (pbig, _) = med[f"peak256/{prec}"], med[f"peakbig/{prec}"]
                 flops = (f"{gflop:.3f} | {wall * gflop:.1f} | {100 * wall * gflop / p256:.0f}% | "
-                         f"{100 * wall * gflop / p1024:.0f}% | {100 * cpu * gflop / p256_cpu:.0f}%")
+                         f"{100 * wall * gflop / pbig:.0f}% | {100 * cpu * gflop / p256_cpu:.0f}%")
             name = impl if impl == "d3rlpy" else f"ours (seeds {args.seeds}, {args.compile})"
-            print(f"| {algo} | {name} | {wall:.0f} | {seeds * wall:.0f} | {ratio} | {cpu:.0f} | {ratio_cpu} | {flops} |")
+            print(f"| {algo} | {name} | {prec} | {wall:.0f} | {seeds * wall:.0f} | {ratio} | {cpu:.0f} | {ratio_cpu} "
+                  f"| {flops} |")
     if not use_d3:
         print("\n(d3rlpy not installed or skipped: `pip install d3rlpy==2.8.1` for the comparison)")
 

@@ -34,6 +34,7 @@ from dawm.results.report import write_run_report
 from dawm.utils.checkpoint import write_json
 from dawm.utils.config import save_config
 from dawm.utils.errors import DawmError
+from dawm.utils.precision import Precision
 from dawm.utils.runs import slug as make_slug
 from dawm.world_model.config import WorldModelConfig
 from dawm.world_model.fidelity import FidelityConfig
@@ -57,6 +58,8 @@ class SynthesisSettings:
     """'ddpm', 'ddim' or 'dpm' (default: the world model's)."""
     steps: int = 0
     """Sampling steps (0 = the world model's default)."""
+    precision: Precision = "float32"
+    """Matmul precision of sampling: float32, bfloat16 or auto (dawm.utils.precision)."""
     refresh_every: int = 0
     """Agent updates between regenerations of the synthetic set (new start pairs and rollouts from the
     same world model, in memory; the first set is the exported, fidelity-checked file). 0 = generate once."""
@@ -225,7 +228,7 @@ def _synthetic_stage(cfg: RunConfig, wm_dir: Path, slug: str, root: Path, times:
         run_synthesis(SynthesisConfig(world_model=str(wm_dir), dataset=cfg.dataset, out=str(syn_path),
                                       n_starts=syn.n_starts, target_rtg=syn.target_rtg, horizon=syn.horizon,
                                       guidance=syn.guidance, sampler=syn.sampler, steps=syn.steps, seed=cfg.seed,
-                                      device=cfg.device))
+                                      device=cfg.device, precision=syn.precision))
     times["synthesis"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -254,7 +257,8 @@ def _refreshing_source(cfg: RunConfig, wm_dir: Path, dataset: Dataset, first: Da
         return Transitions.from_dataset(synthesize(
             world_model, idm, dataset, syn.n_starts, syn.target_rtg, syn.horizon or None, syn.guidance,
             syn.sampler or None, syn.steps or None, seed=(cfg.seed + 1) * 1000 + k,
-            termination=learned_term.predict if learned_term is not None else None, show_progress=False))
+            termination=learned_term.predict if learned_term is not None else None, show_progress=False,
+            precision=syn.precision))
 
     return RefreshingSource(Transitions.from_dataset(first), generate, syn.refresh_every, device, seed=cfg.seed + 1)
 

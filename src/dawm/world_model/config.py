@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dawm.utils.precision import Precision
+
 
 @dataclass
 class WorldModelConfig:
@@ -100,6 +102,9 @@ class WorldModelConfig:
     """Torch device: 'auto' (CUDA if present), 'cpu' or 'cuda'."""
     threads: int = 0
     """torch CPU threads (0 = torch's default)."""
+    precision: Precision = "float32"
+    """Matmul precision of the training steps: float32, bfloat16 (autocast; weights, optimiser state and
+    losses stay float32; validation runs in float32) or auto (bfloat16 where native; dawm.utils.precision)."""
     compile: str = "auto"
     """'auto' (cuda-graph on a GPU, none elsewhere), 'none' or 'cuda-graph': replay each training
     step as a captured CUDA graph (CUDA only; many times faster there, since an eager step is bound

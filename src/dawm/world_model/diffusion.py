@@ -130,7 +130,7 @@ class TrajectoryDiffusion(nn.Module):
         xk = _set_row0_state(ab.sqrt() * x0 + (1 - ab).sqrt() * noise, x0[:, 0, : self.obs_dim])
         keep = torch.rand(b, generator=generator, device=x0.device) >= self.p_uncond  # classifier-free dropout
         a = self.action_norm.normalize(action)
-        out = self.net(self.net_input(xk, a), k, a, rtg / self.rtg_scale, keep)
+        out = self.net(self.net_input(xk, a), k, a, rtg / self.rtg_scale, keep).float()  # float32 under autocast
         target = {"eps": noise, "x0": x0, "v": ab.sqrt() * noise - (1 - ab).sqrt() * x0}[self.prediction]
         return ((out - target) ** 2 * self.loss_weight).mean()
 
@@ -162,8 +162,8 @@ class TrajectoryDiffusion(nn.Module):
         emb = cond + self.net.embed.step(torch.full((1,), k, device=x.device))
         inp = self.net_input(x, action)
         if guidance in (0.0, 1.0):
-            return self.to_eps(self.net.denoise(inp, emb), x, k)
-        out_cond, out_null = self.net.denoise(torch.cat([inp, inp]), emb).chunk(2)
+            return self.to_eps(self.net.denoise(inp, emb).float(), x, k)  # float32 under autocast
+        out_cond, out_null = self.net.denoise(torch.cat([inp, inp]), emb).float().chunk(2)
         return self.to_eps(out_null + guidance * (out_cond - out_null), x, k)
 
     @torch.no_grad()  # not inference_mode: results may feed critic targets inside autograd graphs

@@ -98,7 +98,7 @@ class InverseDynamics(_TransitionModel):
 
     def forward(self, obs: torch.Tensor, next_obs: torch.Tensor) -> torch.Tensor:
         """Raw (B, obs_dim) s, s' -> raw (B, act_dim) action inside [action_low, action_high]."""
-        h = self.net(torch.cat([self.state_norm.normalize(obs), self.state_norm.normalize(next_obs)], -1))
+        h = self.net(torch.cat([self.state_norm.normalize(obs), self.state_norm.normalize(next_obs)], -1)).float()
         half = (self.action_high - self.action_low).clamp(min=1e-6) / 2
         return self.action_low + half * (torch.tanh(h) + 1)
 
@@ -124,7 +124,7 @@ class TerminationClassifier(_TransitionModel):
 
     def forward(self, next_obs: torch.Tensor) -> torch.Tensor:
         """Logit of done for raw (B, obs_dim) next states."""
-        return self.net(self.state_norm.normalize(next_obs))[..., 0]
+        return self.net(self.state_norm.normalize(next_obs))[..., 0].float()  # float32 under autocast
 
     def loss(self, next_obs, dones) -> torch.Tensor:
         return F.binary_cross_entropy_with_logits(self(next_obs), dones)

@@ -25,6 +25,7 @@ from dawm.data.dataset import Dataset
 from dawm.data.segments import returns_to_go
 from dawm.envs.specs import get_env_spec
 from dawm.utils.errors import DataError, DawmError
+from dawm.utils.precision import Precision, autocast, resolve_precision
 from dawm.utils.progress import progress
 from dawm.world_model.diffusion import TrajectoryDiffusion
 from dawm.world_model.inverse_dynamics import InverseDynamics, TerminationClassifier
@@ -65,7 +66,7 @@ def synthesize(world_model: TrajectoryDiffusion, idm: InverseDynamics, dataset: 
                sampler: str | None = None, steps: int | None = None, batch_size: int = 2048, seed: int = 0,
                termination: Callable[[np.ndarray], np.ndarray] | None = None, temperature: float | None = None,
                eta: float = 0.0, start_indices: np.ndarray | None = None, world_model_path: str | None = None,
-               show_progress: bool = True) -> Dataset:
+               show_progress: bool = True, precision: str = "float32") -> Dataset:
     """Generate `n_starts` rollouts of `horizon` (<= T - 1, default T - 1) steps; see the module docstring."""
     T = world_model.horizon
     horizon = horizon or T - 1
@@ -79,6 +80,7 @@ def synthesize(world_model: TrajectoryDiffusion, idm: InverseDynamics, dataset: 
     meta = world_model.metadata
     rtg = resolve_target_rtg(target_rtg, dataset, meta.get("gamma", 0.99), float(world_model.rtg_scale))
     device = world_model.alpha_bar.device
+    dtype = resolve_precision(precision, device)
     idm = idm.to(device).eval()
     rng = np.random.default_rng(seed)
     gen = torch.Generator(device).manual_seed(seed)
@@ -92,11 +94,12 @@ def synthesize(world_model: TrajectoryDiffusion, idm: InverseDynamics, dataset: 
         idx = starts[i: i + batch_size]
         s0 = torch.as_tensor(dataset.observations[idx], device=device)
         a0 = torch.as_tensor(dataset.actions[idx], device=device)
-        states, rewards = world_model.sample(s0, a0, torch.full((len(idx),), rtg, device=device), guidance, sampler,
-                                             steps, temperature, eta, generator=gen)
-        s, s2 = states[:, :horizon], states[:, 1: horizon + 1]
-        obs, nxt = s[:, 1:].reshape(-1, s.shape[-1]), s2[:, 1:].reshape(-1, s.shape[-1])
-        inferred = torch.cat([idm(o, n) for o, n in zip(obs.split(4096), nxt.split(4096))])  # cache-sized chunks
+        with autocast(device, dtype):
+            states, rewards = world_model.sample(s0, a0, torch.full((len(idx),), rtg, device=device), guidance,
+                                                 sampler, steps, temperature, eta, generator=gen)
+            s, s2 = states[:, :horizon], states[:, 1: horizon + 1]
+            obs, nxt = s[:, 1:].reshape(-1, s.shape[-1]), s2[:, 1:].reshape(-1, s.shape[-1])
+            inferred = torch.cat([idm(o, n) for o, n in zip(obs.split(4096), nxt.split(4096))])  # cache-sized chunks
         a = torch.cat([a0[:, None], inferred.view(len(idx), horizon - 1, a0.shape[-1])], 1)
         for key, value in (("s", s), ("a", a), ("r", rewards[:, :horizon]), ("s2", s2)):
             parts[key].append(value.cpu().numpy())
@@ -184,6 +187,8 @@ class SynthesisConfig:
     """Torch device: 'auto', 'cpu' or 'cuda'."""
     threads: int = 0
     """torch CPU threads (0 = torch's default)."""
+    precision: Precision = "float32"
+    """Matmul precision of sampling and the IDM: float32, bfloat16 (autocast) or auto (dawm.utils.precision)."""
     overwrite: bool = False
     """Replace an existing output file."""
 
@@ -217,5 +222,6 @@ def run_synthesis(cfg: SynthesisConfig) -> tuple[Path, Dataset]:
     synthetic = synthesize(wm, idm, dataset, cfg.n_starts, cfg.target_rtg, cfg.horizon or None, cfg.guidance,
                            cfg.sampler or None, cfg.steps or None, cfg.batch_size, cfg.seed,
                            termination=term.predict if term is not None else None, temperature=cfg.temperature,
-                           eta=cfg.eta, start_indices=pool, world_model_path=cfg.world_model)
+                           eta=cfg.eta, start_indices=pool, world_model_path=cfg.world_model,
+                           precision=cfg.precision)
     return write_dataset(synthetic, out, overwrite=cfg.overwrite), synthetic

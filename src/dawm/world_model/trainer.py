@@ -27,6 +27,7 @@ from dawm.data.transitions import Transitions
 from dawm.envs.specs import get_env_spec
 from dawm.utils.cuda_graphs import GraphReplay, make_capturable, require_cuda
 from dawm.utils.errors import DawmError, TrainingDiverged
+from dawm.utils.precision import autocast, resolve_precision
 from dawm.utils.progress import progress
 from dawm.utils.runs import Run, slug
 from dawm.utils.torch_utils import resolve_device, set_seed
@@ -126,6 +127,7 @@ def train_world_model(cfg: WorldModelConfig) -> Path:
     device = resolve_device(cfg.device)
     if cfg.compile == "cuda-graph":
         require_cuda(device, "world model")
+    dtype = resolve_precision(cfg.precision, device)
     set_seed(cfg.seed)
     ds = load_dataset(cfg.dataset)
     spec = get_env_spec(ds.env_id or "")
@@ -195,6 +197,10 @@ def train_world_model(cfg: WorldModelConfig) -> Path:
 
     def learn(diffusion: bool, inverse: bool) -> dict[str, torch.Tensor]:
         """One training step of each model due at this step; returns the (detached) losses."""
+        with autocast(device, dtype):
+            return _learn(diffusion, inverse)
+
+    def _learn(diffusion: bool, inverse: bool) -> dict[str, torch.Tensor]:
         out = {}
         if diffusion:
             b = _batch(train_seg, seg_idx)
