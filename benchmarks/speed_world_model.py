@@ -2,12 +2,13 @@
 
     python benchmarks/speed_world_model.py [--threads 2] [--rounds 3] [--n-starts 16384]
     python benchmarks/speed_world_model.py --device cuda --compile cuda-graph --n-starts 131072 --batch 16384
+    python benchmarks/speed_world_model.py --threads 1 --quick --precision float32 bfloat16
 
 Self-contained: random Hopper-sized data (obs 11, act 3), the default `WorldModelConfig` model
 (T = 8, K = 5, U-Net dim 32 x (1, 2, 4), Mish), an IDM of (512, 512). Throughput does not depend
 on the weights, so nothing is trained. FLOPs are counted with torch.utils.flop_counter over one
-step of the same work; the float32 matmul peak (1024^3, best of several) is measured in the same
-run with the same thread count. Rates are reported per wall second and per CPU-second of this
+step of the same work; the matmul peak of each `--precision` (1024^3, best of several) is measured
+in the same run with the same thread count, and each case's share is of its own precision's peak. Rates are reported per wall second and per CPU-second of this
 process (the latter is disturbed much less by other jobs on a shared machine); each is the best
 of `--rounds` interleaved rounds. Synthetic transitions count every step of every rollout
 (rollouts are not cut by a done rule here, which would make the count depend on the weights).
@@ -32,6 +33,7 @@ from dawm.world_model.diffusion import TrajectoryDiffusion
 from dawm.world_model.inverse_dynamics import InverseDynamics
 from dawm.world_model.synthesis import synthesize
 from dawm.utils.cuda_graphs import GraphReplay, make_capturable
+from dawm.utils.precision import autocast, resolve_precision
 from dawm.world_model.trainer import MODEL_FIELDS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -49,10 +51,10 @@ def timed(fn) -> tuple[float, float]:
     return time.perf_counter() - w, time.process_time() - c
 
 
-def matmul_peak(device: str) -> tuple[float, float]:
-    """float32 FLOP/s (wall, CPU) of 1024^3 matmuls on the CPU, 4096^3 on a GPU (1024 cannot fill one)."""
+def matmul_peak(device: str, dtype: torch.dtype = torch.float32) -> tuple[float, float]:
+    """FLOP/s (wall, CPU) of 1024^3 matmuls in `dtype` on the CPU, 4096^3 on a GPU (1024 cannot fill one)."""
     n = 4096 if device.startswith("cuda") else 1024
-    return tuple(x * 1e9 for x in _matmul_peak(n, 1.5, device))
+    return tuple(x * 1e9 for x in _matmul_peak(n, 1.5, device, dtype))
 
 
 def count_flops(fn) -> int:
@@ -73,7 +75,8 @@ def build(cfg: WorldModelConfig, device: str, n: int = 50_000):
     return ds, wm.to(device).eval(), idm.to(device).eval()
 
 
-def training_case(wm: TrajectoryDiffusion, batch: int, iters: int, compile: str = "none"):
+def training_case(wm: TrajectoryDiffusion, batch: int, iters: int, compile: str = "none",
+                  dtype: torch.dtype = torch.float32):
     device = wm.alpha_bar.device
     model = TrajectoryDiffusion(**wm.hparams).to(device)
     model.load_state_dict(wm.state_dict())
@@ -84,7 +87,8 @@ def training_case(wm: TrajectoryDiffusion, batch: int, iters: int, compile: str 
                   torch.rand(batch, ACT, device=device), torch.rand(batch, device=device) * 300)
 
     def learn():
-        loss = model.loss(s, r, a, g)
+        with autocast(device, dtype):  # as `train-world-model --precision`
+            loss = model.loss(s, r, a, g)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -102,10 +106,11 @@ def training_case(wm: TrajectoryDiffusion, batch: int, iters: int, compile: str 
     return (lambda: [step() for _ in range(iters)]), batch * iters, flops * iters
 
 
-def sampling_case(ds, wm, idm, sampler: str, steps: int, guidance: float, n_starts: int, batch: int):
+def sampling_case(ds, wm, idm, sampler: str, steps: int, guidance: float, n_starts: int, batch: int,
+                  precision: str = "float32"):
     never = lambda s: np.zeros(len(s), bool)  # noqa: E731  (count every generated step)
     kw = dict(sampler=sampler, steps=steps, guidance=guidance, termination=never, batch_size=batch,
-              show_progress=False)
+              show_progress=False, precision=precision)
     synthesize(wm, idm, ds, min(batch, n_starts), **kw)
     flops = count_flops(lambda: synthesize(wm, idm, ds, batch, **kw)) * n_starts / batch
     return (lambda: synthesize(wm, idm, ds, n_starts, **kw)), n_starts * (wm.horizon - 1), flops
@@ -124,36 +129,46 @@ def main() -> None:
                         help="training step eager or replayed as a CUDA graph (CUDA only)")
     parser.add_argument("--train-batches", type=int, nargs="+", default=None,
                         help="training batch sizes (default: the config's and 1024)")
+    parser.add_argument("--precision", nargs="+", default=["float32"], choices=["float32", "bfloat16"],
+                        help="matmul precisions, one row per case each (default float32)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     cfg = WorldModelConfig(dim=args.dim)
     ds, wm, idm = build(cfg, args.device)
     batches = args.train_batches or (cfg.batch_size, 1024)
     samples = 32_768 if args.device.startswith("cuda") else 4096  # per timed call (a GPU step is short)
-    cases = {f"train batch {b}": training_case(wm, b, max(1, samples // b), args.compile) for b in batches}
+    dtypes = {p: resolve_precision(p, args.device) for p in args.precision}
+    cases = {}
     samplers = [("ddpm", 3, 1.0), ("ddim", 3, 1.0), ("dpm", 3, 1.0), ("ddpm", 5, 1.0), ("dpm", 2, 1.0),
                 ("ddpm", 3, 1.2)]
-    for sampler, steps, w in samplers[:1] if args.quick else samplers:
-        cases[f"synth {sampler} N={steps} w={w}"] = sampling_case(ds, wm, idm, sampler, steps, w, args.n_starts,
-                                                                  args.batch)
+    for prec, dtype in dtypes.items():
+        for b in batches:
+            cases[f"train batch {b} {prec}"] = training_case(wm, b, max(1, samples // b), args.compile, dtype)
+        for sampler, steps, w in samplers[:1] if args.quick else samplers:
+            cases[f"synth {sampler} N={steps} w={w} {prec}"] = sampling_case(
+                ds, wm, idm, sampler, steps, w, args.n_starts, args.batch, prec)
     load_before = os.getloadavg()
-    peaks = [matmul_peak(args.device)]
+    peaks = {p: [matmul_peak(args.device, dtype)] for p, dtype in dtypes.items()}
     best = {name: (float("inf"), float("inf")) for name in cases}
     for _ in range(args.rounds):  # interleaved, so a burst of load hits every case alike
         for name, (fn, _, _) in cases.items():
             best[name] = tuple(min(a, b) for a, b in zip(best[name], timed(fn)))
-        peaks.append(matmul_peak(args.device))
-    peak_wall, peak_cpu = max(p[0] for p in peaks), max(p[1] for p in peaks)
+        for p, dtype in dtypes.items():
+            peaks[p].append(matmul_peak(args.device, dtype))
+    peak = {p: (max(x[0] for x in v), max(x[1] for x in v)) for p, v in peaks.items()}
     print(f"torch {torch.__version__}, device {args.device}, training step {args.compile}, {args.threads} thread(s), U-Net dim {cfg.dim}; "
           f"load average before {load_before}, "
           f"after {os.getloadavg()}")
     print(f"`uptime`: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
-    print(f"float32 matmul peak: {peak_wall / 1e9:.1f} GFLOP/s per wall s, {peak_cpu / 1e9:.1f} per CPU-s\n")
+    for p, (wall, cpu) in peak.items():
+        print(f"{p} matmul peak: {wall / 1e9:.1f} GFLOP/s per wall s, {cpu / 1e9:.1f} per CPU-s")
+    print()
     print("| case | items | items/s (wall) | items/s (per CPU-s) | MFLOP/item | GFLOP/s (wall) "
           "| of peak (wall / CPU) |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for name, (_, items, flops) in cases.items():
         wall, cpu = best[name]
+        peak_wall, peak_cpu = peak[name.rsplit(" ", 1)[1]]
         unit = "samples" if name.startswith("train") else "transitions"
         print(f"| {name} | {unit} | {items / wall:,.0f} | {items / cpu:,.0f} | {flops / items / 1e6:.2f} | "
               f"{flops / wall / 1e9:.1f} | {flops / wall / peak_wall:.0%} / {flops / cpu / peak_cpu:.0%} |")
