@@ -34,32 +34,24 @@ from dawm.results.report import write_run_report
 from dawm.utils.checkpoint import write_json
 from dawm.utils.config import save_config
 from dawm.utils.errors import DawmError
-from dawm.utils.precision import Precision
 from dawm.utils.runs import slug as make_slug
 from dawm.world_model.config import WorldModelConfig
 from dawm.world_model.fidelity import FidelityConfig
+from dawm.world_model.synthesis import SynthesisConfig
 
 METHODS = ("td3bc", "iql", "dawm-td3bc", "dawm-iql", "dwm-td3bc", "dwm-iql")
 
 
 @dataclass
-class SynthesisSettings:
-    """How the synthetic transitions are generated (see `dawm synthesize --help`)."""
+class SynthesisSettings(SynthesisConfig):
+    """How the synthetic transitions are generated: every `dawm synthesize` knob (world_model, dataset,
+    out, seed and device are set by the pipeline), plus the two below."""
 
     n_starts: int = 50_000
     """Rollouts, each from a real (s_t, a_t) start pair."""
-    target_rtg: str = "q0.9"
-    """Return-to-go condition: a number, 'qX' (quantile of the data's RTGs) or 'gX' (X x rtg_scale)."""
-    horizon: int = 0
-    """Synthetic transitions used per rollout, 1..T-1 (0 = T - 1)."""
-    guidance: float | None = None
-    """Guidance weight w (default: the world model's)."""
-    sampler: str = ""
-    """'ddpm', 'ddim' or 'dpm' (default: the world model's)."""
-    steps: int = 0
-    """Sampling steps (0 = the world model's default)."""
-    precision: Precision = "float32"
-    """Matmul precision of sampling: float32, bfloat16 or auto (dawm.utils.precision)."""
+    oracle: bool = False
+    """DIAGNOSTIC, not a method: train on the synthetic (s, a) with the simulator's (r, s', done) instead of the
+    model's (dawm.world_model.oracle), so a study can split the gap into model error and the choice of (s, a)."""
     refresh_every: int = 0
     """Agent updates between regenerations of the synthetic set (new start pairs and rollouts from the
     same world model, in memory; the first set is the exported, fidelity-checked file). 0 = generate once."""
@@ -148,6 +140,9 @@ def run_pipeline(cfg: RunConfig) -> dict:
     if cfg.method.startswith("dawm-"):
         synthetic_path, fidelity = _synthetic_stage(cfg, wm_dir, slug, root, times)
         synthetic = load_dataset(str(synthetic_path))
+        if cfg.synthesis.oracle:
+            synthetic = _oracle_stage(synthetic_path, synthetic, times)
+            summary["synthetic_source"] = "oracle (diagnostic: the simulator's r, s', done for the synthetic s, a)"
         from dawm.agents.batch_sources import TransitionBuffer
         from dawm.data.transitions import Transitions
 
@@ -218,17 +213,17 @@ def _world_model_stage(cfg: RunConfig, fp: list, slug: str, root: Path, times: d
 def _synthetic_stage(cfg: RunConfig, wm_dir: Path, slug: str, root: Path, times: dict) -> tuple[Path, dict]:
     """Synthesise (or reuse) the transitions and check (or reuse) their fidelity."""
     from dawm.world_model.fidelity import run_fidelity
-    from dawm.world_model.synthesis import SynthesisConfig, run_synthesis
+    from dawm.world_model.synthesis import run_synthesis
 
     syn = cfg.synthesis
-    first_set = {k: v for k, v in dataclasses.asdict(syn).items() if k != "refresh_every"}  # later sets: in memory
+    # later sets are made in memory, the oracle is derived from this file; the rest is set below
+    first_set = {k: v for k, v in dataclasses.asdict(syn).items()
+                 if k not in ("refresh_every", "oracle", "world_model", "dataset", "out", "seed", "device", "threads")}
     syn_path = root / "synthetic" / f"{slug}-{_digest(str(wm_dir), first_set, cfg.seed)}.hdf5"
     t0 = time.perf_counter()
     if not syn_path.exists():
-        run_synthesis(SynthesisConfig(world_model=str(wm_dir), dataset=cfg.dataset, out=str(syn_path),
-                                      n_starts=syn.n_starts, target_rtg=syn.target_rtg, horizon=syn.horizon,
-                                      guidance=syn.guidance, sampler=syn.sampler, steps=syn.steps, seed=cfg.seed,
-                                      device=cfg.device, precision=syn.precision))
+        run_synthesis(dataclasses.replace(syn, world_model=str(wm_dir), dataset=cfg.dataset, out=str(syn_path),
+                                          seed=cfg.seed, device=cfg.device))
     times["synthesis"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -244,21 +239,36 @@ def _synthetic_stage(cfg: RunConfig, wm_dir: Path, slug: str, root: Path, times:
     return syn_path, {"report": str(fid_file), **fidelity_headline(report)}
 
 
+def _oracle_stage(synthetic_path: Path, synthetic: Dataset, times: dict) -> Dataset:
+    """The oracle version of the synthetic file (cached beside it)."""
+    from dawm.data.d4rl import write_dataset
+    from dawm.world_model.oracle import oracle_dataset
+
+    path = synthetic_path.with_name(synthetic_path.stem + "-oracle.hdf5")
+    t0 = time.perf_counter()
+    if not path.exists():
+        write_dataset(oracle_dataset(synthetic), path)
+    times["oracle"] = time.perf_counter() - t0
+    return load_dataset(str(path))
+
+
 def _refreshing_source(cfg: RunConfig, wm_dir: Path, dataset: Dataset, first: Dataset, device):
     """DAWM's refresh schedule: set k >= 1 is synthesised in memory with seed (seed + 1) * 1000 + k."""
     from dawm.agents.batch_sources import RefreshingSource
     from dawm.data.transitions import Transitions
-    from dawm.world_model.synthesis import load_world_model_run, synthesize
+    from dawm.world_model.synthesis import load_world_model_run, synthesize_with
 
     world_model, idm, learned_term = load_world_model_run(wm_dir, device)
-    syn = cfg.synthesis
+    syn = dataclasses.replace(cfg.synthesis, world_model=str(wm_dir))
 
     def generate(k: int) -> Transitions:
-        return Transitions.from_dataset(synthesize(
-            world_model, idm, dataset, syn.n_starts, syn.target_rtg, syn.horizon or None, syn.guidance,
-            syn.sampler or None, syn.steps or None, seed=(cfg.seed + 1) * 1000 + k,
-            termination=learned_term.predict if learned_term is not None else None, show_progress=False,
-            precision=syn.precision))
+        generated = synthesize_with(syn, world_model, idm, learned_term, dataset, (cfg.seed + 1) * 1000 + k,
+                                    show_progress=False)
+        if syn.oracle:
+            from dawm.world_model.oracle import oracle_dataset
+
+            generated = oracle_dataset(generated)
+        return Transitions.from_dataset(generated)
 
     return RefreshingSource(Transitions.from_dataset(first), generate, syn.refresh_every, device, seed=cfg.seed + 1)
 

@@ -15,6 +15,8 @@ def format_summary(summary: dict) -> str:
     fid = summary.get("fidelity")
     if fid:
         lines.append(f"synthetic data     {summary['synthetic_transitions']:,} transitions  -> {summary['synthetic_file']}")
+        if summary.get("synthetic_source"):
+            lines.append(f"  trained on       {summary['synthetic_source']}")
         lines += ["  " + line for line in fidelity_verdict(fid)]
         lines.append(f"  full report      {fid['report']}")
     lines.append("time per stage     " + "  ".join(f"{k} {v:.0f}s" for k, v in summary["stage_seconds"].items()))

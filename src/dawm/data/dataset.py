@@ -64,6 +64,20 @@ class Dataset:
             ends = np.append(ends, len(self))
         return ends
 
+    def successors(self) -> tuple[np.ndarray, np.ndarray]:
+        """(next_obs, known): each step's s' (the recorded next_observations, else observations[i + 1]
+        within the episode) and whether it is known. An episode's last step without a recorded s' has
+        none: there next_obs is s_i itself (harmless after a terminal, whose target never reads s')."""
+        if self.next_observations is not None:
+            return self.next_observations, np.isfinite(self.next_observations).all(-1)
+        n = len(self)
+        successor = np.minimum(np.arange(n) + 1, max(n - 1, 0))
+        last = self.episode_ends - 1
+        successor[last] = last
+        known = np.ones(n, dtype=bool)
+        known[last] = False
+        return self.observations[successor], known
+
     @property
     def episode_starts(self) -> np.ndarray:
         return np.concatenate([[0], self.episode_ends[:-1]]).astype(np.int64)

@@ -76,17 +76,6 @@ def returns_to_go(ds: Dataset, gamma: float = 0.99) -> np.ndarray:
     return g
 
 
-def _next_observations(ds: Dataset) -> np.ndarray:
-    """Recorded s' if present, else s_{i+1} within the episode and s_i at an episode's last step."""
-    if ds.next_observations is not None:
-        return ds.next_observations
-    n = len(ds)
-    successor = np.minimum(np.arange(n) + 1, n - 1)
-    last = ds.episode_ends - 1
-    successor[last] = last
-    return ds.observations[successor]
-
-
 def segment_starts(ds: Dataset, horizon: int) -> np.ndarray:
     """Dataset indices where a window may start under the episode-end rule."""
     ep = ds.episode_ids()
@@ -106,7 +95,7 @@ def make_segments(ds: Dataset, horizon: int, gamma: float = 0.99, starts: np.nda
         raise ValueError(f"horizon must be >= 1, got {horizon}")
     starts = segment_starts(ds, horizon) if starts is None else np.asarray(starts, dtype=np.int64)
     rtg = returns_to_go(ds, gamma) if rtg is None else rtg
-    next_obs = _next_observations(ds)
+    next_obs, _ = ds.successors()
     end = ds.episode_ends[ds.episode_ids()[starts]][:, None]
     idx = starts[:, None] + np.arange(horizon)
     real = idx < end

@@ -35,17 +35,10 @@ class Transitions:
 
     @classmethod
     def from_dataset(cls, ds: Dataset) -> Transitions:
-        n = len(ds)
-        last = np.zeros(n, dtype=bool)
-        last[ds.episode_ends - 1] = True
-        if ds.next_observations is not None:
-            keep = np.ones(n, dtype=bool)
-            next_obs = ds.next_observations
-        else:
-            keep = ~last | ds.terminals  # drop timeout (and end-of-data) steps: successor unknown
-            successor = np.minimum(np.arange(n) + 1, n - 1)
-            successor[last] = np.flatnonzero(last)  # terminal: s' = s, masked by done = 1
-            next_obs = ds.observations[successor]
+        next_obs, known = ds.successors()
+        # drop timeout (and end-of-data) steps with no recorded s': successor unknown; a terminal stays
+        # (s' = s there, masked by done = 1)
+        keep = np.ones(len(ds), dtype=bool) if ds.next_observations is not None else known | ds.terminals
         return cls(ds.observations[keep], ds.actions[keep], ds.rewards[keep], next_obs[keep],
                    ds.terminals[keep].astype(np.float32))
 

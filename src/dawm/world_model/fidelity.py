@@ -27,17 +27,6 @@ from dawm.envs.simulator import Simulator, resolve_env_id, velocity_clipped
 from dawm.utils.errors import DataError, DawmError
 
 
-def successors(ds: Dataset) -> tuple[np.ndarray, np.ndarray]:
-    """(next_obs aligned with the rows, valid mask): the recorded next_observations, else
-    observations[i + 1] within the episode (an episode's last row then has no known successor)."""
-    if ds.next_observations is not None:
-        return ds.next_observations, np.isfinite(ds.next_observations).all(-1)
-    n = len(ds)
-    valid = np.ones(n, dtype=bool)
-    valid[ds.episode_ends - 1] = False
-    return ds.observations[np.minimum(np.arange(n) + 1, max(n - 1, 0))], valid
-
-
 def compare(pred_next, pred_rew, pred_done, true_next, true_rew, true_done, state_std, reward_std,
             clipped=None) -> dict:
     """Errors of predicted (s', r, done) against the simulator's truth; rows the simulator could not
@@ -96,7 +85,7 @@ def fidelity_report(synthetic: Dataset, env_id: str | None = None, source: Datas
                     "std_from": "source" if source is not None else "synthetic", "seed": seed}
 
     # --- synthetic transitions against the simulator --------------------------------------------------
-    next_syn, valid = successors(synthetic)
+    next_syn, valid = synthetic.successors()
     rows = np.flatnonzero(valid)
     if rows.size == 0:
         raise DataError(synthetic.name, "next_observations", "no transition has a known next state",
@@ -119,7 +108,7 @@ def fidelity_report(synthetic: Dataset, env_id: str | None = None, source: Datas
             *_sub(ens, m), *_sub(true, m), state_std, reward_std, clipped[m]))
 
     if source is not None:  # reference (b): the floor
-        real_next, real_valid = successors(source)
+        real_next, real_valid = source.successors()
         real_rows = np.flatnonzero(real_valid)
         real_rows = np.sort(rng.choice(real_rows, size=min(n_samples, real_rows.size), replace=False))
         rs = source.observations[real_rows]
@@ -142,7 +131,7 @@ def spread_report(synthetic: Dataset, next_syn: np.ndarray, valid: np.ndarray, s
     """Per horizon step ("all" and "by_horizon"): per-dimension std of the synthetic actions and of
     the state change s' - s (state std units), each against the source data's, and their mean ratio
     (1 = the data's spread; well below 1 = averaged, over-smooth samples)."""
-    real_next, real_valid = successors(source)
+    real_next, real_valid = source.successors()
     state_std = source.observations.std(0) + 1e-3
     data_act = source.actions.std(0)
     data_delta = ((real_next - source.observations)[real_valid] / state_std).std(0)
@@ -174,7 +163,7 @@ def _idm_report(idm, sim, source, s, syn, groups, state_std, reward_std, clipped
         syn_next[m], syn_rew[m], None, consistent[0][m], consistent[1][m], None, state_std, reward_std, clipped[m]))
     val_ids = getattr(idm, "val_episode_ids", None)
     if source is not None and val_ids is not None and len(val_ids):
-        real_next, real_valid = successors(source)
+        real_next, real_valid = source.successors()
         rows = np.flatnonzero(real_valid & np.isin(source.episode_ids(), np.asarray(val_ids)))
         if rows.size:
             rows = np.sort(rng.choice(rows, size=min(n_samples, rows.size), replace=False))

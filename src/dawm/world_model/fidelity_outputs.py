@@ -17,7 +17,7 @@ import numpy as np
 from dawm.data.dataset import Dataset
 from dawm.envs.simulator import Simulator
 from dawm.utils.checkpoint import atomic_write, write_json
-from dawm.world_model.fidelity import ensemble_rollout, rollouts, successors
+from dawm.world_model.fidelity import ensemble_rollout, rollouts
 
 
 def _f(x, fmt=".3g") -> str:
@@ -99,7 +99,7 @@ def plot_rollouts(synthetic: Dataset, out_dir: str | Path, source: Dataset | Non
     if "horizon_step" not in synthetic.infos or n <= 0:
         return []
     sim = Simulator(env_id or synthetic.env_id or (source.env_id if source is not None else ""))
-    next_syn, _ = successors(synthetic)
+    next_syn, _ = synthetic.successors()
     chosen = rollouts(synthetic, next_syn)
     rng = np.random.default_rng(seed)
     picks = rng.choice(len(chosen), size=min(n, len(chosen)), replace=False) if chosen else []
@@ -120,7 +120,7 @@ def plot_rollouts(synthetic: Dataset, out_dir: str | Path, source: Dataset | Non
         start = int(np.asarray(starts).reshape(-1)[row]) if starts is not None else -1
         if source is not None and 0 <= start < len(source):
             end = min(start + h, int(source.episode_ends[np.searchsorted(source.episode_ends, start, "right")]))
-            real_next, _ = successors(source)
+            real_next, _ = source.successors()
             real_states = np.concatenate([source.observations[start:end], real_next[end - 1 : end]])
             curves = {"real": (real_states, source.rewards[start:end]), **curves}
         fig, axes = plt.subplots(1, len(dims) + 1, figsize=(3.2 * (len(dims) + 1), 3.0))

@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Literal
 
 import numpy as np
 import torch
@@ -31,11 +31,25 @@ from dawm.world_model.diffusion import TrajectoryDiffusion
 from dawm.world_model.inverse_dynamics import InverseDynamics, TerminationClassifier
 
 
-def resolve_target_rtg(target: str | float, dataset: Dataset, gamma: float = 0.99, rtg_scale: float = 1.0) -> float:
+FIRST_STEPS = ("generated", "real", "drop")
+
+
+def resolve_target_rtg(target: str | float, dataset: Dataset, gamma: float = 0.99, rtg_scale: float = 1.0,
+                       starts: np.ndarray | None = None) -> float | np.ndarray:
     """Absolute RTG from a number (raw discounted return), 'qX' (X-quantile of the dataset's per-step
-    return-to-go) or 'gX' (DWM's normalised target: X * rtg_scale)."""
+    return-to-go), 'gX' (DWM's normalised target: X * rtg_scale), or per start: 'own' (each start
+    pair's own return-to-go in its episode) and 'own+X' (own + X * rtg_scale, a margin in DWM's
+    normalised units). The per-start forms need `starts` (rows of `dataset`) and return an array.
+
+    Why per start: one high target for every start asks the model for a future the data does not
+    have where the real episode is about to fail (docs/methods.md: terminations and rewards)."""
     text = str(target).strip().lower()
     try:
+        if text.startswith("own"):
+            if starts is None:
+                raise DawmError(f"--target-rtg '{target}': a per-start target needs the start pairs")
+            margin = float(text[3:]) if text[3:] else 0.0
+            return returns_to_go(dataset, gamma)[np.asarray(starts)] + margin * rtg_scale
         if text.startswith("q"):
             q = float(text[1:])
             if not 0.0 <= q <= 1.0:
@@ -46,7 +60,8 @@ def resolve_target_rtg(target: str | float, dataset: Dataset, gamma: float = 0.9
         return float(text)
     except ValueError:
         raise DawmError(f"--target-rtg '{target}': expected a number (absolute return-to-go), 'q0.9' (quantile "
-                        f"of the dataset's returns-to-go) or 'g0.8' (normalised, x rtg_scale)") from None
+                        f"of the dataset's returns-to-go), 'g0.8' (normalised, x rtg_scale), 'own' (each start's "
+                        f"own return-to-go) or 'own+0.1' (own + 0.1 x rtg_scale)") from None
 
 
 def resolve_termination(termination: Callable | None, env_id: str | None) -> tuple[Callable, str]:
@@ -66,8 +81,14 @@ def synthesize(world_model: TrajectoryDiffusion, idm: InverseDynamics, dataset: 
                sampler: str | None = None, steps: int | None = None, batch_size: int = 2048, seed: int = 0,
                termination: Callable[[np.ndarray], np.ndarray] | None = None, temperature: float | None = None,
                eta: float = 0.0, start_indices: np.ndarray | None = None, world_model_path: str | None = None,
-               show_progress: bool = True, precision: str = "float32") -> Dataset:
-    """Generate `n_starts` rollouts of `horizon` (<= T - 1, default T - 1) steps; see the module docstring."""
+               show_progress: bool = True, precision: str = "float32", first_step: str = "generated") -> Dataset:
+    """Generate `n_starts` rollouts of `horizon` (<= T - 1, default T - 1) steps; see the module docstring.
+
+    `first_step`: what step 0 (the real s_t, a_t) gets: 'generated' (the model's r_t, s_{t+1}),
+    'real' (the dataset's own r_t, s_{t+1}: it is known, and the generated one is the least accurate
+    step) or 'drop' (no step-0 transition: only the IDM-labelled steps k >= 1)."""
+    if first_step not in FIRST_STEPS:
+        raise DawmError(f"--first-step '{first_step}' (expected one of: {', '.join(FIRST_STEPS)})")
     T = world_model.horizon
     horizon = horizon or T - 1
     if not 1 <= horizon <= T - 1:
@@ -78,14 +99,18 @@ def synthesize(world_model: TrajectoryDiffusion, idm: InverseDynamics, dataset: 
                         f"model {world_model.obs_dim}/{world_model.act_dim}")
     done_fn, done_rule = resolve_termination(termination, dataset.env_id)
     meta = world_model.metadata
-    rtg = resolve_target_rtg(target_rtg, dataset, meta.get("gamma", 0.99), float(world_model.rtg_scale))
     device = world_model.alpha_bar.device
     dtype = resolve_precision(precision, device)
     idm = idm.to(device).eval()
     rng = np.random.default_rng(seed)
     gen = torch.Generator(device).manual_seed(seed)
     pool = np.arange(len(dataset)) if start_indices is None else np.asarray(start_indices, dtype=np.int64)
+    if first_step == "real":  # only starts whose real successor is known (or unneeded: a terminal)
+        real_next, known = dataset.successors()
+        pool = pool[known[pool] | dataset.terminals[pool]]
     starts = np.sort(rng.choice(pool, size=n_starts, replace=n_starts > len(pool)))
+    rtg = resolve_target_rtg(target_rtg, dataset, meta.get("gamma", 0.99), float(world_model.rtg_scale), starts)
+    rtgs = np.broadcast_to(np.asarray(rtg, dtype=np.float32), (n_starts,))  # one condition per start
 
     parts: dict[str, list[np.ndarray]] = {"s": [], "a": [], "r": [], "s2": []}
     t0 = time.perf_counter()
@@ -95,8 +120,8 @@ def synthesize(world_model: TrajectoryDiffusion, idm: InverseDynamics, dataset: 
         s0 = torch.as_tensor(dataset.observations[idx], device=device)
         a0 = torch.as_tensor(dataset.actions[idx], device=device)
         with autocast(device, dtype):
-            states, rewards = world_model.sample(s0, a0, torch.full((len(idx),), rtg, device=device), guidance,
-                                                 sampler, steps, temperature, eta, generator=gen)
+            g = torch.as_tensor(rtgs[i: i + batch_size].copy(), device=device)
+            states, rewards = world_model.sample(s0, a0, g, guidance, sampler, steps, temperature, eta, generator=gen)
             s, s2 = states[:, :horizon], states[:, 1: horizon + 1]
             obs, nxt = s[:, 1:].reshape(-1, s.shape[-1]), s2[:, 1:].reshape(-1, s.shape[-1])
             inferred = torch.cat([idm(o, n) for o, n in zip(obs.split(4096), nxt.split(4096))])  # cache-sized chunks
@@ -108,8 +133,14 @@ def synthesize(world_model: TrajectoryDiffusion, idm: InverseDynamics, dataset: 
     if bar is not None:
         bar.close()
     s, a, r, s2 = (np.concatenate(parts[k]) for k in ("s", "a", "r", "s2"))
+    if first_step == "real":
+        r[:, 0], s2[:, 0] = dataset.rewards[starts], real_next[starts]
     done = np.asarray(done_fn(s2.reshape(-1, s2.shape[-1])), dtype=bool).reshape(n_starts, horizon)
+    if first_step == "real":
+        done[:, 0] = dataset.terminals[starts]
     keep = (np.cumsum(done, 1) - done) == 0  # nothing after a rollout's first done
+    if first_step == "drop":
+        keep[:, 0] = False
     last = np.zeros_like(keep)
     last[:, -1] = True
     return Dataset(
@@ -130,7 +161,8 @@ def _metadata(wm, dataset, wm_path, rtg, target, horizon, guidance, sampler, ste
     if ref is not None:
         meta.update(ref_min_score=float(ref[0]), ref_max_score=float(ref[1]))
     meta.update(name=f"{dataset.name}-dawm-synthetic", source_dataset=dataset.name, synthetic=True,
-                world_model=str(wm_path or ""), target_rtg=float(rtg), target_rtg_spec=str(target), horizon=horizon,
+                world_model=str(wm_path or ""), target_rtg=float(np.mean(rtg)), target_rtg_spec=str(target),
+                horizon=horizon,
                 guidance=float(hp["guidance"] if guidance is None else guidance), sampler=sampler or hp["sampler"],
                 steps=int(steps or hp["sampling_steps"]), n_starts=int(n_starts), seed=int(seed),
                 termination=done_rule, generation_seconds=round(seconds, 3))
@@ -165,8 +197,12 @@ class SynthesisConfig:
     """Number of rollouts (start pairs drawn uniformly from the chosen episodes)."""
     starts: str = "all"
     """Episodes to draw start pairs from: 'all', 'train' or 'val' (the world model's held-out episodes)."""
+    first_step: Literal["generated", "real", "drop"] = "generated"
+    """Step 0 of each rollout (the real s_t, a_t): the model's r_t, s_{t+1} ('generated'), the dataset's own
+    ('real'), or left out ('drop')."""
     target_rtg: str = "q0.9"
-    """Return-to-go condition: a number (absolute), 'qX' (quantile of the data's RTGs) or 'gX' (X x rtg_scale)."""
+    """Return-to-go condition: a number (absolute), 'qX' (quantile of the data's RTGs), 'gX' (X x rtg_scale),
+    'own' (each start's own RTG) or 'own+X' (own + X x rtg_scale)."""
     horizon: int = 0
     """Transitions per rollout, 1..T-1 (0 = T - 1)."""
     guidance: float | None = None
@@ -219,9 +255,15 @@ def run_synthesis(cfg: SynthesisConfig) -> tuple[Path, Dataset]:
         pool = np.flatnonzero(val if cfg.starts == "val" else ~val)
         if len(pool) == 0:
             raise DawmError(f"--starts {cfg.starts}: the world model's split leaves no such episodes")
-    synthetic = synthesize(wm, idm, dataset, cfg.n_starts, cfg.target_rtg, cfg.horizon or None, cfg.guidance,
-                           cfg.sampler or None, cfg.steps or None, cfg.batch_size, cfg.seed,
-                           termination=term.predict if term is not None else None, temperature=cfg.temperature,
-                           eta=cfg.eta, start_indices=pool, world_model_path=cfg.world_model,
-                           precision=cfg.precision)
+    synthetic = synthesize_with(cfg, wm, idm, term, dataset, cfg.seed, start_indices=pool)
     return write_dataset(synthetic, out, overwrite=cfg.overwrite), synthetic
+
+
+def synthesize_with(cfg: SynthesisConfig, wm: TrajectoryDiffusion, idm: InverseDynamics,
+                    term: TerminationClassifier | None, dataset: Dataset, seed: int, **kw) -> Dataset:
+    """`synthesize` with the generation knobs of `cfg` (one place that maps the config onto the call)."""
+    return synthesize(wm, idm, dataset, cfg.n_starts, cfg.target_rtg, cfg.horizon or None, cfg.guidance,
+                      cfg.sampler or None, cfg.steps or None, cfg.batch_size, seed,
+                      termination=term.predict if term is not None else None, temperature=cfg.temperature,
+                      eta=cfg.eta, world_model_path=cfg.world_model, precision=cfg.precision,
+                      first_step=cfg.first_step, **kw)

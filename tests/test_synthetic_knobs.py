@@ -1,0 +1,114 @@
+"""The synthetic-data knobs and measures: per-start return-to-go, step 0, the oracle diagnostic,
+termination error rates and spread on hand-made cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import make_random_dataset
+
+from dawm.data.dataset import Dataset
+from dawm.data.segments import returns_to_go
+from dawm.envs.simulator import simulate_transitions
+from dawm.utils.errors import DawmError
+from dawm.world_model.fidelity import compare, spread_report
+from dawm.world_model.oracle import oracle_dataset
+from dawm.world_model.synthesis import resolve_target_rtg, synthesize
+from test_world_model_synthesis import parts  # noqa: F401  (the untrained world model fixture)
+
+
+def test_own_return_to_go_reaches_the_model_per_start(parts, monkeypatch):  # noqa: F811
+    ds, wm, idm = parts
+    seen = []
+    real_sample = wm.sample
+
+    def spy(state, action, rtg, *args, **kw):
+        seen.append(rtg.clone())
+        return real_sample(state, action, rtg, *args, **kw)
+
+    monkeypatch.setattr(wm, "sample", spy)
+    syn = synthesize(wm, idm, ds, 50, target_rtg="own", horizon=3, seed=1, batch_size=16, show_progress=False)
+    starts = syn.infos["start_index"][syn.infos["horizon_step"] == 0]
+    own = returns_to_go(ds, 0.99)[np.sort(starts)]
+    np.testing.assert_allclose(torch.cat(seen).numpy(), own.astype(np.float32), rtol=1e-6)
+    seen.clear()
+    synthesize(wm, idm, ds, 50, target_rtg="own+0.5", horizon=3, seed=1, batch_size=16, show_progress=False)
+    np.testing.assert_allclose(torch.cat(seen).numpy(), (own + 0.5 * 400.0).astype(np.float32), rtol=1e-6)
+    assert len(set(np.round(own, 3))) > 10  # really one condition per start, not one for all
+
+
+def test_target_rtg_forms():
+    ds = make_random_dataset()
+    g = returns_to_go(ds, 0.99)
+    assert resolve_target_rtg("q0.5", ds) == pytest.approx(np.quantile(g, 0.5))
+    assert resolve_target_rtg("g0.8", ds, rtg_scale=400.0) == pytest.approx(320.0)
+    np.testing.assert_allclose(resolve_target_rtg("own", ds, starts=np.array([0, 5])), g[[0, 5]])
+    with pytest.raises(DawmError, match="needs the start pairs"):
+        resolve_target_rtg("own", ds)
+    with pytest.raises(DawmError, match="own\\+0.1"):
+        resolve_target_rtg("own+x", ds, starts=np.array([0]))
+
+
+def test_first_step_real_and_drop(parts):  # noqa: F811
+    ds, wm, idm = parts
+    kw = dict(target_rtg="q0.5", horizon=4, seed=2, show_progress=False)
+    real = synthesize(wm, idm, ds, 40, first_step="real", **kw)
+    step0 = real.infos["horizon_step"] == 0
+    start = real.infos["start_index"][step0]
+    nxt, _ = ds.successors()
+    np.testing.assert_array_equal(real.rewards[step0], ds.rewards[start])
+    np.testing.assert_array_equal(real.next_observations[step0], nxt[start])
+    gen = synthesize(wm, idm, ds, 40, **kw)
+    later = gen.infos["horizon_step"] > 0
+    assert not np.array_equal(gen.rewards[gen.infos["horizon_step"] == 0], ds.rewards[start])
+    dropped = synthesize(wm, idm, ds, 40, first_step="drop", **kw)
+    assert (dropped.infos["horizon_step"] > 0).all() and len(dropped) == later.sum()
+    with pytest.raises(DawmError, match="first-step"):
+        synthesize(wm, idm, ds, 4, first_step="both", **kw)
+
+
+def test_oracle_matches_the_simulator_on_a_toy_batch():
+    rng = np.random.default_rng(0)
+    n = 12
+    obs = np.zeros((n, 11), np.float32)
+    obs[:, 0] = 1.25 + 0.01 * rng.normal(size=n)  # upright hopper heights
+    obs[:, 5:] = 0.1 * rng.normal(size=(n, 6))
+    obs[-1, 0] = 0.3  # fallen: the simulator terminates it
+    act = rng.uniform(-1, 1, (n, 3)).astype(np.float32)
+    syn = Dataset(obs, act, np.full(n, 99.0), np.zeros(n, bool), np.arange(n) % 4 == 3, obs + 1.0,
+                  metadata={"env_id": "Hopper-v5", "name": "syn"}, infos={"horizon_step": np.arange(n) % 4})
+    oracle = oracle_dataset(syn)
+    true_next, true_rew, true_done = simulate_transitions("Hopper-v5", obs, act)
+    np.testing.assert_allclose(oracle.next_observations, true_next, atol=1e-6)
+    np.testing.assert_allclose(oracle.rewards, true_rew, atol=1e-6)
+    np.testing.assert_array_equal(oracle.terminals, true_done)
+    assert oracle.terminals[-1] and oracle.n_episodes == n  # each row its own transition
+    np.testing.assert_array_equal(oracle.observations, obs)  # the (s, a) are the synthetic ones
+    np.testing.assert_array_equal(oracle.infos["horizon_step"], syn.infos["horizon_step"])
+    assert oracle.metadata["oracle"] is True
+
+
+def test_termination_rates_on_a_hand_made_case():
+    true_done = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0], bool)
+    pred_done = np.array([1, 0, 0, 0, 1, 0, 0, 0, 0, 0], bool)  # 3 of 4 ends missed, 1 of 6 false ends
+    z = np.zeros((10, 2))
+    out = compare(z, np.zeros(10), pred_done, z, np.zeros(10), true_done, np.ones(2), 1.0)
+    assert out["term_false_negative_rate"] == pytest.approx(0.75)
+    assert out["term_false_positive_rate"] == pytest.approx(1 / 6)
+    assert out["term_accuracy"] == pytest.approx(0.6) and out["sim_terminations"] == 4
+
+
+def test_spread_on_a_hand_made_case():
+    rng = np.random.default_rng(0)
+    n = 4000
+    src = Dataset(rng.normal(size=(n, 2)), rng.normal(size=(n, 1)), np.zeros(n), np.zeros(n, bool),
+                  np.arange(n) % 100 == 99, rng.normal(size=(n, 2)) * 2.0)
+    # synthetic: the same states, actions at half the spread, state changes at the data's spread
+    syn = Dataset(src.observations, 0.5 * src.actions, np.zeros(n), np.zeros(n, bool), np.arange(n) % 4 == 3,
+                  src.next_observations, infos={"horizon_step": np.arange(n) % 4})
+    out = spread_report(syn, syn.next_observations, np.ones(n, bool), src)
+    assert out["all"]["action_spread"] == pytest.approx(0.5, rel=1e-3)
+    assert out["all"]["state_change_spread"] == pytest.approx(1.0, rel=1e-3)
+    assert set(out["by_horizon"]) == {"0", "1", "2", "3"}
+    assert out["by_horizon"]["2"]["action_spread"] == pytest.approx(0.5, rel=0.1)
