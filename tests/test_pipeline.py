@@ -32,7 +32,8 @@ def test_dawm_run_tiny_end_to_end_and_reuse(hopper_file, tmp_path, capsys):
     assert "next-state RMSE" in page.all_text and "Resolved config" in page.all_text
     counts = summary["sample_counts"]
     assert counts["synthetic"] > 0 and counts["real"] > 0  # the agent really drew from both sources
-    assert set(summary["stage_seconds"]) == {"dataset", "world_model", "synthesis", "fidelity", "agent", "baseline"}
+    assert set(summary["stage_seconds"]) == {"dataset", "world_model", "synthesis", "fidelity", "agent",
+                                              "baseline_wait"}
     wm_file = tmp_path / "world_model" / summary["world_model"].rsplit("/", 1)[-1] / "world_model.pt"
     wm_mtime = wm_file.stat().st_mtime
 

@@ -127,6 +127,31 @@ def run_pipeline(cfg: RunConfig) -> dict:
     t0 = time.perf_counter()
     dataset = load_dataset(cfg.dataset)
     times["dataset"] = time.perf_counter() - t0
+    # The plain agent trains in a second process beside the world-model stages (on a 2-core machine,
+    # the idle core), after the dataset exists so that the two never generate it at once.
+    baseline = _start_baseline(cfg, algo) if cfg.baseline and cfg.method != algo else None
+    try:
+        summary = _run_stages(cfg, dataset, algo, root, times)
+        if baseline is not None:
+            t0 = time.perf_counter()
+            base = baseline.get()
+            summary["stage_seconds"]["baseline_wait"] = round(time.perf_counter() - t0, 1)
+            summary["baseline"] = {k: base[k] for k in ("method", "score_mean", "score_std", "return_mean",
+                                                        "return_std", "agent_run", "stage_seconds")}
+            summary["difference"] = summary["score_mean"] - base["score_mean"]
+    finally:
+        if baseline is not None:
+            baseline.pool.terminate()  # a failed main stage does not wait for the baseline
+    run_dir = root / f"{cfg.method}-{make_slug(dataset.name)}-seed{cfg.seed}"
+    save_config(cfg, run_dir / "config.yaml")
+    summary["report"] = str(run_dir / "report.html")
+    write_json(run_dir / "summary.json", summary)
+    write_run_report(run_dir)
+    return summary
+
+
+def _run_stages(cfg: RunConfig, dataset: Dataset, algo: str, root: Path, times: dict) -> dict:
+    """Every stage of `cfg.method` after loading the dataset; returns the run's summary."""
     fp, slug = _fingerprint(dataset), make_slug(dataset.name)
     summary: dict = {"method": cfg.method, "dataset": dataset.name, "env_id": dataset.env_id, "seed": cfg.seed}
 
@@ -178,19 +203,36 @@ def run_pipeline(cfg: RunConfig) -> dict:
                    return_mean=result["final_return_mean"], return_std=result["final_return_std"],
                    agent_run=result["run_dir"], sample_counts=result.get("sample_counts"),
                    stage_seconds={k: round(v, 1) for k, v in times.items()})
-    if cfg.baseline and cfg.method != algo:
-        t0 = time.perf_counter()
-        base = run_pipeline(dataclasses.replace(cfg, method=algo))
-        summary["stage_seconds"]["baseline"] = round(time.perf_counter() - t0, 1)
-        summary["baseline"] = {k: base[k] for k in ("method", "score_mean", "score_std", "return_mean", "return_std",
-                                                    "agent_run")}
-        summary["difference"] = summary["score_mean"] - base["score_mean"]
-    run_dir = root / f"{cfg.method}-{slug}-seed{cfg.seed}"
-    save_config(cfg, run_dir / "config.yaml")
-    summary["report"] = str(run_dir / "report.html")
-    write_json(run_dir / "summary.json", summary)
-    write_run_report(run_dir)
     return summary
+
+
+class _Baseline:
+    """The plain-agent run in a one-process pool: `.get()` waits for its summary (or raises its error)."""
+
+    def __init__(self, cfg: RunConfig, log: Path):
+        import multiprocessing
+
+        log.parent.mkdir(parents=True, exist_ok=True)
+        self.log = log
+        self.pool = multiprocessing.get_context("spawn").Pool(1)  # spawn: no inherited torch threads
+        self.result = self.pool.apply_async(_baseline_job, (cfg, str(log)))
+        self.pool.close()
+
+    def get(self) -> dict:
+        return self.result.get()
+
+
+def _start_baseline(cfg: RunConfig, algo: str) -> _Baseline:
+    log = Path(cfg.root) / "logs" / f"{algo}-seed{cfg.seed}-baseline.log"
+    print(f"baseline {algo} trains beside this run (log: {log})", flush=True)
+    return _Baseline(dataclasses.replace(cfg, method=algo, baseline=False), log)
+
+
+def _baseline_job(cfg: RunConfig, log: str) -> dict:
+    import sys
+
+    sys.stdout = sys.stderr = open(log, "w", buffering=1)  # its progress lines go to the log, not the terminal
+    return run_pipeline(cfg)
 
 
 def _world_model_stage(cfg: RunConfig, fp: list, slug: str, root: Path, times: dict) -> Path:
@@ -212,7 +254,7 @@ def _world_model_stage(cfg: RunConfig, fp: list, slug: str, root: Path, times: d
 
 def _synthetic_stage(cfg: RunConfig, wm_dir: Path, slug: str, root: Path, times: dict) -> tuple[Path, dict]:
     """Synthesise (or reuse) the transitions and check (or reuse) their fidelity."""
-    from dawm.world_model.fidelity import run_fidelity
+    from dawm.world_model.fidelity_outputs import run_fidelity
     from dawm.world_model.synthesis import run_synthesis
 
     syn = cfg.synthesis

@@ -8,7 +8,6 @@ dataclass fields and their docstrings).
 from __future__ import annotations
 
 import dataclasses
-import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 

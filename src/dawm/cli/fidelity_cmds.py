@@ -19,7 +19,7 @@ class FidelityCli(FidelityConfig):
 
 @command("fidelity", FidelityCli, "check synthetic transitions against the true simulator", required=("synthetic",))
 def _fidelity(cfg: FidelityCli) -> None:
-    from dawm.world_model.fidelity import run_fidelity
+    from dawm.world_model.fidelity_outputs import run_fidelity
     from dawm.world_model.fidelity_outputs import format_table
 
     report, out = run_fidelity(cfg.synthetic, cfg)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dawm.envs.evaluation import normalized_score, reference_scores
+from dawm.envs.specs import normalized_score, reference_scores
 
 
 @dataclass

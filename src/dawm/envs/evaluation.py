@@ -8,7 +8,7 @@ from typing import Callable
 import gymnasium as gym
 import numpy as np
 
-from dawm.envs.specs import get_env_spec
+from dawm.envs.specs import get_env_spec, normalized_score, reference_scores  # noqa: F401 (re-exported)
 
 PolicyFn = Callable[[np.ndarray], np.ndarray]  # (n, obs_dim) float32 -> (n, act_dim)
 
@@ -30,20 +30,6 @@ class EvalResult:
         if self.score_mean is not None:
             s += f", normalised score {self.score_mean:.1f} ± {self.score_std:.1f}"
         return s
-
-
-def normalized_score(returns, ref_min: float, ref_max: float) -> np.ndarray:
-    """D4RL normalised score x 100 = 100 (R - R_random) / (R_expert - R_random)."""
-    return 100.0 * (np.asarray(returns, dtype=np.float64) - ref_min) / (ref_max - ref_min)
-
-
-def reference_scores(env_id: str, metadata: dict | None = None) -> tuple[float, float] | None:
-    """(ref_min, ref_max) from dataset metadata, else D4RL's table for the env, else None."""
-    metadata = metadata or {}
-    if metadata.get("ref_min_score") is not None and metadata.get("ref_max_score") is not None:
-        return float(metadata["ref_min_score"]), float(metadata["ref_max_score"])
-    spec = get_env_spec(env_id)
-    return (spec.ref_min_score, spec.ref_max_score) if spec else None
 
 
 def make_env(env_id: str, **kwargs) -> gym.Env:

@@ -46,9 +46,7 @@ class EnvSpec:
 
     def normalized_score(self, returns):
         """D4RL normalised score x 100."""
-        return 100.0 * (np.asarray(returns, dtype=np.float64) - self.ref_min_score) / (
-            self.ref_max_score - self.ref_min_score
-        )
+        return normalized_score(returns, self.ref_min_score, self.ref_max_score)
 
 
 ENV_SPECS: dict[str, EnvSpec] = {
@@ -71,3 +69,17 @@ def get_env_spec(name_or_id: str) -> EnvSpec | None:
             if key in (spec.name, base) or key.startswith((spec.name + "-", base + "-")):
                 return spec
     return None
+
+
+def normalized_score(returns, ref_min: float, ref_max: float) -> np.ndarray:
+    """D4RL normalised score x 100 = 100 (R - R_random) / (R_expert - R_random)."""
+    return 100.0 * (np.asarray(returns, dtype=np.float64) - ref_min) / (ref_max - ref_min)
+
+
+def reference_scores(env_id: str, metadata: dict | None = None) -> tuple[float, float] | None:
+    """(ref_min, ref_max) from dataset metadata, else D4RL's table for the env, else None."""
+    metadata = metadata or {}
+    if metadata.get("ref_min_score") is not None and metadata.get("ref_max_score") is not None:
+        return float(metadata["ref_min_score"]), float(metadata["ref_max_score"])
+    spec = get_env_spec(env_id)
+    return (spec.ref_min_score, spec.ref_max_score) if spec else None

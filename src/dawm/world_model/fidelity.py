@@ -18,13 +18,12 @@ State errors are in units of the source data's per-dimension std, rewards also r
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from dawm.data.dataset import Dataset
-from dawm.envs.simulator import Simulator, resolve_env_id, velocity_clipped
-from dawm.utils.errors import DataError, DawmError
+from dawm.envs.simulator import Simulator, velocity_clipped
+from dawm.utils.errors import DataError
 
 
 def compare(pred_next, pred_rew, pred_done, true_next, true_rew, true_done, state_std, reward_std,
@@ -256,43 +255,3 @@ class FidelityConfig:
     """Seed for sampling and the ensemble."""
     out: str = ""
     """Output directory (default: <synthetic file without suffix>-fidelity next to it)."""
-
-
-def run_fidelity(synthetic_path: str | Path, cfg: FidelityConfig | None = None) -> tuple[dict, Path]:
-    """Load everything `cfg` names, measure, and write fidelity.json, fidelity.md and rollout PNGs.
-
-    The reference ensemble is trained in <out>/ensemble (reused when data and config match).
-    Returns (report, output directory).
-    """
-    from dawm.data.registry import load_dataset
-    from dawm.world_model.dynamics_ensemble import EnsembleConfig, reference_ensemble
-    from dawm.world_model.fidelity_outputs import plot_rollouts, write_report
-
-    cfg = cfg or FidelityConfig()
-    synthetic_path = Path(synthetic_path)
-    synthetic = load_dataset(str(synthetic_path))
-    source_name = cfg.dataset or next((synthetic.metadata[k] for k in _SOURCE_KEYS if synthetic.metadata.get(k)), None)
-    source = load_dataset(source_name) if source_name else None
-    env_id = resolve_env_id(cfg.env or synthetic.env_id or (source.env_id if source is not None else "") or "")
-    if source is not None and (source.obs_dim, source.act_dim) != (synthetic.obs_dim, synthetic.act_dim):
-        raise DawmError(f"{synthetic_path}: observation/action widths {synthetic.obs_dim}/{synthetic.act_dim} do not "
-                        f"match the source dataset {source.name} ({source.obs_dim}/{source.act_dim})")
-    idm = None
-    if cfg.world_model:
-        from dawm.world_model.inverse_dynamics import InverseDynamics
-
-        idm = InverseDynamics.load(Path(cfg.world_model) / "idm.pt")
-    out = Path(cfg.out) if cfg.out else synthetic_path.with_name(synthetic_path.stem + "-fidelity")
-    ensemble, ens_summary = None, None
-    if source is not None and cfg.ensemble_steps > 0:
-        ens_cfg = EnsembleConfig(members=cfg.ensemble_members, max_steps=cfg.ensemble_steps, seed=cfg.seed)
-        ensemble, ens_summary = reference_ensemble(source, out / "ensemble", ens_cfg)
-    report = fidelity_report(synthetic, env_id, source, idm=idm, ensemble=ensemble, n_samples=cfg.n_samples,
-                             seed=cfg.seed, n_rollouts=cfg.n_rollouts)
-    report["synthetic_file"] = str(synthetic_path)
-    if ens_summary is not None:
-        report["ensemble_training"] = {k: ens_summary[k] for k in ("steps", "holdout_mse", "train_transitions")}
-    write_report(report, out)
-    plot_rollouts(synthetic, out, source=source, env_id=env_id, ensemble=ensemble, n=cfg.n_plots, seed=cfg.seed)
-    return report, out
-

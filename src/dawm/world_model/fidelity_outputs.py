@@ -1,4 +1,5 @@
-"""What `dawm fidelity` writes: fidelity.json, a Markdown table, and trajectory plots.
+"""`dawm fidelity` end to end (`run_fidelity`: load, measure with dawm.world_model.fidelity, write) and
+what it writes: fidelity.json, a Markdown table, and trajectory plots.
 
 The plots (matplotlib, Agg backend) show real vs synthetic trajectories from the same start pair.
 Per rollout, a few state dimensions and the reward over the horizon:
@@ -15,9 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from dawm.data.dataset import Dataset
-from dawm.envs.simulator import Simulator
+from dawm.envs.simulator import Simulator, resolve_env_id
 from dawm.utils.checkpoint import atomic_write, write_json
-from dawm.world_model.fidelity import ensemble_rollout, rollouts
+from dawm.utils.errors import DawmError
+from dawm.world_model.fidelity import (_SOURCE_KEYS, FidelityConfig, ensemble_rollout, fidelity_report,
+                                       rollouts)
 
 
 def _f(x, fmt=".3g") -> str:
@@ -141,3 +144,42 @@ def plot_rollouts(synthetic: Dataset, out_dir: str | Path, source: Dataset | Non
         plt.close(fig)
     sim.close()
     return paths
+
+
+def run_fidelity(synthetic_path: str | Path, cfg: FidelityConfig | None = None) -> tuple[dict, Path]:
+    """Load everything `cfg` names, measure, and write fidelity.json, fidelity.md and rollout PNGs.
+
+    The reference ensemble is trained in <out>/ensemble (reused when data and config match).
+    Returns (report, output directory).
+    """
+    from dawm.data.registry import load_dataset
+    from dawm.world_model.dynamics_ensemble import EnsembleConfig, reference_ensemble
+
+    cfg = cfg or FidelityConfig()
+    synthetic_path = Path(synthetic_path)
+    synthetic = load_dataset(str(synthetic_path))
+    source_name = cfg.dataset or next((synthetic.metadata[k] for k in _SOURCE_KEYS if synthetic.metadata.get(k)), None)
+    source = load_dataset(source_name) if source_name else None
+    env_id = resolve_env_id(cfg.env or synthetic.env_id or (source.env_id if source is not None else "") or "")
+    if source is not None and (source.obs_dim, source.act_dim) != (synthetic.obs_dim, synthetic.act_dim):
+        raise DawmError(f"{synthetic_path}: observation/action widths {synthetic.obs_dim}/{synthetic.act_dim} do not "
+                        f"match the source dataset {source.name} ({source.obs_dim}/{source.act_dim})")
+    idm = None
+    if cfg.world_model:
+        from dawm.world_model.inverse_dynamics import InverseDynamics
+
+        idm = InverseDynamics.load(Path(cfg.world_model) / "idm.pt")
+    out = Path(cfg.out) if cfg.out else synthetic_path.with_name(synthetic_path.stem + "-fidelity")
+    ensemble, ens_summary = None, None
+    if source is not None and cfg.ensemble_steps > 0:
+        ens_cfg = EnsembleConfig(members=cfg.ensemble_members, max_steps=cfg.ensemble_steps, seed=cfg.seed)
+        ensemble, ens_summary = reference_ensemble(source, out / "ensemble", ens_cfg)
+    report = fidelity_report(synthetic, env_id, source, idm=idm, ensemble=ensemble, n_samples=cfg.n_samples,
+                             seed=cfg.seed, n_rollouts=cfg.n_rollouts)
+    report["synthetic_file"] = str(synthetic_path)
+    if ens_summary is not None:
+        report["ensemble_training"] = {k: ens_summary[k] for k in ("steps", "holdout_mse", "train_transitions")}
+    write_report(report, out)
+    plot_rollouts(synthetic, out, source=source, env_id=env_id, ensemble=ensemble, n=cfg.n_plots, seed=cfg.seed)
+    return report, out
+
