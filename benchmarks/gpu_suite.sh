@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU figures of docs/benchmarks.md in one command (about 8 minutes on one H100):
 # the test suite on CUDA (the CUDA-graph tests run there), agent update rates (eager, CUDA graph,
-# torch.compile; 1 and many seeds per process; d3rlpy on the same GPU) and world-model throughput.
+# torch.compile; 1 and many seeds per process; d3rlpy on the same GPU), world-model throughput, and
+# float32 vs bfloat16 for the captured agent update and world-model step.
 #
 #     bash benchmarks/gpu_suite.sh OUT_DIR
 #
@@ -25,10 +26,11 @@ step() {  # step NAME SECONDS CMD...: run CMD with a limit, appending its output
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv | tee "$log"
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)" | tee -a "$log"
 
-step cuda_tests 120 python3 -m pytest -q -p no:cacheprovider -p no:warnings tests/test_agents_compiled.py
+step cuda_tests 120 python3 -m pytest -q -p no:cacheprovider -p no:warnings tests/test_agents_compiled.py \
+    tests/test_precision.py
 A="python3 benchmarks/speed_agents.py --device cuda --threads 4 --seconds 2 --rounds 2"
 step agents_s1 90 $A
-step agents_s1_graph 90 $A --compile cuda-graph --no-d3rlpy
+step agents_s1_graph 90 $A --compile cuda-graph --no-d3rlpy --precision float32 bfloat16
 step agents_s1_compile 200 $A --compile torch-compile --no-d3rlpy --rounds 1
 step agents_s10 60 $A --seeds 10 --no-d3rlpy
 step agents_s10_graph 60 $A --seeds 10 --compile cuda-graph --no-d3rlpy
@@ -36,7 +38,8 @@ step agents_s50_graph 60 $A --seeds 50 --compile cuda-graph --no-d3rlpy
 step world_model 150 python3 benchmarks/speed_world_model.py --device cuda --threads 4 --rounds 2 \
     --n-starts 131072 --batch 16384 --train-batches 128 1024 4096
 step world_model_graph 90 python3 benchmarks/speed_world_model.py --device cuda --threads 4 --rounds 2 \
-    --quick --compile cuda-graph --n-starts 131072 --batch 16384 --train-batches 64 128 1024
+    --quick --compile cuda-graph --n-starts 131072 --batch 16384 --train-batches 64 128 1024 \
+    --precision float32 bfloat16
 step tests 240 python3 -m pytest -q -p no:cacheprovider -p no:warnings tests
 
 grep -E "^== |passed|failed|^\| |peak" "$log" | grep -v -- "|---"
