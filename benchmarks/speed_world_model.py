@@ -122,7 +122,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--n-starts", type=int, default=16_384)
     parser.add_argument("--batch", type=int, default=2048, help="rollouts per synthesis batch")
-    parser.add_argument("--dim", type=int, default=WorldModelConfig.dim, help="U-Net base width")
+    parser.add_argument("--dim", type=int, default=WorldModelConfig.dim, help="U-Net base width (or MLP width)")
+    parser.add_argument("--denoiser", default=WorldModelConfig.denoiser, choices=("unet", "transformer", "mlp"))
+    parser.add_argument("--n-layers", type=int, default=WorldModelConfig.n_layers, help="transformer / MLP blocks")
     parser.add_argument("--quick", action="store_true", help="one sampler case only")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--compile", default="none", choices=("none", "cuda-graph"),
@@ -133,7 +135,7 @@ def main() -> None:
                         help="matmul precisions, one row per case each (default float32)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    cfg = WorldModelConfig(dim=args.dim)
+    cfg = WorldModelConfig(dim=args.dim, denoiser=args.denoiser, n_layers=args.n_layers)
     ds, wm, idm = build(cfg, args.device)
     batches = args.train_batches or (cfg.batch_size, 1024)
     samples = 32_768 if args.device.startswith("cuda") else 4096  # per timed call (a GPU step is short)
@@ -156,7 +158,7 @@ def main() -> None:
         for p, dtype in dtypes.items():
             peaks[p].append(matmul_peak(args.device, dtype))
     peak = {p: (max(x[0] for x in v), max(x[1] for x in v)) for p, v in peaks.items()}
-    print(f"torch {torch.__version__}, device {args.device}, training step {args.compile}, {args.threads} thread(s), U-Net dim {cfg.dim}; "
+    print(f"torch {torch.__version__}, device {args.device}, training step {args.compile}, {args.threads} thread(s), {cfg.denoiser} dim {cfg.dim}; "
           f"load average before {load_before}, "
           f"after {os.getloadavg()}")
     print(f"`uptime`: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")

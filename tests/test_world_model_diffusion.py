@@ -212,3 +212,38 @@ def test_models_saved_before_action_inpainting_still_load(tmp_path):
     del ckpt["hparams"]["action_inpaint"]  # as written by older versions
     legacy = TrajectoryDiffusion.from_checkpoint(ckpt)
     assert not legacy.action_inpaint and legacy.net_input(torch.ones(1, T, OBS + 1), torch.ones(1, ACT)).shape[-1] == OBS + 1
+
+
+def test_karras_schedule_ends_nearly_clean_and_old_checkpoints_stay_cosine(tmp_path):
+    from dawm.world_model.diffusion import cosine_alpha_bar, noise_schedule
+
+    ab = noise_schedule("karras", 5)
+    assert ab[0] > 0.999 and ab[-1] < 1e-3 and (ab[1:] < ab[:-1]).all()
+    assert cosine_alpha_bar(5)[0] < 0.9  # the reason for the option: DWM's K = 5 cosine keeps noise std 0.32
+    model = TrajectoryDiffusion(3, 2, horizon=4, dim=8, dim_mults=(1, 2), schedule="karras")
+    assert torch.equal(model.alpha_bar, ab)
+    path = model.save(tmp_path / "wm.pt")
+    ckpt = torch.load(path, weights_only=True)
+    del ckpt["hparams"]["schedule"]  # a model saved before the option existed
+    ckpt["state_dict"]["alpha_bar"] = noise_schedule("cosine", 5)
+    old = TrajectoryDiffusion.from_checkpoint(ckpt)
+    assert old.hparams["schedule"] == "cosine" and torch.equal(old.alpha_bar, noise_schedule("cosine", 5))
+
+
+def test_residual_mlp_denoiser_learns_a_step_and_samples():
+    torch.manual_seed(0)
+    model = TrajectoryDiffusion(3, 2, horizon=4, denoiser="mlp", dim=32, n_layers=2, schedule="karras")
+    states, rewards = torch.randn(16, 4, 3), torch.randn(16, 4)
+    action, rtg = torch.rand(16, 2), torch.rand(16)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(30):
+        loss = model.loss(states, rewards, action, rtg, generator=torch.Generator().manual_seed(0))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+    assert losses[-1] < 0.7 * losses[0]
+    out_states, out_rewards = model.eval().sample(states[:, 0], action, rtg)
+    assert out_states.shape == (16, 4, 3) and torch.equal(out_states[:, 0], states[:, 0])
+    assert torch.isfinite(out_rewards).all()

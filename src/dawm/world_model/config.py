@@ -19,17 +19,21 @@ class WorldModelConfig:
     horizon: int = 8
     """T: rows [s_{t+k}, r_{t+k}], k < T, per sample; synthesis yields up to T - 1 transitions."""
     diffusion_steps: int = 5
-    """K: diffusion (noise) steps of the cosine schedule (DWM: 5 for T = 8)."""
+    """K: diffusion (noise) steps of the noise schedule (DWM: 5 for T = 8)."""
+    schedule: str = "cosine"
+    """Noise schedule: 'cosine' (DWM's; K = 5 leaves noise std 0.32 at its least noisy level) or 'karras'
+    (EDM's levels, nearly clean at the last one: futures sampled, not averaged; docs/world_model.md)."""
     denoiser: str = "unet"
-    """Noise-prediction network: 'unet' (temporal 1-D U-Net, DWM/Diffuser) or 'transformer'."""
+    """Denoising network: 'unet' (temporal 1-D U-Net, DWM/Diffuser), 'transformer' or 'mlp' (residual MLP over
+    the flattened window, SynthER's choice; set --dim to its width, e.g. 512)."""
     dim: int = 32
-    """U-Net base channels (x dim_mults per level) or transformer width."""
+    """U-Net base channels (x dim_mults per level), transformer width or residual-MLP width."""
     dim_mults: tuple[int, ...] = (1, 2, 4)
     """U-Net channel multipliers per level; the horizon is halved between levels."""
     kernel_size: int = 5
     """Temporal convolution kernel size (U-Net)."""
     n_layers: int = 4
-    """Transformer layers."""
+    """Transformer layers, or residual-MLP blocks."""
     n_heads: int = 4
     """Transformer attention heads."""
     activation: str = "mish"

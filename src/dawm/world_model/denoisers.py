@@ -12,7 +12,9 @@ Two denoisers share that interface:
   - `TemporalUNet` (default): Diffuser-style 1-D U-Net over time, residual blocks of two temporal
     convolutions + GroupNorm + Mish, halving / doubling the time axis between levels; every
     convolution runs as one matmul (`TimeConv`), the layout CPUs are fast at;
-  - `TrajectoryTransformer`: pre-norm transformer encoder over the T rows plus a condition token.
+  - `TrajectoryTransformer`: pre-norm transformer encoder over the T rows plus a condition token;
+  - `ResidualMLP`: SynthER's choice, the whole window flattened through residual MLP blocks (wide
+    dense matmuls: the shape CPUs, and bfloat16, are fastest at).
 """
 
 from __future__ import annotations
@@ -257,6 +259,31 @@ class TrajectoryTransformer(Denoiser):
         return self.out(self.encoder(h)[:, 1:])
 
 
+class ResidualMLP(Denoiser):
+    """The window flattened to one vector, `n_layers` pre-norm residual blocks of width `dim` (each
+    h + W2 act(W1 (norm(h) + emb))), and back to (T, x_dim)."""
+
+    def __init__(self, horizon: int, x_dim: int, act_dim: int, dim: int = 512, n_layers: int = 4,
+                 in_dim: int | None = None, act: str = "mish"):
+        super().__init__()
+        self.horizon, self.x_dim = horizon, x_dim
+        self.embed = ConditionEmbedding(act_dim, min(dim, 128), dim)
+        self.inp = nn.Linear(horizon * (in_dim or x_dim), dim)
+        self.blocks = nn.ModuleList(nn.ModuleDict({"norm": nn.LayerNorm(dim), "fc1": nn.Linear(dim, 2 * dim),
+                                                   "act": ACTIVATIONS[act](), "fc2": nn.Linear(2 * dim, dim)})
+                                    for _ in range(n_layers))
+        self.out = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, horizon * x_dim))
+
+    def denoise(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        h = self.inp(x.flatten(1))
+        for b in self.blocks:
+            h = h + b["fc2"](b["act"](b["fc1"](b["norm"](h) + emb)))
+        return self.out(h).view(len(x), self.horizon, self.x_dim)
+
+
+DENOISERS = ("unet", "transformer", "mlp")
+
+
 def make_denoiser(kind: str, horizon: int, x_dim: int, act_dim: int, dim: int, dim_mults=(1, 2, 4), kernel: int = 5,
                   n_layers: int = 4, n_heads: int = 4, act: str = "mish", in_dim: int | None = None) -> Denoiser:
     """`in_dim` (default x_dim) is the input width when extra condition channels ride along with x."""
@@ -266,4 +293,6 @@ def make_denoiser(kind: str, horizon: int, x_dim: int, act_dim: int, dim: int, d
         return TemporalUNet(horizon, x_dim, act_dim, dim, tuple(dim_mults), kernel, act, in_dim)
     if kind == "transformer":
         return TrajectoryTransformer(horizon, x_dim, act_dim, dim, n_layers, n_heads, in_dim)
-    raise ValueError(f"unknown denoiser '{kind}' (expected 'unet' or 'transformer')")
+    if kind == "mlp":
+        return ResidualMLP(horizon, x_dim, act_dim, dim, n_layers, in_dim, act)
+    raise ValueError(f"unknown denoiser '{kind}' (expected one of: {', '.join(DENOISERS)})")

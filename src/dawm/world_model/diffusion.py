@@ -33,6 +33,26 @@ from dawm.world_model.samplers import run_sampler, strided_steps
 FORMAT = "dawm-world-model/1"
 
 
+SCHEDULES = ("cosine", "karras")
+
+
+def noise_schedule(kind: str, n_steps: int) -> torch.Tensor:
+    """alpha_bar[k], k = 0..K-1 (K-1 noisiest): 'cosine' (Nichol & Dhariwal; DWM's) or 'karras'.
+
+    Why 'karras': with few steps the cosine schedule's least noisy level keeps noise (K = 5:
+    alpha_bar 0.90, noise std 0.32), and a sampler ending there returns a conditional mean, not a
+    sample. EDM's levels (Karras et al. 2022: sigma from 80 down to 0.002, rho = 7, alpha_bar =
+    1 / (1 + sigma^2)) end nearly clean (alpha_bar 0.999996) at any K."""
+    if kind == "cosine":
+        return cosine_alpha_bar(n_steps)
+    if kind == "karras":
+        sigma_min, sigma_max, rho = 0.002, 80.0, 7.0
+        ramp = torch.linspace(0, 1, n_steps, dtype=torch.float64)
+        sigma = (sigma_min ** (1 / rho) + ramp * (sigma_max ** (1 / rho) - sigma_min ** (1 / rho))) ** rho
+        return (1 / (1 + sigma**2)).float()
+    raise ValueError(f"unknown noise schedule '{kind}' (expected one of: {', '.join(SCHEDULES)})")
+
+
 def cosine_alpha_bar(n_steps: int, s: float = 0.008, max_beta: float = 0.999) -> torch.Tensor:
     """Nichol & Dhariwal's cosine schedule: alpha_bar[k] for k = 0..K-1 (k = K-1 noisiest)."""
     f = [math.cos((i / n_steps + s) / (1 + s) * math.pi / 2) ** 2 for i in range(n_steps + 1)]
@@ -46,7 +66,7 @@ class TrajectoryDiffusion(nn.Module):
                  n_layers: int = 4, n_heads: int = 4, activation: str = "mish", p_uncond: float = 0.25,
                  reward_weight: float = 1.0, clip_denoised: bool = True, prediction: str = "x0",
                  sampler: str = "ddpm", sampling_steps: int = 3, temperature: float = 0.5, guidance: float = 1.0,
-                 action_inpaint: bool = True):
+                 action_inpaint: bool = True, schedule: str = "cosine"):
         super().__init__()
         if horizon < 2:
             raise ValueError(f"horizon must be >= 2 (row 0 is the given s_t), got {horizon}")
@@ -55,7 +75,7 @@ class TrajectoryDiffusion(nn.Module):
                             n_layers=n_layers, n_heads=n_heads, activation=activation, p_uncond=p_uncond,
                             reward_weight=reward_weight, clip_denoised=clip_denoised, prediction=prediction,
                             sampler=sampler, sampling_steps=sampling_steps, temperature=temperature,
-                            guidance=guidance, action_inpaint=action_inpaint)
+                            guidance=guidance, action_inpaint=action_inpaint, schedule=schedule)
         self.obs_dim, self.act_dim, self.horizon, self.p_uncond = obs_dim, act_dim, horizon, p_uncond
         if prediction not in ("eps", "x0", "v"):
             raise ValueError(f"unknown prediction '{prediction}' (expected eps, x0 or v)")
@@ -63,7 +83,7 @@ class TrajectoryDiffusion(nn.Module):
         self.metadata: dict = {}  # env_id, dataset, gamma, val_episode_ids, ... (set by the trainer)
         self.net = make_denoiser(denoiser, horizon, obs_dim + 1, act_dim, dim, dim_mults, kernel_size, n_layers,
                                  n_heads, activation, in_dim=obs_dim + 1 + act_dim * action_inpaint)
-        self.register_buffer("alpha_bar", cosine_alpha_bar(diffusion_steps))
+        self.register_buffer("alpha_bar", noise_schedule(schedule, diffusion_steps))
         self.register_buffer("rtg_scale", torch.ones(()))
         # Range of the normalised training data per feature: predicted x0 is clipped to it while sampling
         # (Diffuser's clip_denoised), so a few-step sampler cannot leave the data's range.
@@ -210,7 +230,8 @@ class TrajectoryDiffusion(nn.Module):
 
     @classmethod
     def from_checkpoint(cls, ckpt: dict) -> TrajectoryDiffusion:
-        hparams = {"action_inpaint": False, **ckpt["hparams"]}  # models saved before the option had none
+        # models saved before an option existed had its old behaviour
+        hparams = {"action_inpaint": False, "schedule": "cosine", **ckpt["hparams"]}
         model = cls(**{k: tuple(v) if k == "dim_mults" else v for k, v in hparams.items()})
         model.load_state_dict(ckpt["state_dict"])
         model.metadata = ckpt.get("metadata", {})

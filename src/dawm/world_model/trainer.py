@@ -32,14 +32,15 @@ from dawm.utils.progress import progress
 from dawm.utils.runs import Run, slug
 from dawm.utils.torch_utils import resolve_device, set_seed
 from dawm.world_model.config import WorldModelConfig
-from dawm.world_model.diffusion import TrajectoryDiffusion
+from dawm.world_model.denoisers import DENOISERS
+from dawm.world_model.diffusion import SCHEDULES, TrajectoryDiffusion
 from dawm.world_model.inverse_dynamics import InverseDynamics, TerminationClassifier
 
 __all__ = ["WorldModelConfig", "train_world_model", "split_episodes", "select_episodes"]
 
 MODEL_FIELDS = ("horizon", "diffusion_steps", "denoiser", "dim", "dim_mults", "kernel_size", "n_layers", "n_heads",
                 "activation", "p_uncond", "reward_weight", "prediction", "clip_denoised", "sampler", "sampling_steps", "temperature",
-                "guidance", "action_inpaint")  # WorldModelConfig fields that are TrajectoryDiffusion hyper-parameters
+                "guidance", "action_inpaint", "schedule")  # WorldModelConfig fields that are TrajectoryDiffusion hyper-parameters
 
 
 # --- data ------------------------------------------------------------------------------------------
@@ -101,7 +102,8 @@ def build_models(cfg: WorldModelConfig, ds: Dataset, train_seg, train_tr, learn_
 def _check_config(cfg: WorldModelConfig) -> None:
     if not cfg.dataset:
         raise DawmError("--dataset is required (a dataset name or an HDF5 path)")
-    choices = {"compile": ("auto", "none", "cuda-graph"), "denoiser": ("unet", "transformer"), "sampler": ("ddpm", "ddim", "dpm"),
+    choices = {"compile": ("auto", "none", "cuda-graph"), "denoiser": DENOISERS, "schedule": SCHEDULES,
+               "sampler": ("ddpm", "ddim", "dpm"),
                "termination": ("auto", "rule", "learned"), "activation": ("mish", "silu"),
                "prediction": ("eps", "x0", "v")}
     for key, allowed in choices.items():
