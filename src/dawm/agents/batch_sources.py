@@ -19,18 +19,25 @@ from typing import Callable, Protocol, runtime_checkable
 import numpy as np
 import torch
 
+from dawm.agents.targets import Batch
 from dawm.data.transitions import Transitions
 from dawm.utils.errors import DawmError
 
-Batch = dict[str, torch.Tensor]
 FIELDS = ("observations", "actions", "rewards", "next_observations", "dones")
 
 
 @runtime_checkable
 class BatchSource(Protocol):
+    """Where an agent's batches come from; its state (generator, counts) is checkpointed with the agent,
+    so a resumed run draws exactly the batches an uninterrupted one would."""
+
     def sample(self, batch_size: int) -> Batch:
         """`batch_size` transitions as a `Batch` on the training device."""
         ...
+
+    def state_dict(self) -> dict: ...
+
+    def load_state_dict(self, state: dict) -> None: ...
 
 
 class TransitionBuffer:
@@ -119,19 +126,12 @@ class MixedSource:
         return {k: torch.cat([real[k], syn[k].to(real[k].device)]) for k in FIELDS}  # no-op when on one device
 
     def state_dict(self) -> dict:
-        state = {"counts": dict(self.counts)}
-        for name in ("real", "synthetic"):
-            src = getattr(self, name)
-            if hasattr(src, "state_dict"):
-                state[name] = src.state_dict()
-        return state
+        return {"counts": dict(self.counts), "real": self.real.state_dict(), "synthetic": self.synthetic.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
         self.counts = {k: int(v) for k, v in state["counts"].items()}
-        for name in ("real", "synthetic"):
-            src = getattr(self, name)
-            if name in state and hasattr(src, "load_state_dict"):
-                src.load_state_dict(state[name])
+        self.real.load_state_dict(state["real"])
+        self.synthetic.load_state_dict(state["synthetic"])
 
 
 class RefreshingSource:

@@ -16,18 +16,18 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
-from dawm.agents.batch_sources import Batch
-from dawm.agents.networks import MLP, EnsembleMLP, make_adam, set_lr, soft_update_
+from dawm.agents.networks import MLP, EnsembleMLP, set_lr, soft_update_
 from dawm.agents.seeds import SeedAxis, seed_target
-from dawm.agents.targets import TargetFn, one_step_target
+from dawm.agents.targets import Batch, TargetFn, one_step_target
 from dawm.data.normalization import Normalizer
 from dawm.data.transitions import Transitions
+from dawm.utils.torch_utils import make_adam
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
@@ -74,9 +74,11 @@ class IQLConfig:
 class IQL(SeedAxis):
     """IQL agent: `update(batch)` is the whole learning rule; `act(obs)` is the evaluation policy."""
 
+    ALGO, CONFIG = "iql", IQLConfig
     _SEED_NETS = ("actor", "critic", "critic_target", "value")
     _SEED_OPTS = ("opt",)
     _SEED_TENSORS = ("log_std",)
+    _SCALARS = ("reward_scale",)
 
     def __init__(self, obs_dim: int, act_dim: int, cfg: IQLConfig | None = None,
                  obs_normalizer: Normalizer | None = None, reward_scale: float = 1.0,
@@ -189,28 +191,3 @@ class IQL(SeedAxis):
         out = self.actor(x[None] if single else x)
         self.actor.train()
         return (out[:, 0] if single else out).cpu().numpy()
-
-    # --- checkpoints: tensors and plain data only (torch.load(weights_only=True)) --------------
-    def state_dict(self) -> dict:
-        return {
-            "algo": "iql", "config": asdict(self.cfg), "obs_dim": self.obs_dim, "act_dim": self.act_dim,
-            "n_seeds": self.n_seeds, "step": self.step, "reward_scale": self.reward_scale, "actor": self.actor.state_dict(),
-            "log_std": self.log_std.detach().clone(), "critic": self.critic.state_dict(),
-            "critic_target": self.critic_target.state_dict(), "value": self.value.state_dict(),
-            "opt": self.opt.state_dict(), "obs_norm": self.obs_norm.state_dict(),
-        }
-
-    def load_state_dict(self, state: dict) -> None:
-        for name in ("actor", "critic", "critic_target", "value", "opt", "obs_norm"):
-            getattr(self, name).load_state_dict(state[name])
-        with torch.no_grad():
-            self.log_std.copy_(state["log_std"])
-        self.step, self.reward_scale = int(state["step"]), float(state["reward_scale"])
-
-    @classmethod
-    def from_state_dict(cls, state: dict, device: str | torch.device = "cpu") -> IQL:
-        cfg = IQLConfig(**{**state["config"], "hidden": tuple(state["config"]["hidden"])})
-        agent = cls(state["obs_dim"], state["act_dim"], cfg, Normalizer.identity(state["obs_dim"]), 1.0, device,
-                    n_seeds=int(state.get("n_seeds", 1)))
-        agent.load_state_dict(state)
-        return agent

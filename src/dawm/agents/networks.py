@@ -118,12 +118,3 @@ def set_lr(group: dict, lr: float) -> None:
         group["lr"].fill_(lr)
     else:
         group["lr"] = lr
-
-
-def make_adam(params, lr: float) -> torch.optim.Adam:
-    """Adam with the fused kernel when this torch/device has one (CPU: torch >= 2.4), else foreach."""
-    params = list(params)
-    try:
-        return torch.optim.Adam(params, lr=lr, fused=True)
-    except (RuntimeError, TypeError):
-        return torch.optim.Adam(params, lr=lr, foreach=True)

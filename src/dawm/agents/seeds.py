@@ -22,6 +22,8 @@ seed-stacked batch flattened seed-major to (S * B, ...) (row i belongs to seed i
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
 from dawm.agents.targets import Batch, NextValueFn, TargetFn
@@ -48,13 +50,46 @@ def _opt_state(state: dict, fn) -> dict:
 
 
 class SeedAxis:
-    """Mixin for agents: seed extraction and stacking. A subclass lists its seed-stacked parts:
-    `_SEED_NETS` (modules), `_SEED_OPTS` (optimisers) and `_SEED_TENSORS` (plain tensors)."""
+    """Mixin for agents: checkpoints, seed extraction and stacking, all derived from one declaration
+    of the agent's parts (d3rlpy's module bundle): `ALGO` and `CONFIG` (its name and config class),
+    `_SEED_NETS` (modules), `_SEED_OPTS` (optimisers), `_SEED_TENSORS` (plain tensors) and
+    `_SCALARS` (floats kept beside them, e.g. IQL's reward scale)."""
 
+    ALGO: str
+    CONFIG: type
     _SEED_NETS: tuple[str, ...] = ()
     _SEED_OPTS: tuple[str, ...] = ()
     _SEED_TENSORS: tuple[str, ...] = ()
+    _SCALARS: tuple[str, ...] = ()
     n_seeds: int
+
+    # --- checkpoints: tensors and plain data only (torch.load(weights_only=True)) --------------
+    def state_dict(self) -> dict:
+        state = {"algo": self.ALGO, "config": dataclasses.asdict(self.cfg), "obs_dim": self.obs_dim,
+                 "act_dim": self.act_dim, "n_seeds": self.n_seeds, "step": self.step,
+                 **{name: float(getattr(self, name)) for name in self._SCALARS}}
+        for name in (*self._SEED_NETS, *self._SEED_OPTS, "obs_norm"):
+            state[name] = getattr(self, name).state_dict()
+        for name in self._SEED_TENSORS:
+            state[name] = getattr(self, name).detach().clone()
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        for name in (*self._SEED_NETS, *self._SEED_OPTS, "obs_norm"):
+            getattr(self, name).load_state_dict(state[name])
+        with torch.no_grad():
+            for name in self._SEED_TENSORS:
+                getattr(self, name).copy_(state[name])
+        for name in self._SCALARS:
+            setattr(self, name, float(state[name]))
+        self.step = int(state["step"])
+
+    @classmethod
+    def from_state_dict(cls, state: dict, device: str | torch.device = "cpu"):
+        cfg = cls.CONFIG(**{**state["config"], "hidden": tuple(state["config"]["hidden"])})
+        agent = cls(state["obs_dim"], state["act_dim"], cfg, device=device, n_seeds=int(state.get("n_seeds", 1)))
+        agent.load_state_dict(state)
+        return agent
 
     def seed_state_dict(self, k: int) -> dict:
         """Seed k's state as a single-seed agent's state_dict (loadable by `from_state_dict`)."""
@@ -119,9 +154,8 @@ class StackedSource:
         return {k: torch.stack([b[k] for b in batches]) for k in batches[0]}
 
     def state_dict(self) -> dict:
-        return {"sources": [s.state_dict() if hasattr(s, "state_dict") else {} for s in self.sources]}
+        return {"sources": [s.state_dict() for s in self.sources]}
 
     def load_state_dict(self, state: dict) -> None:
         for s, st in zip(self.sources, state["sources"], strict=True):
-            if hasattr(s, "load_state_dict"):
-                s.load_state_dict(st)
+            s.load_state_dict(st)

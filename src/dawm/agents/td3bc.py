@@ -14,17 +14,17 @@ same rule, every mean taken per seed (lambda included).
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from dawm.agents.batch_sources import Batch
-from dawm.agents.networks import MLP, EnsembleMLP, make_adam, soft_update_
+from dawm.agents.networks import MLP, EnsembleMLP, soft_update_
 from dawm.agents.seeds import SeedAxis, seed_target
-from dawm.agents.targets import TargetFn, one_step_target
+from dawm.agents.targets import Batch, TargetFn, one_step_target
 from dawm.data.normalization import Normalizer
 from dawm.data.transitions import Transitions
+from dawm.utils.torch_utils import make_adam
 
 
 @dataclass
@@ -58,6 +58,7 @@ class TD3BCConfig:
 class TD3BC(SeedAxis):
     """TD3+BC agent: `update(batch)` is the whole learning rule; `act(obs)` is the evaluation policy."""
 
+    ALGO, CONFIG = "td3bc", TD3BCConfig
     _SEED_NETS = ("actor", "critic", "actor_target", "critic_target")
     _SEED_OPTS = ("actor_opt", "critic_opt")
 
@@ -152,26 +153,3 @@ class TD3BC(SeedAxis):
         if self.n_seeds > 1 and x.dim() == 1:
             return self.actor(x[None])[:, 0].cpu().numpy()
         return self.actor(x).cpu().numpy()
-
-    # --- checkpoints: tensors and plain data only (torch.load(weights_only=True)) --------------
-    def state_dict(self) -> dict:
-        return {
-            "algo": "td3bc", "config": asdict(self.cfg), "obs_dim": self.obs_dim, "act_dim": self.act_dim,
-            "n_seeds": self.n_seeds, "step": self.step, "actor": self.actor.state_dict(), "critic": self.critic.state_dict(),
-            "actor_target": self.actor_target.state_dict(), "critic_target": self.critic_target.state_dict(),
-            "actor_opt": self.actor_opt.state_dict(), "critic_opt": self.critic_opt.state_dict(),
-            "obs_norm": self.obs_norm.state_dict(),
-        }
-
-    def load_state_dict(self, state: dict) -> None:
-        for name in ("actor", "critic", "actor_target", "critic_target", "actor_opt", "critic_opt", "obs_norm"):
-            getattr(self, name).load_state_dict(state[name])
-        self.step = int(state["step"])
-
-    @classmethod
-    def from_state_dict(cls, state: dict, device: str | torch.device = "cpu") -> TD3BC:
-        cfg = TD3BCConfig(**{**state["config"], "hidden": tuple(state["config"]["hidden"])})
-        agent = cls(state["obs_dim"], state["act_dim"], cfg, Normalizer.identity(state["obs_dim"]), device,
-                    n_seeds=int(state.get("n_seeds", 1)))
-        agent.load_state_dict(state)
-        return agent

@@ -43,7 +43,7 @@ from dawm.utils.config import save_config
 from dawm.utils.precision import Precision, resolve_precision
 from dawm.utils.progress import progress
 from dawm.utils.runs import Run
-from dawm.utils.torch_utils import resolve_device, set_seed
+from dawm.utils.torch_utils import prepare, set_seed
 
 ALGOS = ("td3bc", "iql")
 
@@ -128,6 +128,50 @@ def train_agent(cfg: TrainAgentConfig, synthetic: BatchSource | None = None, tar
     With cfg.seeds > 1, `real` wraps each seed's buffer and `synthetic` is shared by all seeds (each
     draws its own batch from it); a `target_fn` sees the seeds' batches flattened to (S * B, ...).
     """
+    dataset = _check(cfg, dataset)
+    device = prepare(cfg.device, cfg.threads, cfg.seed)
+    if cfg.compile == "cuda-graph":
+        require_cuda(device, "agent", instead="--compile none or torch-compile")
+    dtype = resolve_precision(cfg.precision, device)
+    transitions = Transitions.from_dataset(dataset)
+    agent = build_agent(cfg, dataset, transitions, device, target_fn or one_step_target)
+    seed_sources = _seed_sources(cfg, transitions, device, synthetic, real)
+    source = seed_sources[0] if cfg.seeds == 1 else StackedSource(seed_sources)
+
+    run = Run(cfg.run_dir or default_run_dir(cfg))
+    evals = _resume(run, cfg, agent, source, device)
+    mode = compile_mode(cfg.compile, device, custom_target=target_fn is not None)
+    update = compiled_update(agent, mode, dtype)  # after loading: a capture binds the optimiser's tensors
+    save_config(cfg, run.dir / "config.yaml")
+    start = agent.step
+    if start > cfg.steps:
+        raise DawmError(f"{run.dir}: its checkpoint is at update {start}, beyond steps={cfg.steps} "
+                        "(raise --steps or use another --run-dir)")
+    if run.finished and start == cfg.steps:  # nothing left to do
+        return json.loads((run.dir / "summary.json").read_text())
+    train_time = _train_loop(cfg, run, agent, update, source, seed_sources, evals, dataset, device)
+    summary = _summary(cfg, run, agent, evals, dataset)
+    summary.update({
+        "updates_per_s": (cfg.steps - start) / train_time if train_time > 0 else None,
+        "seed_updates_per_s": cfg.seeds * (cfg.steps - start) / train_time if train_time > 0 else None,
+        "sample_counts": sample_counts(seed_sources[0], cfg.steps, agent.cfg.batch_size),  # per seed
+        "device": str(device), "compile": mode, "precision": str(dtype).removeprefix("torch."),
+        "run_dir": str(run.dir),
+    })
+    run.finish(summary)
+    return summary
+
+
+def compile_mode(mode: CompileMode, device: torch.device, custom_target: bool) -> CompileMode:
+    """The update execution `mode` resolves to: 'auto' is a CUDA graph on a GPU, eager elsewhere, and
+    eager with a custom critic target (DWM's rollouts may sync with the host, which a graph cannot hold)."""
+    if mode != "auto":
+        return mode
+    return "cuda-graph" if device.type == "cuda" and not custom_target else "none"
+
+
+def _check(cfg: TrainAgentConfig, dataset: Dataset | None) -> Dataset:
+    """Validate the settings (one line each) and load the dataset; returns it."""
     if cfg.algo not in ALGOS:
         raise DawmError(f"unknown algo '{cfg.algo}' (expected one of: {', '.join(ALGOS)})")
     if cfg.seeds < 1:
@@ -140,79 +184,73 @@ def train_agent(cfg: TrainAgentConfig, synthetic: BatchSource | None = None, tar
         dataset = load_dataset(cfg.dataset)
     if not dataset.env_id:
         raise DawmError(f"dataset '{dataset.name}' names no environment (metadata env_id), so it cannot be evaluated")
-    if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
-    device = resolve_device(cfg.device)
-    if cfg.compile == "cuda-graph":
-        require_cuda(device, "agent", instead="--compile none or torch-compile")
-    dtype = resolve_precision(cfg.precision, device)
-    set_seed(cfg.seed)
+    return dataset
 
-    transitions = Transitions.from_dataset(dataset)
-    agent = build_agent(cfg, dataset, transitions, device, target_fn or one_step_target)
-    batch_size, n_seeds = agent.cfg.batch_size, cfg.seeds
+
+def _seed_sources(cfg: TrainAgentConfig, transitions: Transitions, device: torch.device,
+                  synthetic: BatchSource | None, real) -> list[BatchSource]:
+    """Each seed's batch source: its own draw of the real buffer (seed + k), wrapped by `real`, mixed
+    with the shared synthetic source."""
     buffer = TransitionBuffer(transitions, device, seed=cfg.seed)
     if isinstance(synthetic, TransitionBuffer):
         synthetic = synthetic.to(device)  # built on the CPU by a caller while the agent runs on a GPU
-    seed_sources: list[BatchSource] = []
-    for k in range(n_seeds):
+    sources: list[BatchSource] = []
+    for k in range(cfg.seeds):
         source: BatchSource = buffer if k == 0 else buffer.reseeded(cfg.seed + k)
         if real is not None:
             source = real(source)
         if synthetic is not None:
             source = MixedSource(source, synthetic, cfg.synthetic_ratio)
-        seed_sources.append(source)
-    source = seed_sources[0] if n_seeds == 1 else StackedSource(seed_sources)
+        sources.append(source)
+    return sources
 
-    run = Run(cfg.run_dir or default_run_dir(cfg))
-    evals: list[list[dict]] = [[] for _ in range(n_seeds)]  # per seed
+
+def _resume(run: Run, cfg: TrainAgentConfig, agent, source: BatchSource, device: torch.device) -> list[list[dict]]:
+    """Load the run's latest checkpoint into the agent, the source and the RNGs, if there is one;
+    returns the evaluations so far, per seed."""
     state = run.latest_checkpoint(map_location=device)
-    if state is not None:
-        if state["agent"]["algo"] != cfg.algo or state["agent"].get("n_seeds", 1) != n_seeds:
-            raise DawmError(f"{run.dir}: its checkpoint is of algo '{state['agent']['algo']}' with "
-                            f"{state['agent'].get('n_seeds', 1)} seed(s), not '{cfg.algo}' with {n_seeds} "
-                            "(use another --run-dir)")
-        agent.load_state_dict(state["agent"])
-        if hasattr(source, "load_state_dict"):
-            source.load_state_dict(state["source"])
-        torch.set_rng_state(state["torch_rng"].cpu())
-        if device.type == "cuda" and state.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state(state["cuda_rng"].cpu(), device)
-        evals = [list(state["evals"])] if n_seeds == 1 else [list(e) for e in state["evals"]]
-    # auto: a custom target (DWM's rollouts) may sync with the host, which a graph cannot hold
-    mode = "none" if cfg.compile == "auto" and target_fn is not None else cfg.compile
-    update = compiled_update(agent, mode, dtype)  # after loading: a capture binds the optimiser's tensors
-    save_config(cfg, run.dir / "config.yaml")
-    start = agent.step
-    if start > cfg.steps:
-        raise DawmError(f"{run.dir}: its checkpoint is at update {start}, beyond steps={cfg.steps} "
-                        "(raise --steps or use another --run-dir)")
-    if run.finished and start == cfg.steps:  # nothing left to do
-        return json.loads((run.dir / "summary.json").read_text())
+    if state is None:
+        return [[] for _ in range(cfg.seeds)]
+    if state["agent"]["algo"] != cfg.algo or state["agent"].get("n_seeds", 1) != cfg.seeds:
+        raise DawmError(f"{run.dir}: its checkpoint is of algo '{state['agent']['algo']}' with "
+                        f"{state['agent'].get('n_seeds', 1)} seed(s), not '{cfg.algo}' with {cfg.seeds} "
+                        "(use another --run-dir)")
+    agent.load_state_dict(state["agent"])
+    source.load_state_dict(state["source"])
+    torch.set_rng_state(state["torch_rng"].cpu())
+    if device.type == "cuda" and state.get("cuda_rng") is not None:
+        torch.cuda.set_rng_state(state["cuda_rng"].cpu(), device)
+    return [list(state["evals"])] if cfg.seeds == 1 else [list(e) for e in state["evals"]]
+
+
+def _train_loop(cfg: TrainAgentConfig, run: Run, agent, update, source: BatchSource, seed_sources: list,
+                evals: list[list[dict]], dataset: Dataset, device: torch.device) -> float:
+    """Updates from the agent's step to cfg.steps, with logging, evaluation and checkpoints;
+    returns the seconds spent in updates (evaluation and checkpoints excluded)."""
+    n_seeds, batch_size = cfg.seeds, agent.cfg.batch_size
 
     def checkpoint(step: int) -> None:
         cuda_rng = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
         run.save_checkpoint({"agent": agent.state_dict(), "torch_rng": torch.get_rng_state(), "cuda_rng": cuda_rng,
-                             "evals": evals[0] if n_seeds == 1 else evals,
-                             "source": source.state_dict() if hasattr(source, "state_dict") else {}}, step)
+                             "evals": evals[0] if n_seeds == 1 else evals, "source": source.state_dict()}, step)
 
     pending: dict[str, list[torch.Tensor]] = defaultdict(list)
     clock = time.perf_counter
-    train_time, window_time, window_steps = 0.0, 0.0, 0  # update time only: eval and checkpoints excluded
-    bar = progress(total=cfg.steps, desc=f"{cfg.algo} {dataset.name}", unit="upd", initial=start)
+    train_time, window_time, window_steps = 0.0, 0.0, 0
+    bar = progress(total=cfg.steps, desc=f"{cfg.algo} {dataset.name}", unit="upd", initial=agent.step)
     try:
-        for step in range(start + 1, cfg.steps + 1):
+        for step in range(agent.step + 1, cfg.steps + 1):
+            log_now = step % cfg.log_every == 0 or step == cfg.steps
             t0 = clock()
             for k, v in update(source.sample(batch_size)).items():
                 pending[k].append(v)
-            last = step == cfg.steps
-            if step % cfg.log_every == 0 or last:
+            if log_now:
                 row = _seed_row({k: torch.stack(v).mean(0) for k, v in pending.items()})  # the only host sync
                 pending.clear()
             window_time += clock() - t0
             window_steps += 1
             bar.update(1)
-            if step % cfg.log_every == 0 or last:
+            if log_now:
                 row["updates_per_s"] = window_steps / max(window_time, 1e-9)
                 train_time, window_time, window_steps = train_time + window_time, 0.0, 0
                 if not all(map(_finite, row.values())):
@@ -224,40 +262,42 @@ def train_agent(cfg: TrainAgentConfig, synthetic: BatchSource | None = None, tar
                 score = _mean_std([e[-1]["score_mean"] for e in evals], "s")["s_mean"] if evals[0] else None
                 bar.set_postfix_str(f"critic {row['critic_loss']:.3g}" + (f" score {score:.1f}" if score is not None
                                                                            else ""))
-            if step % cfg.eval_every == 0 or last:
-                for k in range(n_seeds):
-                    policy = agent.act if n_seeds == 1 else (lambda obs, k=k: agent.act(obs)[k])
-                    res = evaluate(policy, dataset.env_id, cfg.eval_episodes, cfg.seed + k, dataset.ref_scores())
-                    evals[k].append({"step": step, "score_mean": res.score_mean, "score_std": res.score_std,
-                                     "return_mean": res.return_mean, "return_std": res.return_std,
-                                     "returns": res.returns})
-                run.log(step, _seed_row({k: [e[-1][k] for e in evals] for k in ("score_mean", "score_std",
-                                                                                  "return_mean", "return_std")}), "eval")
-            if step % cfg.checkpoint_every == 0 or last:
+            if step % cfg.eval_every == 0 or step == cfg.steps:
+                _evaluate(cfg, run, agent, evals, dataset, step)
+            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                 checkpoint(step)
     finally:
         bar.close()
+    return train_time
 
+
+def _evaluate(cfg: TrainAgentConfig, run: Run, agent, evals: list[list[dict]], dataset: Dataset, step: int) -> None:
+    """Each seed's policy on its own episode seeds (float32); appended to `evals` and logged."""
+    for k in range(cfg.seeds):
+        policy = agent.act if cfg.seeds == 1 else (lambda obs, k=k: agent.act(obs)[k])
+        res = evaluate(policy, dataset.env_id, cfg.eval_episodes, cfg.seed + k, dataset.ref_scores())
+        evals[k].append({"step": step, "score_mean": res.score_mean, "score_std": res.score_std,
+                         "return_mean": res.return_mean, "return_std": res.return_std, "returns": res.returns})
+    run.log(step, _seed_row({key: [e[-1][key] for e in evals] for key in ("score_mean", "score_std", "return_mean",
+                                                                          "return_std")}), "eval")
+
+
+def _summary(cfg: TrainAgentConfig, run: Run, agent, evals: list[list[dict]], dataset: Dataset) -> dict:
+    """The final ("last") scores: one seed's own, or with several seeds the mean and std over seeds
+    (each seed's own in per_seed, and its agent saved as agents/seed<k>.pt)."""
     summary = {"algo": cfg.algo, "dataset": dataset.name, "env_id": dataset.env_id, "seed": cfg.seed,
                "steps": cfg.steps, **_final(evals[0])}
-    if n_seeds > 1:  # the final_* figures become mean and std over seeds; each seed's own are in per_seed
-        per_seed = [{"seed": cfg.seed + k, **_final(e), "agent": str(run.dir / "agents" / f"seed{cfg.seed + k}.pt")}
-                    for k, e in enumerate(evals)]
-        for k, entry in enumerate(per_seed):
-            save_checkpoint(entry["agent"], agent.seed_state_dict(k))
-        summary.update(seeds=[e["seed"] for e in per_seed], final_returns=None,
-                       evals=[{"step": at[0]["step"], **_mean_std([e["score_mean"] for e in at], "score")}
-                              for at in zip(*evals)], per_seed=per_seed)
-        for key in ("score", "return"):
-            summary.update(_mean_std([e[f"final_{key}_mean"] for e in per_seed], f"final_{key}"))
-    summary.update({
-        "updates_per_s": (cfg.steps - start) / train_time if train_time > 0 else None,
-        "seed_updates_per_s": n_seeds * (cfg.steps - start) / train_time if train_time > 0 else None,
-        "sample_counts": sample_counts(seed_sources[0], cfg.steps, batch_size),  # per seed
-        "device": str(device), "compile": cfg.compile, "precision": str(dtype).removeprefix("torch."),
-        "run_dir": str(run.dir),
-    })
-    run.finish(summary)
+    if cfg.seeds == 1:
+        return summary
+    per_seed = [{"seed": cfg.seed + k, **_final(e), "agent": str(run.dir / "agents" / f"seed{cfg.seed + k}.pt")}
+                for k, e in enumerate(evals)]
+    for k, entry in enumerate(per_seed):
+        save_checkpoint(entry["agent"], agent.seed_state_dict(k))
+    summary.update(seeds=[e["seed"] for e in per_seed], final_returns=None,
+                   evals=[{"step": at[0]["step"], **_mean_std([e["score_mean"] for e in at], "score")}
+                          for at in zip(*evals)], per_seed=per_seed)
+    for key in ("score", "return"):
+        summary.update(_mean_std([e[f"final_{key}_mean"] for e in per_seed], f"final_{key}"))
     return summary
 
 

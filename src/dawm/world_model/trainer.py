@@ -30,7 +30,7 @@ from dawm.utils.errors import DawmError, TrainingDiverged
 from dawm.utils.precision import autocast, resolve_precision
 from dawm.utils.progress import progress
 from dawm.utils.runs import Run, slug
-from dawm.utils.torch_utils import resolve_device, set_seed
+from dawm.utils.torch_utils import make_adam, prepare
 from dawm.world_model.config import WorldModelConfig
 from dawm.world_model.denoisers import DENOISERS
 from dawm.world_model.diffusion import SCHEDULES, TrajectoryDiffusion
@@ -124,13 +124,10 @@ def default_run_dir(cfg: WorldModelConfig, ds: Dataset) -> Path:
 def train_world_model(cfg: WorldModelConfig) -> Path:
     """Train (or resume) the diffusion world model and its IDM; returns the run directory."""
     _check_config(cfg)
-    if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
-    device = resolve_device(cfg.device)
+    device = prepare(cfg.device, cfg.threads, cfg.seed)
     if cfg.compile == "cuda-graph":
         require_cuda(device, "world model")
     dtype = resolve_precision(cfg.precision, device)
-    set_seed(cfg.seed)
     ds = load_dataset(cfg.dataset)
     spec = get_env_spec(ds.env_id or "")
     if cfg.termination == "rule" and spec is None:
@@ -148,8 +145,8 @@ def train_world_model(cfg: WorldModelConfig) -> Path:
 
     model, idm, term = build_models(cfg, ds, train_seg, train_tr, learn_termination, device)
     ema = copy.deepcopy(model).requires_grad_(False).eval()
-    opt, idm_opt = _adam(model, cfg.lr), _adam(idm, cfg.idm_lr)
-    term_opt = _adam(term, cfg.idm_lr) if term is not None else None
+    opt, idm_opt = make_adam(model.parameters(), cfg.lr), make_adam(idm.parameters(), cfg.idm_lr)
+    term_opt = make_adam(term.parameters(), cfg.idm_lr) if term is not None else None
     gen = torch.Generator(device).manual_seed(cfg.seed)
     modules = {"model": model, "ema": ema, "opt": opt, "idm": idm, "idm_opt": idm_opt, "term": term,
                "term_opt": term_opt}
@@ -275,14 +272,6 @@ def _update(module, opt, loss: torch.Tensor, grad_clip: float) -> torch.Tensor:
         torch.nn.utils.clip_grad_norm_(module.parameters(), grad_clip)  # no host sync: capturable
     opt.step()
     return loss.detach()
-
-
-def _adam(module: torch.nn.Module, lr: float) -> torch.optim.Adam:
-    """Fused Adam (one kernel for all parameters) where this torch build supports it on the device."""
-    try:
-        return torch.optim.Adam(module.parameters(), lr=lr, fused=True)
-    except (RuntimeError, TypeError):
-        return torch.optim.Adam(module.parameters(), lr=lr, foreach=True)
 
 
 @torch.no_grad()
