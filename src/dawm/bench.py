@@ -124,6 +124,8 @@ def run_group(run: RunConfig, out: str, dataset: str, seed: int, methods: list[s
     """
     failures = []
     for method in methods:
+        if cell_path(out, method, dataset, seed).exists():  # finished meanwhile by another bench on this grid
+            continue
         failures += record_cell(out, method, dataset, seed, *run_cell(run, method, dataset, seed))
     return failures
 
