@@ -31,6 +31,10 @@ VARIANTS: dict[str, dict] = {
     "step0-drop": {"synthesis": {"first_step": "drop"}},
     "temperature-1": {"synthesis": {"temperature": 1.0}},
     "karras": {"world_model": {"schedule": "karras"}},
+    "karras-temperature-1": {"world_model": {"schedule": "karras"}, "synthesis": {"temperature": 1.0}},
+    "mlp-denoiser": {"world_model": {"denoiser": "mlp", "dim": 512, "n_layers": 4}},
+    "ensemble-termination": {"synthesis": {"ensemble_termination": True}},
+    "disagreement-0.99": {"synthesis": {"disagreement_quantile": 0.99}},
     "ratio-0.25": {"synthetic_ratio": 0.25},
     "horizon-3": {"synthesis": {"horizon": 3}},
     "oracle": {"synthesis": {"oracle": True}},  # diagnostic: the simulator's (r, s', done)

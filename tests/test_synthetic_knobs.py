@@ -112,3 +112,35 @@ def test_spread_on_a_hand_made_case():
     assert out["all"]["state_change_spread"] == pytest.approx(1.0, rel=1e-3)
     assert set(out["by_horizon"]) == {"0", "1", "2", "3"}
     assert out["by_horizon"]["2"]["action_spread"] == pytest.approx(0.5, rel=0.1)
+
+
+class _FakeEnsemble:
+    """Members predict s' = s + a (agreeing) except on rows flagged by s[1] > 5 (disagreeing)."""
+
+    class config:
+        members = 3
+
+    def predict(self, obs, act, member="mean"):
+        nxt = obs + np.pad(act, ((0, 0), (0, obs.shape[1] - act.shape[1])))
+        nxt = nxt + (obs[:, 1:2] > 5) * (member - 1) * 10.0
+        return nxt.astype(np.float32), np.zeros(len(obs), np.float32)
+
+
+def test_guard_ends_rollouts_the_ensemble_sees_fall_and_drops_disagreement():
+    from dawm.world_model.guards import guard
+
+    # two rollouts of 4 steps; state [height, flag]; the rule: done when height < 0.5
+    obs = np.array([[1, 0], [1, 0], [1, 0], [1, 0], [1, 0], [1, 0], [1, 9], [1, 0]], np.float32)
+    act = np.array([[0], [-0.8], [0], [0], [0], [0], [0], [0]], np.float32)  # rollout 0 step 1 falls
+    syn = Dataset(obs, act, np.ones(8), np.zeros(8, bool), np.array([0, 0, 0, 1, 0, 0, 0, 1], bool), obs,
+                  infos={"horizon_step": np.tile(np.arange(4), 2)}, metadata={"env_id": "x"})
+    rng = np.random.default_rng(0)
+    src = Dataset(rng.normal(1, 0.1, (200, 2)), rng.normal(0, 0.1, (200, 1)), np.zeros(200), np.zeros(200, bool),
+                  np.arange(200) % 50 == 49, rng.normal(1, 0.1, (200, 2)))
+    rule = lambda s: s[:, 0] < 0.5  # noqa: E731
+    out = guard(syn, _FakeEnsemble(), src, rule, ensemble_termination=True, disagreement_quantile=0.99)
+    np.testing.assert_array_equal(out.infos["horizon_step"], [0, 1, 0, 1])  # each rollout cut
+    np.testing.assert_array_equal(out.terminals, [False, True, False, False])  # the fall is an end
+    np.testing.assert_array_equal(out.timeouts, [False, False, False, True])  # the dropped step: a cut
+    assert out.metadata["guard"]["kept"] == 4 and out.n_episodes == 2
+    assert guard(syn, _FakeEnsemble(), src, rule) is syn  # both checks off: unchanged

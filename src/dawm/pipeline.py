@@ -173,7 +173,7 @@ def _run_stages(cfg: RunConfig, dataset: Dataset, algo: str, root: Path, times: 
 
         synthetic_source = TransitionBuffer(Transitions.from_dataset(synthetic), device, seed=cfg.seed + 1)
         if cfg.synthesis.refresh_every > 0:
-            synthetic_source = _refreshing_source(cfg, wm_dir, dataset, synthetic, device)
+            synthetic_source = _refreshing_source(cfg, wm_dir, dataset, synthetic, synthetic_path, device)
         agent_inputs = [_fingerprint(synthetic), cfg.synthesis.refresh_every]
         summary.update(synthetic_file=str(synthetic_path), synthetic_transitions=len(synthetic), fidelity=fidelity)
     elif cfg.method.startswith("dwm-"):
@@ -294,18 +294,19 @@ def _oracle_stage(synthetic_path: Path, synthetic: Dataset, times: dict) -> Data
     return load_dataset(str(path))
 
 
-def _refreshing_source(cfg: RunConfig, wm_dir: Path, dataset: Dataset, first: Dataset, device):
+def _refreshing_source(cfg: RunConfig, wm_dir: Path, dataset: Dataset, first: Dataset, first_path: Path, device):
     """DAWM's refresh schedule: set k >= 1 is synthesised in memory with seed (seed + 1) * 1000 + k."""
     from dawm.agents.batch_sources import RefreshingSource
     from dawm.data.transitions import Transitions
-    from dawm.world_model.synthesis import load_world_model_run, synthesize_with
+    from dawm.world_model.synthesis import guard_ensemble, load_world_model_run, synthesize_with
 
     world_model, idm, learned_term = load_world_model_run(wm_dir, device)
-    syn = dataclasses.replace(cfg.synthesis, world_model=str(wm_dir))
+    syn = dataclasses.replace(cfg.synthesis, world_model=str(wm_dir), seed=cfg.seed)
+    ensemble = guard_ensemble(syn, dataset, first_path.with_name(first_path.stem + "-guard-ensemble"))
 
     def generate(k: int) -> Transitions:
         generated = synthesize_with(syn, world_model, idm, learned_term, dataset, (cfg.seed + 1) * 1000 + k,
-                                    show_progress=False)
+                                    ensemble, show_progress=False)
         if syn.oracle:
             from dawm.world_model.oracle import oracle_dataset
 

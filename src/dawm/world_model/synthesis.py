@@ -197,6 +197,12 @@ class SynthesisConfig:
     """Number of rollouts (start pairs drawn uniformly from the chosen episodes)."""
     starts: str = "all"
     """Episodes to draw start pairs from: 'all', 'train' or 'val' (the world model's held-out episodes)."""
+    ensemble_termination: bool = False
+    """Also end a rollout where the env's termination rule fires on a one-step model ensemble's s' for the
+    same (s, a) (trained on the real data; dawm.world_model.guards)."""
+    disagreement_quantile: float = 0.0
+    """Drop a step, and the rest of its rollout, where the one-step ensemble's members disagree more than this
+    quantile of their disagreement on real transitions (e.g. 0.99); 0 = off."""
     first_step: Literal["generated", "real", "drop"] = "generated"
     """Step 0 of each rollout (the real s_t, a_t): the model's r_t, s_{t+1} ('generated'), the dataset's own
     ('real'), or left out ('drop')."""
@@ -255,15 +261,39 @@ def run_synthesis(cfg: SynthesisConfig) -> tuple[Path, Dataset]:
         pool = np.flatnonzero(val if cfg.starts == "val" else ~val)
         if len(pool) == 0:
             raise DawmError(f"--starts {cfg.starts}: the world model's split leaves no such episodes")
-    synthetic = synthesize_with(cfg, wm, idm, term, dataset, cfg.seed, start_indices=pool)
+    ensemble = guard_ensemble(cfg, dataset, out.with_name(out.stem + "-guard-ensemble"))
+    synthetic = synthesize_with(cfg, wm, idm, term, dataset, cfg.seed, ensemble, start_indices=pool)
     return write_dataset(synthetic, out, overwrite=cfg.overwrite), synthetic
 
 
+def guarded(cfg: SynthesisConfig) -> bool:
+    return cfg.ensemble_termination or cfg.disagreement_quantile > 0.0
+
+
+def guard_ensemble(cfg: SynthesisConfig, dataset: Dataset, directory: Path):
+    """The one-step ensemble the guards of `cfg` need (trained on `dataset` in `directory`, or reused
+    from there), or None when no guard is on."""
+    if not guarded(cfg):
+        return None
+    from dawm.world_model.dynamics_ensemble import EnsembleConfig, reference_ensemble
+
+    return reference_ensemble(dataset, directory, EnsembleConfig(members=5, max_steps=3000, seed=cfg.seed))[0]
+
+
 def synthesize_with(cfg: SynthesisConfig, wm: TrajectoryDiffusion, idm: InverseDynamics,
-                    term: TerminationClassifier | None, dataset: Dataset, seed: int, **kw) -> Dataset:
-    """`synthesize` with the generation knobs of `cfg` (one place that maps the config onto the call)."""
-    return synthesize(wm, idm, dataset, cfg.n_starts, cfg.target_rtg, cfg.horizon or None, cfg.guidance,
-                      cfg.sampler or None, cfg.steps or None, cfg.batch_size, seed,
-                      termination=term.predict if term is not None else None, temperature=cfg.temperature,
-                      eta=cfg.eta, world_model_path=cfg.world_model, precision=cfg.precision,
-                      first_step=cfg.first_step, **kw)
+                    term: TerminationClassifier | None, dataset: Dataset, seed: int, ensemble=None, **kw) -> Dataset:
+    """`synthesize` with the generation knobs of `cfg`, then its guards (dawm.world_model.guards): the
+    one place that maps the config onto the calls."""
+    termination = term.predict if term is not None else None
+    synthetic = synthesize(wm, idm, dataset, cfg.n_starts, cfg.target_rtg, cfg.horizon or None, cfg.guidance,
+                           cfg.sampler or None, cfg.steps or None, cfg.batch_size, seed, termination=termination,
+                           temperature=cfg.temperature, eta=cfg.eta, world_model_path=cfg.world_model,
+                           precision=cfg.precision, first_step=cfg.first_step, **kw)
+    if not guarded(cfg):
+        return synthetic
+    if ensemble is None:
+        raise DawmError("--ensemble-termination / --disagreement-quantile need a one-step ensemble (guard_ensemble)")
+    from dawm.world_model.guards import guard
+
+    done_fn, _ = resolve_termination(termination, dataset.env_id)
+    return guard(synthetic, ensemble, dataset, done_fn, cfg.ensemble_termination, cfg.disagreement_quantile, seed)
