@@ -136,6 +136,8 @@ def d3rlpy_dataset(ds: Dataset):
 
 
 def d3rlpy_algo(algo: str, steps: int = 1_000_000, device: str = "cpu:0"):
+    """d3rlpy's TD3PlusBC / IQL with CORL's settings; IQL's actor lr follows a cosine over `steps` updates
+    (pass our IQLConfig.lr_schedule_steps for the same schedule as ours)."""
     d3rlpy = import_d3rlpy()
 
     scaler = d3rlpy.preprocessing.StandardObservationScaler()

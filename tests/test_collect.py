@@ -228,3 +228,22 @@ def test_cli_collect_and_datasets(policies, tmp_path, capsys, monkeypatch):
     assert main(["datasets"]) == 0
     text = capsys.readouterr().out
     assert "hopper-random-size500" in text and "hopper_random-v2.hdf5" in text
+
+
+def test_snapshot_with_action_noise_makes_a_low_quality_dataset(policies, tmp_path):
+    cfg = dict(env="hopper", level="medium", size=300, n_envs=4)
+    plain = _arrays(collect(CollectConfig(**cfg, snapshot="step_00000200.safetensors", out=str(tmp_path / "a.hdf5"))))
+    assert np.allclose(plain["actions"], 0.5, atol=1e-3)  # the snapshot acts (its signature action), not medium
+    noisy_path = collect(CollectConfig(**cfg, snapshot="step_00000200.safetensors", action_noise=0.3,
+                                       out=str(tmp_path / "b.hdf5")))
+    noisy = _arrays(noisy_path)
+    deviation = noisy["actions"] - 0.5
+    assert 0.2 < deviation.std() < 0.4 and np.abs(noisy["actions"]).max() <= 1.0
+    with h5py.File(noisy_path, "r") as f:
+        assert "N(0, 0.3^2)" in f["metadata/action_sampling"][()].decode()
+        assert f["metadata/name"][()].decode() == "b"
+    with pytest.raises(DawmError, match="--out"):
+        collect(CollectConfig(env="hopper", level="medium", size=300, action_noise=0.1))
+    with pytest.raises(DawmError, match="no such policy file"):
+        collect(CollectConfig(env="hopper", level="medium", size=300, snapshot="nope.safetensors",
+                              out=str(tmp_path / "c.hdf5")))

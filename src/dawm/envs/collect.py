@@ -68,6 +68,11 @@ class CollectConfig:
     """Output HDF5 file (default: the dataset cache, under the dataset's name)."""
     overwrite: bool = False
     """Replace an existing output file."""
+    snapshot: str = ""
+    """A policy file of the env's behaviour run (e.g. step_00020000.safetensors) that acts for the whole dataset
+    instead of the level's policies, e.g. for a low-quality dataset (`level` then only labels it; needs --out)."""
+    action_noise: float = 0.0
+    """Std of Gaussian noise added to every behaviour action (clipped to [-1, 1]); needs --out."""
 
 
 # --- names, policies, recipes -----------------------------------------------------------------
@@ -138,6 +143,12 @@ def plan(cfg: CollectConfig) -> tuple[int, list[tuple[str, int, list[Phase]]], d
     spec, level = _spec(cfg.env), cfg.level
     if level not in LEVELS:
         raise DawmError(f"unknown level '{level}' (expected one of: {', '.join(LEVELS)})")
+    if cfg.snapshot:
+        root = policies_dir(cfg.policies)
+        if not (root / spec.name / cfg.snapshot).is_file():
+            raise DawmError(f"--snapshot {cfg.snapshot}: no such policy file in {root / spec.name}")
+        size = cfg.size or DEFAULT_SIZE
+        return size, [(level, size, [Phase(cfg.snapshot, size)])], {"snapshot": cfg.snapshot}
     if level == "random":
         size = cfg.size or DEFAULT_SIZE
         return size, [("random", size, [Phase(None, size)])], {"policy": "uniform random actions in [-1, 1]"}
@@ -190,6 +201,12 @@ def collect(cfg: CollectConfig) -> Path:
     if cfg.n_envs < 1 or total < 1 or cfg.seed < 0:
         raise DawmError(f"--n-envs and --size must be positive, --seed >= 0 (got {cfg.n_envs}, {total}, {cfg.seed})")
     name = dataset_name(spec.name, cfg.level, cfg.seed, cfg.size)
+    if cfg.snapshot or cfg.action_noise:
+        if not cfg.out:  # not what the generated name promises: it needs a name of its own
+            raise DawmError("--snapshot / --action-noise make a dataset of their own: give it a file with --out")
+        name = Path(cfg.out).stem
+    if cfg.action_noise < 0:
+        raise DawmError(f"--action-noise {cfg.action_noise}: must be >= 0")
     out = Path(cfg.out).expanduser() if cfg.out else cached_dataset_path(name)
     if out.exists() and not cfg.overwrite:
         raise DataError(out, None, "already exists", "a new --out path, or --overwrite to regenerate")
@@ -201,8 +218,8 @@ def collect(cfg: CollectConfig) -> Path:
     bar = progress(total, f"collect {name}", "steps")
     try:
         start = time.perf_counter()
-        chunks = [rollout(spec.env_id, phases, policies, size, (cfg.seed, LEVELS.index(level)), cfg.n_envs, bar)
-                  for level, size, phases in parts]
+        chunks = [rollout(spec.env_id, phases, policies, size, (cfg.seed, LEVELS.index(level)), cfg.n_envs, bar,
+                          cfg.action_noise) for level, size, phases in parts]
         seconds = time.perf_counter() - start
     finally:
         torch.set_num_threads(threads)
@@ -219,7 +236,9 @@ def collect(cfg: CollectConfig) -> Path:
         return_mean=stats["return_mean"], return_std=stats["return_std"], score_mean=stats.get("score_mean"),
         ref_min_score=spec.ref_min_score, ref_max_score=spec.ref_max_score, policy=policy_meta,
         policies_digest=policies_digest(parts, policy_root),
-        action_sampling="uniform in [-1, 1]" if cfg.level == "random" else "tanh(mu + std * N(0, 1)) from the actor",
+        action_sampling=("uniform in [-1, 1]" if cfg.level == "random" and not cfg.snapshot else
+                         "tanh(mu + std * N(0, 1)) from the actor")
+        + (f", plus N(0, {cfg.action_noise}^2) noise clipped to [-1, 1]" if cfg.action_noise else ""),
         max_episode_steps=1000, env_steps=env_steps, collect_seconds=round(seconds, 3),
         steps_per_second=round(env_steps / max(seconds, 1e-9), 1), dawm_version=version("dawm"),
         gymnasium_version=version("gymnasium"), mujoco_version=version("mujoco"), command=command_line(cfg, total),
@@ -235,6 +254,9 @@ def collect(cfg: CollectConfig) -> Path:
 def command_line(cfg: CollectConfig, size: int | None = None) -> str:
     """The `dawm collect` command for `cfg` (with `size`: every value spelled out, to re-create a file)."""
     cmd = f"dawm collect {cfg.env} {cfg.level}"
+    if cfg.snapshot or cfg.action_noise:
+        cmd += (f" --snapshot {cfg.snapshot}" if cfg.snapshot else "") + (
+            f" --action-noise {cfg.action_noise}" if cfg.action_noise else "") + f" --out {cfg.out}"
     if size is not None:
         return cmd + f" --size {size} --seed {cfg.seed} --n-envs {cfg.n_envs}" + (
             f" --policies {cfg.policies}" if cfg.policies else "")

@@ -27,32 +27,36 @@ def _episode_seed(key: tuple[int, int], env: int, episode: int) -> int:
 class _Actor:
     """Batched actions for the phase the step counter is in (the last phase acts to the end)."""
 
-    def __init__(self, phases: list[Phase], policies: dict, act_dim: int, key: tuple[int, int]):
+    def __init__(self, phases: list[Phase], policies: dict, act_dim: int, key: tuple[int, int], noise: float = 0.0):
         self.ends = np.cumsum([p.steps for p in phases])
         self.policies = [policies[p.policy] if p.policy else None for p in phases]
         seq = np.random.SeedSequence(list(key))
         self.rng = np.random.default_rng(seq)
         self.generator = torch.Generator().manual_seed(int(seq.generate_state(1)[0]))
-        self.act_dim = act_dim
+        self.act_dim, self.noise = act_dim, noise
+        self.noise_rng = np.random.default_rng(np.random.SeedSequence([*key, 1]))  # its own: noise-free data unchanged
 
     def __call__(self, obs: np.ndarray, step: int) -> np.ndarray:
         k = min(int(np.searchsorted(self.ends, step, side="right")), len(self.policies) - 1)
         policy = self.policies[k]
         if policy is None:
-            return self.rng.uniform(-1.0, 1.0, size=(len(obs), self.act_dim)).astype(np.float32)
-        # D4RL's behaviour data is sampled from the SAC policy, not its mean action.
-        return policy.act(obs, deterministic=False, generator=self.generator)
+            actions = self.rng.uniform(-1.0, 1.0, size=(len(obs), self.act_dim)).astype(np.float32)
+        else:  # D4RL's behaviour data is sampled from the SAC policy, not its mean action.
+            actions = policy.act(obs, deterministic=False, generator=self.generator)
+        if self.noise > 0:
+            actions = np.clip(actions + self.noise * self.noise_rng.normal(size=actions.shape), -1, 1).astype(np.float32)
+        return actions
 
 
 def rollout(env_id: str, phases: list[Phase], policies: dict, size: int, key: tuple[int, int], n_envs: int,
-            bar=None) -> dict:
+            bar=None, action_noise: float = 0.0) -> dict:
     """Exactly `size` transitions in episode order (D4RL layout arrays + qpos/qvel + env_steps run).
 
     Episodes are kept in the order they finish; the one that completes the budget is cut at
     `size` (its last kept step becomes a timeout); the episodes still running are dropped.
     """
     envs = LockstepEnvs(env_id, n_envs)
-    act = _Actor(phases, policies, envs.act_dim, key)
+    act = _Actor(phases, policies, envs.act_dim, key, action_noise)
     n, limit = n_envs, envs.max_episode_steps
     cap = size + n * (limit + 1)  # the budget, plus at most one unfinished episode per env
     buf = {"observations": np.empty((cap, envs.obs_dim), np.float32), "actions": np.empty((cap, envs.act_dim),
