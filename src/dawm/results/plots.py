@@ -49,7 +49,8 @@ def plot_curves(by_method: dict[str, list[dict[int, float]]], path: Path, title:
             continue
         ax.plot(steps, mid, marker="o" if len(steps) < 3 else None, label=f"{method} (n={len(seed_curves)})")
         ax.fill_between(steps, low, high, alpha=0.2)
-    ax.set(xlabel="update step", ylabel="normalised score (IQM, 95% CI)", title=title)
+    several = any(len(c) > 1 for c in by_method.values())
+    ax.set(xlabel="update step", ylabel="normalised score" + (" (IQM, 95% CI)" if several else ""), title=title)
     ax.legend(fontsize="small")
     _save(fig, path)
 
