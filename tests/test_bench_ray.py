@@ -52,7 +52,7 @@ def test_bench_on_local_ray(tmp_path, capsys):
         ray.shutdown()
     assert all(p.stat().st_mtime_ns == done[p.name] for p in cells.glob("*.json") if p.name in done)
     assert len(list(cells.glob("*.json"))) == 4 and not list(cells.glob("*.error.txt"))
-    rows = list(csv.DictReader((tmp_path / "bench" / "results.csv").open()))
+    rows = list(csv.DictReader((tmp_path / "bench" / "scores.csv").open()))  # one row per seed
     assert sorted((r["dataset"], r["method"]) for r in rows) == [
         ("hopper-late", "iql"), ("hopper-late", "td3bc"), ("hopper-tiny", "iql"), ("hopper-tiny", "td3bc")]
     assert all(np.isfinite(float(r["score"])) for r in rows)
