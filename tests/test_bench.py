@@ -24,7 +24,8 @@ def hopper_file(tmp_path_factory):
 
 def _args(hopper_file, tmp_path):
     return ["bench", "--preset", "tiny", "--datasets", str(hopper_file), "--out", str(tmp_path / "bench"),
-            "--run.root", str(tmp_path / "pipeline"), "--run.device", "cpu", "--run.agent.eval-every", "100"]
+            "--run.root", str(tmp_path / "pipeline"), "--run.device", "cpu", "--run.agent.eval-every", "100",
+            "--bootstrap-reps", "200"]
 
 
 def test_bench_grid_outputs_and_resume(hopper_file, tmp_path, monkeypatch, capsys):

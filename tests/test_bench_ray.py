@@ -25,7 +25,8 @@ def test_bench_on_local_ray(tmp_path, capsys):
     cells = tmp_path / "bench" / "cells"
     args = ["bench", "--preset", "tiny", "--methods", "td3bc", "iql", "--datasets", str(data), str(late),
             "--seeds", "0", "--out", str(tmp_path / "bench"), "--run.root", str(tmp_path / "pipeline"),
-            "--run.device", "cpu", "--run.agent.eval-every", "100", "--run.agent.eval-episodes", "1",
+            "--run.device", "cpu", "--run.agent.eval-every", "100", "--bootstrap-reps", "200",
+            "--run.agent.eval-episodes", "1",
             "--ray", "local", "--workers", "2"]
 
     assert main(args) == 2
