@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Callable
 
 import gymnasium as gym
@@ -21,9 +21,6 @@ class EvalResult:
     return_std: float
     score_mean: float | None  # D4RL normalised score x 100, when references are known
     score_std: float | None
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
     def __str__(self) -> str:
         s = f"return {self.return_mean:.1f} ± {self.return_std:.1f}"

@@ -83,12 +83,3 @@ class GaussianMLPPolicy(nn.Module):
             policy.log_std.load_state_dict(actor.log_std.state_dict())
         return policy.eval()
 
-
-class RandomPolicy:
-    """Uniform random actions in [-1, 1] (D4RL's "random" level)."""
-
-    def __init__(self, act_dim: int, seed: int = 0):
-        self.act_dim, self.rng = act_dim, np.random.default_rng(seed)
-
-    def act(self, obs: np.ndarray, deterministic: bool = True, generator=None) -> np.ndarray:
-        return self.rng.uniform(-1.0, 1.0, size=(obs.shape[0], self.act_dim)).astype(np.float32)

@@ -34,9 +34,6 @@ class Estimate:
             return f"{self.value:.{digits}f} (n={self.n}, no CI)"
         return f"{self.value:.{digits}f} [{self.low:.{digits}f}, {self.high:.{digits}f}]"
 
-    def as_dict(self, name: str) -> dict:
-        return {name: self.value, f"{name}_low": self.low, f"{name}_high": self.high, "n": self.n}
-
 
 @contextlib.contextmanager
 def seeded(seed: int):

@@ -21,10 +21,6 @@ C = TypeVar("C")
 PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 
-def config_to_dict(cfg: Any) -> dict:
-    return dataclasses.asdict(cfg)
-
-
 def update_config(cfg: C, overrides: dict, source: str = "overrides") -> C:
     """Return a copy of dataclass `cfg` with `overrides` applied (nested dicts for nested configs)."""
     if not isinstance(overrides, dict):
@@ -96,5 +92,5 @@ def load_config(cls: type[C], command: str | None = None, preset: str | None = N
 def save_config(cfg: Any, path: str | Path) -> None:
     from dawm.utils.checkpoint import atomic_write
 
-    text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
+    text = yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False)
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))

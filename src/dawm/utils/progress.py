@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Iterable, Iterator, TypeVar
 
 from tqdm.auto import tqdm
-
-T = TypeVar("T")
 
 
 class _LogLines:
@@ -58,12 +55,3 @@ def progress(total: int | None = None, desc: str = "", unit: str = "it", interva
     bar.n = bar.initial = initial
     return bar
 
-
-def track(iterable: Iterable[T], total: int | None = None, desc: str = "", unit: str = "it") -> Iterator[T]:
-    """Iterate with a progress bar (or log lines off a terminal)."""
-    if total is None and hasattr(iterable, "__len__"):
-        total = len(iterable)  # type: ignore[arg-type]
-    with progress(total, desc, unit) as bar:
-        for item in iterable:
-            yield item
-            bar.update(1)
