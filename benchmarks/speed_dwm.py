@@ -26,7 +26,7 @@ from dawm.agents.value_expansion import DiffusionMVE, RolloutPool  # noqa: E402
 from dawm.data.transitions import Transitions  # noqa: E402
 from dawm.world_model.config import WorldModelConfig  # noqa: E402
 from dawm.world_model.diffusion import TrajectoryDiffusion  # noqa: E402
-from dawm.world_model.trainer import MODEL_FIELDS  # noqa: E402
+from dawm.world_model.config import diffusion_settings  # noqa: E402
 
 OBS, ACT, N = 11, 3, 100_000
 
@@ -43,7 +43,7 @@ def main() -> None:
     torch.manual_seed(0)
     data = Transitions.from_dataset(random_dataset(N, OBS, ACT))
     cfg = WorldModelConfig()
-    wm = TrajectoryDiffusion(OBS, ACT, **{f: getattr(cfg, f) for f in MODEL_FIELDS}).eval()
+    wm = TrajectoryDiffusion(OBS, ACT, **diffusion_settings(cfg)).eval()
     mve = DiffusionMVE(wm, args.horizon, rtg=100.0)
 
     def trainer(target_fn, source):

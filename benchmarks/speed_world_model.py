@@ -34,7 +34,7 @@ from dawm.world_model.inverse_dynamics import InverseDynamics
 from dawm.world_model.synthesis import synthesize
 from dawm.utils.cuda_graphs import GraphReplay, make_capturable
 from dawm.utils.precision import autocast, resolve_precision
-from dawm.world_model.trainer import MODEL_FIELDS
+from dawm.world_model.config import diffusion_settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import _sync, matmul_peak as _matmul_peak  # noqa: E402
@@ -67,7 +67,7 @@ def build(cfg: WorldModelConfig, device: str, n: int = 50_000):
     rng = np.random.default_rng(0)
     ds = Dataset(rng.normal(size=(n, OBS)), rng.uniform(-1, 1, (n, ACT)), rng.normal(size=n), np.zeros(n, bool),
                  np.arange(n) % 1000 == 999, metadata={"env_id": "Hopper-v5", "name": "bench"})
-    wm = TrajectoryDiffusion(OBS, ACT, **{f: getattr(cfg, f) for f in MODEL_FIELDS})
+    wm = TrajectoryDiffusion(OBS, ACT, **diffusion_settings(cfg))
     wm.set_normalizers(torch.randn(1000, cfg.horizon, OBS), torch.randn(1000, cfg.horizon), torch.rand(1000, ACT),
                        400.0)
     idm = InverseDynamics(OBS, ACT, cfg.idm_hidden)

@@ -1,29 +1,34 @@
-"""`WorldModelConfig`: every knob of `dawm train-world-model` (defaults: DWM's, at CPU-friendly length)."""
+"""The world model's settings, each declared once: `DiffusionSettings` (what a `TrajectoryDiffusion` is
+built from and saved with) and `WorldModelConfig` (those plus every knob of `dawm train-world-model`;
+defaults: DWM's, at CPU-friendly length)."""
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from dataclasses import dataclass
+from typing import Literal
 
 from dawm.utils.precision import Precision
 
+# Sampling defaults stored in the model: a run may change them between sessions (not a new model).
+SAMPLING_FIELDS = ("sampler", "sampling_steps", "temperature", "guidance", "clip_denoised")
+# What checkpoints saved before an option existed behaved as.
+LEGACY_SETTINGS = {"action_inpaint": False, "schedule": "cosine"}
+
 
 @dataclass
-class WorldModelConfig:
-    """Train a DAWM world model: trajectory diffusion over (r_t, s_{t+1}, ...) + inverse dynamics."""
+class DiffusionSettings:
+    """The diffusion model's hyper-parameters (architecture, schedule, loss, sampling defaults)."""
 
-    dataset: str = ""
-    """Dataset: a name (hopper-medium), a Minari id or an HDF5 path."""
-    out: str = ""
-    """Run directory (default: runs/world_model/<dataset>-seed<seed>); an existing one is resumed."""
-    # --- model ---
     horizon: int = 8
     """T: rows [s_{t+k}, r_{t+k}], k < T, per sample; synthesis yields up to T - 1 transitions."""
     diffusion_steps: int = 5
     """K: diffusion (noise) steps of the noise schedule (DWM: 5 for T = 8)."""
-    schedule: str = "cosine"
+    schedule: Literal["cosine", "karras"] = "cosine"
     """Noise schedule: 'cosine' (DWM's; K = 5 leaves noise std 0.32 at its least noisy level) or 'karras'
     (EDM's levels, nearly clean at the last one: futures sampled, not averaged; docs/world_model.md)."""
-    denoiser: str = "unet"
+    denoiser: Literal["unet", "transformer", "mlp"] = "unet"
     """Denoising network: 'unet' (temporal 1-D U-Net, DWM/Diffuser), 'transformer' or 'mlp' (residual MLP over
     the flattened window, SynthER's choice; set --dim to its width, e.g. 512)."""
     dim: int = 32
@@ -36,7 +41,7 @@ class WorldModelConfig:
     """Transformer layers, or residual-MLP blocks."""
     n_heads: int = 4
     """Transformer attention heads."""
-    activation: str = "mish"
+    activation: Literal["mish", "silu"] = "mish"
     """U-Net activation: 'mish' (Diffuser/DWM) or 'silu'."""
     action_inpaint: bool = True
     """Also give a_t to the denoiser as row-0 input channels beside s_t (DWM in-paints it), not only as
@@ -45,17 +50,13 @@ class WorldModelConfig:
     """Probability of dropping the return-to-go condition in training (classifier-free guidance)."""
     reward_weight: float = 1.0
     """Loss weight of the reward column relative to each state dimension."""
-    prediction: str = "x0"
+    prediction: Literal["x0", "eps", "v"] = "x0"
     """What the network predicts: 'x0' (the clean sample, Diffuser's choice), 'eps' (the noise) or 'v'. With
     K = 5 the noisiest step keeps ~1% of the signal, so x0 recovered from an eps estimate is ~100x noisier."""
     clip_denoised: bool = True
     """Clip predicted clean samples to the training data's (normalised) range while sampling."""
-    gamma: float = 0.99
-    """Discount of the return-to-go condition."""
-    rtg_scale: float = 0.0
-    """RTG divisor; 0 = the env's DWM scale (hopper 400, walker2d 550, halfcheetah 1200), else max |RTG| in the data."""
     # --- sampling defaults stored in the model (synthesis may override) ---
-    sampler: str = "ddpm"
+    sampler: Literal["ddpm", "ddim", "dpm"] = "ddpm"
     """Default sampler: 'ddpm' (ancestral), 'ddim' or 'dpm' (DPM-Solver++ 2M)."""
     sampling_steps: int = 3
     """Default number of strided sampling steps N <= diffusion_steps (DWM: 3)."""
@@ -63,6 +64,21 @@ class WorldModelConfig:
     """Default noise scale of stochastic sampling steps (DWM/Diffuser low temperature: 0.5)."""
     guidance: float = 1.0
     """Default guidance weight w: eps = w eps(g) + (1 - w) eps(null); 1 = conditional only."""
+
+
+@dataclass
+class WorldModelConfig(DiffusionSettings):
+    """Train a DAWM world model: trajectory diffusion over (r_t, s_{t+1}, ...) + inverse dynamics."""
+
+    dataset: str = ""
+    """Dataset: a name (hopper-medium), a Minari id or an HDF5 path."""
+    out: str = ""
+    """Run directory (default: runs/world_model/<dataset>-seed<seed>); an existing one is resumed."""
+    # --- data ---
+    gamma: float = 0.99
+    """Discount of the return-to-go condition."""
+    rtg_scale: float = 0.0
+    """RTG divisor; 0 = the env's DWM scale (hopper 400, walker2d 550, halfcheetah 1200), else max |RTG| in the data."""
     # --- optimisation ---
     steps: int = 50_000
     """Diffusion gradient steps (DWM: 2e6 at batch 64)."""
@@ -86,7 +102,7 @@ class WorldModelConfig:
     """IDM minibatch (transitions)."""
     idm_lr: float = 3e-4
     """Adam learning rate of the IDM and the termination classifier."""
-    termination: str = "auto"
+    termination: Literal["auto", "rule", "learned"] = "auto"
     """Done rule for synthesis: 'auto' (the env's declared rule, or a learned classifier for unknown envs),
     'rule' (require the declared rule) or 'learned' (always train the classifier)."""
     # --- bookkeeping ---
@@ -109,8 +125,19 @@ class WorldModelConfig:
     precision: Precision = "float32"
     """Matmul precision of the training steps: float32, bfloat16 (autocast; weights, optimiser state and
     losses stay float32; validation runs in float32) or auto (bfloat16 where native; dawm.utils.precision)."""
-    compile: str = "auto"
+    compile: Literal["auto", "none", "cuda-graph"] = "auto"
     """'auto' (cuda-graph on a GPU, none elsewhere), 'none' or 'cuda-graph': replay each training
     step as a captured CUDA graph (CUDA only; many times faster there, since an eager step is bound
     by kernel launches; the diffusion noise then comes from the default CUDA generator, so a
     resumed run is not bit-identical to an uninterrupted one)."""
+
+
+def diffusion_settings(cfg: DiffusionSettings) -> dict:
+    """The `TrajectoryDiffusion` keyword arguments of a config (its DiffusionSettings fields)."""
+    return {f.name: getattr(cfg, f.name) for f in dataclasses.fields(DiffusionSettings)}
+
+
+def choices(cls: type) -> dict[str, tuple]:
+    """{field: allowed values} of a config's Literal fields (checked where a config file is read)."""
+    hints = typing.get_type_hints(cls)
+    return {name: typing.get_args(t) for name, t in hints.items() if typing.get_origin(t) is Literal}

@@ -18,6 +18,7 @@ States, rewards and actions are standardised by `Normalizer`s kept in the state_
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from torch import nn
 from dawm.data.normalization import Normalizer
 from dawm.utils.checkpoint import load_checkpoint, save_checkpoint
 from dawm.utils.errors import DataError
+from dawm.world_model.config import LEGACY_SETTINGS, DiffusionSettings
 from dawm.world_model.denoisers import make_denoiser
 from dawm.world_model.samplers import run_sampler, strided_steps
 
@@ -61,29 +63,22 @@ def cosine_alpha_bar(n_steps: int, s: float = 0.008, max_beta: float = 0.999) ->
 
 
 class TrajectoryDiffusion(nn.Module):
-    def __init__(self, obs_dim: int, act_dim: int, horizon: int = 8, diffusion_steps: int = 5,
-                 denoiser: str = "unet", dim: int = 32, dim_mults: tuple[int, ...] = (1, 2, 4), kernel_size: int = 5,
-                 n_layers: int = 4, n_heads: int = 4, activation: str = "mish", p_uncond: float = 0.25,
-                 reward_weight: float = 1.0, clip_denoised: bool = True, prediction: str = "x0",
-                 sampler: str = "ddpm", sampling_steps: int = 3, temperature: float = 0.5, guidance: float = 1.0,
-                 action_inpaint: bool = True, schedule: str = "cosine"):
+    def __init__(self, obs_dim: int, act_dim: int, **settings):
+        """`settings`: fields of `DiffusionSettings` (dawm.world_model.config, where each is documented);
+        the others keep their defaults. `hparams` (saved with the weights) is obs_dim, act_dim and all of them."""
         super().__init__()
-        if horizon < 2:
-            raise ValueError(f"horizon must be >= 2 (row 0 is the given s_t), got {horizon}")
-        self.hparams = dict(obs_dim=obs_dim, act_dim=act_dim, horizon=horizon, diffusion_steps=diffusion_steps,
-                            denoiser=denoiser, dim=dim, dim_mults=list(dim_mults), kernel_size=kernel_size,
-                            n_layers=n_layers, n_heads=n_heads, activation=activation, p_uncond=p_uncond,
-                            reward_weight=reward_weight, clip_denoised=clip_denoised, prediction=prediction,
-                            sampler=sampler, sampling_steps=sampling_steps, temperature=temperature,
-                            guidance=guidance, action_inpaint=action_inpaint, schedule=schedule)
-        self.obs_dim, self.act_dim, self.horizon, self.p_uncond = obs_dim, act_dim, horizon, p_uncond
-        if prediction not in ("eps", "x0", "v"):
-            raise ValueError(f"unknown prediction '{prediction}' (expected eps, x0 or v)")
-        self.prediction, self.action_inpaint = prediction, action_inpaint
+        s = DiffusionSettings(**settings)
+        if s.horizon < 2:
+            raise ValueError(f"horizon must be >= 2 (row 0 is the given s_t), got {s.horizon}")
+        if s.prediction not in ("eps", "x0", "v"):
+            raise ValueError(f"unknown prediction '{s.prediction}' (expected eps, x0 or v)")
+        self.hparams = {"obs_dim": obs_dim, "act_dim": act_dim, **dataclasses.asdict(s), "dim_mults": list(s.dim_mults)}
+        self.obs_dim, self.act_dim, self.horizon, self.p_uncond = obs_dim, act_dim, s.horizon, s.p_uncond
+        self.prediction, self.action_inpaint = s.prediction, s.action_inpaint
         self.metadata: dict = {}  # env_id, dataset, gamma, val_episode_ids, ... (set by the trainer)
-        self.net = make_denoiser(denoiser, horizon, obs_dim + 1, act_dim, dim, dim_mults, kernel_size, n_layers,
-                                 n_heads, activation, in_dim=obs_dim + 1 + act_dim * action_inpaint)
-        self.register_buffer("alpha_bar", noise_schedule(schedule, diffusion_steps))
+        self.net = make_denoiser(s.denoiser, s.horizon, obs_dim + 1, act_dim, s.dim, s.dim_mults, s.kernel_size,
+                                 s.n_layers, s.n_heads, s.activation, in_dim=obs_dim + 1 + act_dim * s.action_inpaint)
+        self.register_buffer("alpha_bar", noise_schedule(s.schedule, s.diffusion_steps))
         self.register_buffer("rtg_scale", torch.ones(()))
         # Range of the normalised training data per feature: predicted x0 is clipped to it while sampling
         # (Diffuser's clip_denoised), so a few-step sampler cannot leave the data's range.
@@ -92,9 +87,9 @@ class TrajectoryDiffusion(nn.Module):
         self.state_norm = Normalizer.identity(obs_dim)
         self.reward_norm = Normalizer.identity(1)
         self.action_norm = Normalizer.identity(act_dim)
-        weight = torch.ones(horizon, obs_dim + 1)
+        weight = torch.ones(s.horizon, obs_dim + 1)
         weight[0, :obs_dim] = 0.0  # in-painted s_t: nothing to predict
-        weight[:, obs_dim] = reward_weight
+        weight[:, obs_dim] = s.reward_weight
         self.register_buffer("loss_weight", weight / weight.mean())
 
     @property
@@ -230,8 +225,7 @@ class TrajectoryDiffusion(nn.Module):
 
     @classmethod
     def from_checkpoint(cls, ckpt: dict) -> TrajectoryDiffusion:
-        # models saved before an option existed had its old behaviour
-        hparams = {"action_inpaint": False, "schedule": "cosine", **ckpt["hparams"]}
+        hparams = {**LEGACY_SETTINGS, **ckpt["hparams"]}  # saved before an option existed: its old behaviour
         model = cls(**{k: tuple(v) if k == "dim_mults" else v for k, v in hparams.items()})
         model.load_state_dict(ckpt["state_dict"])
         model.metadata = ckpt.get("metadata", {})

@@ -31,17 +31,11 @@ from dawm.utils.precision import autocast, resolve_precision
 from dawm.utils.progress import progress
 from dawm.utils.runs import Run, slug
 from dawm.utils.torch_utils import make_adam, prepare
-from dawm.world_model.config import WorldModelConfig
-from dawm.world_model.denoisers import DENOISERS
-from dawm.world_model.diffusion import SCHEDULES, TrajectoryDiffusion
+from dawm.world_model.config import SAMPLING_FIELDS, WorldModelConfig, choices, diffusion_settings
+from dawm.world_model.diffusion import TrajectoryDiffusion
 from dawm.world_model.inverse_dynamics import InverseDynamics, TerminationClassifier
 
 __all__ = ["WorldModelConfig", "train_world_model", "split_episodes", "select_episodes"]
-
-MODEL_FIELDS = ("horizon", "diffusion_steps", "denoiser", "dim", "dim_mults", "kernel_size", "n_layers", "n_heads",
-                "activation", "p_uncond", "reward_weight", "prediction", "clip_denoised", "sampler", "sampling_steps", "temperature",
-                "guidance", "action_inpaint", "schedule")  # WorldModelConfig fields that are TrajectoryDiffusion hyper-parameters
-
 
 # --- data ------------------------------------------------------------------------------------------
 def split_episodes(ds: Dataset, val_fraction: float, seed: int) -> np.ndarray:
@@ -86,7 +80,7 @@ def _batch(data: dict[str, torch.Tensor], index: torch.Tensor) -> dict[str, torc
 
 # --- models ------------------------------------------------------------------------------------
 def build_models(cfg: WorldModelConfig, ds: Dataset, train_seg, train_tr, learn_termination: bool, device):
-    model = TrajectoryDiffusion(ds.obs_dim, ds.act_dim, **{f: getattr(cfg, f) for f in MODEL_FIELDS})
+    model = TrajectoryDiffusion(ds.obs_dim, ds.act_dim, **diffusion_settings(cfg))
     spec = get_env_spec(ds.env_id or "")
     rtg_scale = cfg.rtg_scale or (spec.rtg_scale if spec else float(train_seg["rtg"].abs().max().clamp(min=1e-6)))
     model.set_normalizers(train_seg["states"], train_seg["rewards"], train_seg["action"], rtg_scale)
@@ -102,11 +96,7 @@ def build_models(cfg: WorldModelConfig, ds: Dataset, train_seg, train_tr, learn_
 def _check_config(cfg: WorldModelConfig) -> None:
     if not cfg.dataset:
         raise DawmError("--dataset is required (a dataset name or an HDF5 path)")
-    choices = {"compile": ("auto", "none", "cuda-graph"), "denoiser": DENOISERS, "schedule": SCHEDULES,
-               "sampler": ("ddpm", "ddim", "dpm"),
-               "termination": ("auto", "rule", "learned"), "activation": ("mish", "silu"),
-               "prediction": ("eps", "x0", "v")}
-    for key, allowed in choices.items():
+    for key, allowed in choices(WorldModelConfig).items():  # a config file's values, which tyro did not see
         if getattr(cfg, key) not in allowed:
             raise DawmError(f"--{key.replace('_', '-')}: '{getattr(cfg, key)}' (expected one of: {', '.join(allowed)})")
     if cfg.horizon < 2 or not 1 <= cfg.sampling_steps <= cfg.diffusion_steps or not 0 <= cfg.val_fraction < 1:
@@ -290,7 +280,7 @@ def _last_step(run: Run) -> int | str:
 def _check_resumable(ckpt: dict, model: TrajectoryDiffusion, run_dir: Path) -> None:
     for key, value in model.hparams.items():
         old = ckpt.get("hparams", {}).get(key)
-        if key in ("sampler", "sampling_steps", "temperature", "guidance", "clip_denoised"):
+        if key in SAMPLING_FIELDS:
             continue  # sampling defaults may change between sessions
         if old != value:
             raise DawmError(f"{run_dir}: its checkpoint was trained with {key}={old}, the config says {value} "
