@@ -88,3 +88,11 @@ def test_top_level_help_lists_commands(capsys):
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
     assert "behaviour train" in out
+
+
+def test_renamed_flags_name_the_new_flag(capsys):
+    assert main(["synthesize", "--steps", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "--steps was renamed --sampling-steps" in err and "Traceback" not in err
+    assert main(["run", "--synthesis.steps=2"]) == 2
+    assert "--synthesis.steps was renamed --synthesis.sampling-steps" in capsys.readouterr().err

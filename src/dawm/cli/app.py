@@ -34,6 +34,9 @@ class Command:
 
 
 COMMANDS: dict[tuple[str, ...], Command] = {}
+# Flags renamed so that one word means one thing (`steps`: training updates; sampling steps are `sampling_steps`).
+RENAMED = {("synthesize", "--steps"): "--sampling-steps", ("run", "--synthesis.steps"): "--synthesis.sampling-steps",
+           ("bench", "--run.synthesis.steps"): "--run.synthesis.sampling-steps"}
 
 
 def command(name: str, config: type, help: str, required: tuple[str, ...] = ()):
@@ -81,6 +84,10 @@ def dispatch(argv: list[str]) -> Any:
             print(_top_help(tuple(words)))
             return None
         raise DawmError(f"unknown command '{' '.join(words + argv[:1])}' (run `dawm --help` for the list)")
+    for token in argv:
+        new = RENAMED.get((cmd.name, token.split("=", 1)[0]))
+        if new:
+            raise DawmError(f"{token.split('=', 1)[0]} was renamed {new}")
     preset = _pop_option(argv, "--preset")
     config_file = _pop_option(argv, "--config")
     cfg = load_config(cmd.config, cmd.name.replace(" ", "-"), preset, config_file)

@@ -164,7 +164,7 @@ def _metadata(wm, dataset, wm_path, rtg, target, horizon, guidance, sampler, ste
                 world_model=str(wm_path or ""), target_rtg=float(np.mean(rtg)), target_rtg_spec=str(target),
                 horizon=horizon,
                 guidance=float(hp["guidance"] if guidance is None else guidance), sampler=sampler or hp["sampler"],
-                steps=int(steps or hp["sampling_steps"]), n_starts=int(n_starts), seed=int(seed),
+                sampling_steps=int(steps or hp["sampling_steps"]), n_starts=int(n_starts), seed=int(seed),
                 termination=done_rule, generation_seconds=round(seconds, 3))
     return meta
 
@@ -215,8 +215,8 @@ class SynthesisConfig:
     """Guidance weight w (default: the model's)."""
     sampler: str = ""
     """'ddpm', 'ddim' or 'dpm' (default: the model's)."""
-    steps: int = 0
-    """Sampling steps, 1..K (0 = the model's default)."""
+    sampling_steps: int = 0
+    """Sampling steps N, 1..K (0 = the model's default)."""
     temperature: float | None = None
     """Noise scale of stochastic sampling steps (default: the model's)."""
     eta: float = 0.0
@@ -286,7 +286,7 @@ def synthesize_with(cfg: SynthesisConfig, wm: TrajectoryDiffusion, idm: InverseD
     one place that maps the config onto the calls."""
     termination = term.predict if term is not None else None
     synthetic = synthesize(wm, idm, dataset, cfg.n_starts, cfg.target_rtg, cfg.horizon or None, cfg.guidance,
-                           cfg.sampler or None, cfg.steps or None, cfg.batch_size, seed, termination=termination,
+                           cfg.sampler or None, cfg.sampling_steps or None, cfg.batch_size, seed, termination=termination,
                            temperature=cfg.temperature, eta=cfg.eta, world_model_path=cfg.world_model,
                            precision=cfg.precision, first_step=cfg.first_step, **kw)
     if not guarded(cfg):
