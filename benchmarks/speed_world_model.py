@@ -109,7 +109,7 @@ def training_case(wm: TrajectoryDiffusion, batch: int, iters: int, compile: str 
 def sampling_case(ds, wm, idm, sampler: str, steps: int, guidance: float, n_starts: int, batch: int,
                   precision: str = "float32"):
     never = lambda s: np.zeros(len(s), bool)  # noqa: E731  (count every generated step)
-    kw = dict(sampler=sampler, steps=steps, guidance=guidance, termination=never, batch_size=batch,
+    kw = dict(sampler=sampler, sampling_steps=steps, guidance=guidance, termination=never, batch_size=batch,
               show_progress=False, precision=precision)
     synthesize(wm, idm, ds, min(batch, n_starts), **kw)
     flops = count_flops(lambda: synthesize(wm, idm, ds, batch, **kw)) * n_starts / batch

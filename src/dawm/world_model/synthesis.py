@@ -78,7 +78,7 @@ def resolve_termination(termination: Callable | None, env_id: str | None) -> tup
 @torch.no_grad()
 def synthesize(world_model: TrajectoryDiffusion, idm: InverseDynamics, dataset: Dataset, n_starts: int,
                target_rtg: str | float = "q0.9", horizon: int | None = None, guidance: float | None = None,
-               sampler: str | None = None, steps: int | None = None, batch_size: int = 2048, seed: int = 0,
+               sampler: str | None = None, sampling_steps: int | None = None, batch_size: int = 2048, seed: int = 0,
                termination: Callable[[np.ndarray], np.ndarray] | None = None, temperature: float | None = None,
                eta: float = 0.0, start_indices: np.ndarray | None = None, world_model_path: str | None = None,
                show_progress: bool = True, precision: str = "float32", first_step: str = "generated") -> Dataset:
@@ -121,7 +121,8 @@ def synthesize(world_model: TrajectoryDiffusion, idm: InverseDynamics, dataset: 
         a0 = torch.as_tensor(dataset.actions[idx], device=device)
         with autocast(device, dtype):
             g = torch.as_tensor(rtgs[i: i + batch_size].copy(), device=device)
-            states, rewards = world_model.sample(s0, a0, g, guidance, sampler, steps, temperature, eta, generator=gen)
+            states, rewards = world_model.sample(s0, a0, g, guidance, sampler, sampling_steps, temperature, eta,
+                                                 generator=gen)
             s, s2 = states[:, :horizon], states[:, 1: horizon + 1]
             obs, nxt = s[:, 1:].reshape(-1, s.shape[-1]), s2[:, 1:].reshape(-1, s.shape[-1])
             inferred = torch.cat([idm(o, n) for o, n in zip(obs.split(4096), nxt.split(4096))])  # cache-sized chunks
@@ -148,8 +149,8 @@ def synthesize(world_model: TrajectoryDiffusion, idm: InverseDynamics, dataset: 
         terminals=(done & keep)[keep], timeouts=(last & ~done)[keep],
         infos={"horizon_step": np.broadcast_to(np.arange(horizon), keep.shape)[keep].astype(np.int64),
                "start_index": np.broadcast_to(starts[:, None], keep.shape)[keep].astype(np.int64)},
-        metadata=_metadata(world_model, dataset, world_model_path, rtg, target_rtg, horizon, guidance, sampler, steps,
-                           n_starts, seed, done_rule, time.perf_counter() - t0),
+        metadata=_metadata(world_model, dataset, world_model_path, rtg, target_rtg, horizon, guidance, sampler,
+                           sampling_steps, n_starts, seed, done_rule, time.perf_counter() - t0),
     )
 
 
