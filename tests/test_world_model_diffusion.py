@@ -32,7 +32,7 @@ def _inputs(b=6, seed=1):
 def test_sample_shapes_and_exact_start_state(denoiser, sampler):
     model = _model(denoiser)
     s0, a0, rtg = _inputs()
-    states, rewards = model.sample(s0, a0, rtg, sampler=sampler, steps=3, generator=torch.Generator().manual_seed(0))
+    states, rewards = model.sample(s0, a0, rtg, sampler=sampler, sampling_steps=3, generator=torch.Generator().manual_seed(0))
     assert states.shape == (6, T, OBS) and rewards.shape == (6, T)
     assert torch.equal(states[:, 0], s0)  # in-painted s_t is reproduced bit for bit
     assert torch.isfinite(states).all() and torch.isfinite(rewards).all()

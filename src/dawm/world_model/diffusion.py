@@ -183,7 +183,7 @@ class TrajectoryDiffusion(nn.Module):
 
     @torch.no_grad()  # not inference_mode: results may feed critic targets inside autograd graphs
     def sample(self, state, action, rtg, guidance: float | None = None, sampler: str | None = None,
-               steps: int | None = None, temperature: float | None = None, eta: float = 0.0,
+               sampling_steps: int | None = None, temperature: float | None = None, eta: float = 0.0,
                clip=None, generator: torch.Generator | None = None):
         """Raw s_t (B, obs), a_t (B, act), RTG (B,) -> raw states (B, T, obs) with states[:, 0] == s_t exactly,
         and rewards (B, T). Unset knobs take the defaults stored in the model; `clip` (a bound or a (low, high)
@@ -201,7 +201,7 @@ class TrajectoryDiffusion(nn.Module):
         x = torch.randn((len(state), self.horizon, self.obs_dim + 1), generator=generator, device=state.device)
         x = run_sampler(sampler or hp["sampler"], lambda x, k: self.guided_eps(x, k, cond, guidance, a),
                         _set_row0_state(x, s0), self.alpha_bar,
-                        strided_steps(self.n_diffusion_steps, steps or hp["sampling_steps"]),
+                        strided_steps(self.n_diffusion_steps, sampling_steps or hp["sampling_steps"]),
                         lambda x: _set_row0_state(x, s0), generator=generator, temperature=temperature, eta=eta,
                         clip=clip)
         states, rewards = self.decode(x)
