@@ -32,7 +32,8 @@ def _inputs(b=6, seed=1):
 def test_sample_shapes_and_exact_start_state(denoiser, sampler):
     model = _model(denoiser)
     s0, a0, rtg = _inputs()
-    states, rewards = model.sample(s0, a0, rtg, sampler=sampler, sampling_steps=3, generator=torch.Generator().manual_seed(0))
+    states, rewards = model.sample(s0, a0, rtg, sampler=sampler, sampling_steps=3,
+                                   generator=torch.Generator().manual_seed(0))
     assert states.shape == (6, T, OBS) and rewards.shape == (6, T)
     assert torch.equal(states[:, 0], s0)  # in-painted s_t is reproduced bit for bit
     assert torch.isfinite(states).all() and torch.isfinite(rewards).all()
@@ -134,7 +135,7 @@ def test_every_parameterisation_samples_a_point_mass_through_the_model(predictio
 def test_ddim_with_eta_one_equals_ddpm():
     model = _model()
     s0, a0, rtg = _inputs()
-    kw = dict(steps=3, temperature=0.7, clip=None)
+    kw = dict(sampling_steps=3, temperature=0.7, clip=None)
     a = model.sample(s0, a0, rtg, sampler="ddpm", generator=torch.Generator().manual_seed(3), **kw)
     b = model.sample(s0, a0, rtg, sampler="ddim", eta=1.0, generator=torch.Generator().manual_seed(3), **kw)
     assert torch.allclose(a[0], b[0], atol=1e-4) and torch.allclose(a[1], b[1], atol=1e-4)
