@@ -1,0 +1,84 @@
+"""Synthesis knobs screened on the data alone: one trained world model, one synthetic set per variant,
+each checked against the simulator (issue #12's causes, before any agent is trained).
+
+    python benchmarks/fidelity_screen.py runs/default-run-check/world_model/<run> --n-starts 20000
+
+Per variant: transitions kept, share of rollouts that end in a terminal, next-state RMSE (all steps
+and step 0), the simulator's terminations the data misses (false-negative rate) and the false ones
+it adds, and the spread of the synthetic actions and state changes against the data's (1 = same).
+One one-step ensemble (trained on the real data once, in <out>/ensemble) serves as the guards'
+model and as the fidelity reference. Variants that need a retrained world model (schedule,
+denoiser) are the study's (benchmarks/study_synthetic.py), not this screen's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from dawm.data.registry import load_dataset
+from dawm.utils.checkpoint import write_json
+from dawm.world_model.dynamics_ensemble import EnsembleConfig, reference_ensemble
+from dawm.world_model.fidelity import fidelity_report
+from dawm.world_model.synthesis import SynthesisConfig, load_world_model_run, synthesize_with
+
+VARIANTS = {
+    "default (q0.9)": {},
+    "q0.5": {"target_rtg": "q0.5"},
+    "own": {"target_rtg": "own"},
+    "own+0.1": {"target_rtg": "own+0.1"},
+    "temperature 1": {"temperature": 1.0},
+    "first step real": {"first_step": "real"},
+    "ensemble termination": {"ensemble_termination": True},
+    "disagreement 0.99": {"disagreement_quantile": 0.99},
+    "own + ensemble termination": {"target_rtg": "own", "ensemble_termination": True},
+}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("world_model", help="a `dawm train-world-model` run directory")
+    p.add_argument("--dataset", default="", help="real dataset (default: the one the model was trained on)")
+    p.add_argument("--n-starts", type=int, default=20_000)
+    p.add_argument("--n-samples", type=int, default=4000, help="transitions checked in the simulator per variant")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="runs/fidelity-screen")
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    args = p.parse_args()
+    wm, idm, term = load_world_model_run(args.world_model)
+    dataset = load_dataset(args.dataset or wm.metadata.get("source", ""))
+    ensemble, _ = reference_ensemble(dataset, Path(args.out) / "ensemble",
+                                     EnsembleConfig(members=5, max_steps=3000, seed=args.seed))
+    base = SynthesisConfig(world_model=args.world_model, n_starts=args.n_starts, seed=args.seed)
+    rows = []
+    for name in args.variants:
+        cfg = dataclasses.replace(base, **VARIANTS[name])
+        syn = synthesize_with(cfg, wm, idm, term, dataset, args.seed, ensemble, show_progress=False)
+        rep = fidelity_report(syn, source=dataset, ensemble=None, n_samples=args.n_samples, seed=args.seed,
+                              n_rollouts=50)
+        sim, spread = rep["synthetic_vs_sim"], rep["spread"]["all"]
+        step0 = sim.get("by_horizon", {}).get("0", {})
+        hs = np.asarray(syn.infos["horizon_step"])
+        rows.append({"variant": name, "transitions": len(syn), "rollouts": int((hs == 0).sum()),
+                     "terminated": float(syn.terminals.sum() / max((hs == 0).sum(), 1)),
+                     "state_rmse": sim["all"].get("state_rmse"), "state_rmse_step0": step0.get("state_rmse"),
+                     "term_fn_rate": sim["all"].get("term_false_negative_rate"),
+                     "term_fp_rate": sim["all"].get("term_false_positive_rate"),
+                     "action_spread": spread.get("action_spread"), "state_change_spread": spread.get("state_change_spread")})
+        print(f"{name}: {rows[-1]}", flush=True)
+    write_json(Path(args.out) / "screen.json", {"world_model": args.world_model, "args": vars(args), "rows": rows})
+    f = lambda x: "–" if x is None else f"{x:.3f}"  # noqa: E731
+    print("\n| variant | transitions | rollouts ending in a terminal | next-state RMSE (all / step 0) | missed "
+          "terminations | false terminations | action spread | state-change spread |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['variant']} | {r['transitions']:,} | {f(r['terminated'])} | {f(r['state_rmse'])} / "
+              f"{f(r['state_rmse_step0'])} | {f(r['term_fn_rate'])} | {f(r['term_fp_rate'])} | "
+              f"{f(r['action_spread'])} | {f(r['state_change_spread'])} |")
+
+
+if __name__ == "__main__":
+    main()
