@@ -37,6 +37,7 @@ VARIANTS: dict[str, dict] = {
     "disagreement-0.99": {"synthesis": {"disagreement_quantile": 0.99}},
     "ratio-0.25": {"synthetic_ratio": 0.25},
     "horizon-3": {"synthesis": {"horizon": 3}},
+    "combined": {"synthesis": {"target_rtg": "own", "ensemble_termination": True, "first_step": "real"}},
     "oracle": {"synthesis": {"oracle": True}},  # diagnostic: the simulator's (r, s', done)
 }
 AGENTS = ("td3bc", "iql")
