@@ -17,8 +17,6 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-import numpy as np
-
 from dawm.data.registry import load_dataset
 from dawm.utils.checkpoint import write_json
 from dawm.world_model.dynamics_ensemble import EnsembleConfig, reference_ensemble
@@ -61,9 +59,8 @@ def main() -> None:
                               n_rollouts=50)
         sim, spread = rep["synthetic_vs_sim"], rep["spread"]["all"]
         step0 = sim.get("by_horizon", {}).get("0", {})
-        hs = np.asarray(syn.infos["horizon_step"])
-        rows.append({"variant": name, "transitions": len(syn), "rollouts": int((hs == 0).sum()),
-                     "terminated": float(syn.terminals.sum() / max((hs == 0).sum(), 1)),
+        rows.append({"variant": name, "transitions": len(syn), "rollouts": syn.n_episodes,
+                     "terminated": float(syn.terminals.sum() / max(syn.n_episodes, 1)),
                      "state_rmse": sim["all"].get("state_rmse"), "state_rmse_step0": step0.get("state_rmse"),
                      "term_fn_rate": sim["all"].get("term_false_negative_rate"),
                      "term_fp_rate": sim["all"].get("term_false_positive_rate"),

@@ -85,6 +85,7 @@ def run_d3rlpy(algo: str, dataset: str, seed: int, steps: int, args) -> dict:
     if (ckpt / "step.json").exists():
         agent.load_model(str(ckpt / "model.pt"))
         done = json.loads((ckpt / "step.json").read_text())["step"]  # the lr schedulers' state is in model.pt
+        agent._grad_step = done  # TD3+BC's delayed actor updates follow d3rlpy's step count
     bar = progress(steps, f"d3rlpy {algo} {ds.name} seed {seed}", "upd", initial=done)
     t0 = time.perf_counter()
     for step in range(done + 1, steps + 1):  # what fit() does, without its log directories
@@ -103,7 +104,7 @@ def run_d3rlpy(algo: str, dataset: str, seed: int, steps: int, args) -> dict:
 
 def table(rows: list[dict], reps: int) -> list[str]:
     lines = ["| dataset | updates | algo | ours IQM [95% CI] | d3rlpy IQM [95% CI] | d3rlpy seed range | seeds | "
-             "P(ours > d3rlpy) | ours at or above d3rlpy's spread |", "|---" * 9 + "|"]
+             "P(ours > d3rlpy) | ours' IQM at or above d3rlpy's lowest seed |", "|---" * 9 + "|"]
     keys = sorted({(r["dataset"], r["steps"], r["algo"]) for r in rows})
     for dataset, steps, algo in keys:
         by = {lib: [r["score"] for r in rows if (r["dataset"], r["steps"], r["algo"], r["lib"]) ==

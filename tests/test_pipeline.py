@@ -77,3 +77,15 @@ def test_dawm_run_rejects_bad_schedules(flag, value, capsys):
     assert main(["run", flag, value]) == 2
     err = capsys.readouterr().err
     assert f"{flag} {value}: must be at least" in err and "Traceback" not in err
+
+
+def test_a_failing_baseline_process_is_one_line_not_a_hang(tmp_path):
+    from dawm.pipeline import RunConfig, _Baseline
+    from dawm.utils.errors import DawmError
+
+    cfg = RunConfig(method="dawm-td3bc", dataset=str(tmp_path / "missing.hdf5"), root=str(tmp_path))
+    baseline = _Baseline(cfg, "td3bc", "missing")
+    with pytest.raises(DawmError, match="baseline: .*missing.hdf5"):
+        baseline.get()
+    assert "Traceback" in baseline.log.read_text()  # the details stay in its log
+    baseline.stop()

@@ -89,12 +89,15 @@ def test_world_model_step_and_synthesis_in_bfloat16(tmp_path):
 
 def test_auto_never_picks_an_emulated_precision(monkeypatch, capsys):
     precision._cpu_flags.cache_clear()
+    precision._warn_emulated.cache_clear()  # an earlier test on emulating hardware may have warned already
     monkeypatch.setattr(precision, "_cpu_flags", lambda: frozenset({"avx2", "fma"}))
     assert precision.resolve_precision("auto", "cpu") == torch.float32
     assert capsys.readouterr().err == ""
     assert precision.resolve_precision("bfloat16", "cpu") == torch.bfloat16  # explicit: runs, but says so
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "emulates bfloat16" in err
+    precision.resolve_precision("bfloat16", "cpu")
+    assert capsys.readouterr().err == ""  # said once per device, not at every call
     monkeypatch.setattr(precision, "_cpu_flags", lambda: frozenset({"avx2", "avx512f", "avx512_bf16"}))
     assert precision.resolve_precision("auto", "cpu") == torch.bfloat16
     monkeypatch.setattr(precision, "_cpu_flags", lambda: frozenset({"amx_bf16"}))

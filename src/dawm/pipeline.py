@@ -23,7 +23,9 @@ import dataclasses
 import fcntl
 import hashlib
 import json
+import sys
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -128,25 +130,34 @@ def run_pipeline(cfg: RunConfig) -> dict:
     dataset = load_dataset(cfg.dataset)
     times["dataset"] = time.perf_counter() - t0
     # The plain agent trains in a second process beside the world-model stages (on a 2-core machine,
-    # the idle core), after the dataset exists so that the two never generate it at once.
-    baseline = _start_baseline(cfg, algo) if cfg.baseline and cfg.method != algo else None
+    # mostly beside the single-threaded world-model training), after the dataset exists so that the
+    # two never generate it at once.
+    baseline = _Baseline(cfg, algo, make_slug(dataset.name)) if cfg.baseline and cfg.method != algo else None
     try:
         summary = _run_stages(cfg, dataset, algo, root, times)
         if baseline is not None:
             t0 = time.perf_counter()
-            base = baseline.get()
+            try:
+                base = baseline.get()
+            except DawmError as exc:  # the finished main run is kept; the printout says what went wrong
+                summary["baseline_error"] = str(exc)
+            else:
+                summary["baseline"] = {k: base[k] for k in ("method", "score_mean", "score_std", "return_mean",
+                                                            "return_std", "agent_run", "stage_seconds")}
+                summary["difference"] = summary["score_mean"] - base["score_mean"]
             summary["stage_seconds"]["baseline_wait"] = round(time.perf_counter() - t0, 1)
-            summary["baseline"] = {k: base[k] for k in ("method", "score_mean", "score_std", "return_mean",
-                                                        "return_std", "agent_run", "stage_seconds")}
-            summary["difference"] = summary["score_mean"] - base["score_mean"]
     finally:
         if baseline is not None:
-            baseline.pool.terminate()  # a failed main stage does not wait for the baseline
+            baseline.stop()  # a failed main stage does not wait for the baseline
     run_dir = root / f"{cfg.method}-{make_slug(dataset.name)}-seed{cfg.seed}"
     save_config(cfg, run_dir / "config.yaml")
     summary["report"] = str(run_dir / "report.html")
     write_json(run_dir / "summary.json", summary)
-    write_run_report(run_dir)
+    try:
+        write_run_report(run_dir)
+    except Exception as exc:  # noqa: BLE001 -- the run is done and recorded; `dawm report` can retry the page
+        print(f"dawm: {run_dir / 'report.html'} not written ({type(exc).__name__}: {exc}); "
+              f"`dawm report {run_dir}` retries it", file=sys.stderr)
     return summary
 
 
@@ -207,32 +218,48 @@ def _run_stages(cfg: RunConfig, dataset: Dataset, algo: str, root: Path, times: 
 
 
 class _Baseline:
-    """The plain-agent run in a one-process pool: `.get()` waits for its summary (or raises its error)."""
+    """The plain-agent run (`cfg` with method `algo`) in a spawned process; `get()` waits for its summary.
 
-    def __init__(self, cfg: RunConfig, log: Path):
+    A plain process, not a pool: if it dies (out of memory, killed) `get()` says so instead of waiting
+    for a result that never comes. Its progress goes to <root>/logs/, its summary to a file beside."""
+
+    def __init__(self, cfg: RunConfig, algo: str, slug: str):
         import multiprocessing
 
-        log.parent.mkdir(parents=True, exist_ok=True)
-        self.log = log
-        self.pool = multiprocessing.get_context("spawn").Pool(1)  # spawn: no inherited torch threads
-        self.result = self.pool.apply_async(_baseline_job, (cfg, str(log)))
-        self.pool.close()
+        self.log = Path(cfg.root) / "logs" / f"{algo}-{slug}-seed{cfg.seed}-baseline.log"
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        self.result = self.log.with_suffix(".json")
+        self.result.unlink(missing_ok=True)
+        print(f"baseline {algo} trains beside this run (log: {self.log})", flush=True)
+        job = dataclasses.replace(cfg, method=algo, baseline=False)
+        self.process = multiprocessing.get_context("spawn").Process(  # spawn: no inherited torch threads
+            target=_baseline_job, args=(job, str(self.log), str(self.result)), daemon=True)
+        self.process.start()
 
     def get(self) -> dict:
-        return self.result.get()
+        self.process.join()
+        if not self.result.exists():
+            raise DawmError(f"the baseline process ended with exit code {self.process.exitcode} and no result "
+                            f"(see {self.log})")
+        out = json.loads(self.result.read_text())
+        if "error" in out:
+            raise DawmError(f"baseline: {out['error']} (see {self.log})")
+        return out
+
+    def stop(self) -> None:
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join()
 
 
-def _start_baseline(cfg: RunConfig, algo: str) -> _Baseline:
-    log = Path(cfg.root) / "logs" / f"{algo}-seed{cfg.seed}-baseline.log"
-    print(f"baseline {algo} trains beside this run (log: {log})", flush=True)
-    return _Baseline(dataclasses.replace(cfg, method=algo, baseline=False), log)
-
-
-def _baseline_job(cfg: RunConfig, log: str) -> dict:
-    import sys
-
+def _baseline_job(cfg: RunConfig, log: str, result: str) -> None:
     sys.stdout = sys.stderr = open(log, "w", buffering=1)  # its progress lines go to the log, not the terminal
-    return run_pipeline(cfg)
+    try:
+        out = run_pipeline(cfg)
+    except Exception as exc:  # noqa: BLE001 -- reported by the parent in one line; the traceback is in the log
+        traceback.print_exc()
+        out = {"error": f"{type(exc).__name__}: {exc}".splitlines()[0]}
+    write_json(result, out)
 
 
 def _world_model_stage(cfg: RunConfig, fp: list, slug: str, root: Path, times: dict) -> Path:

@@ -43,8 +43,7 @@ def compiled_update(agent, mode: CompileMode = "none", dtype: torch.dtype = torc
     """`agent.update`, or a drop-in replacement that captures / compiles it (see the module doc),
     with matmuls in `dtype`. Build it after loading any checkpoint into the agent (capture binds
     the optimiser's tensors)."""
-    if mode == "auto":
-        mode = "cuda-graph" if agent.device.type == "cuda" else "none"
+    mode = compile_mode(mode, agent.device)
     if mode == "none":
         return agent.update if dtype == torch.float32 else EagerUpdate(agent, dtype)
     if mode == "cuda-graph":
@@ -52,6 +51,14 @@ def compiled_update(agent, mode: CompileMode = "none", dtype: torch.dtype = torc
     if mode == "torch-compile":
         return CompiledUpdate(agent, dtype)
     raise DawmError(f"unknown compile mode '{mode}' (expected one of: {', '.join(COMPILE_MODES)})")
+
+
+def compile_mode(mode: CompileMode, device: torch.device, custom_target: bool = False) -> CompileMode:
+    """The update execution `mode` resolves to: 'auto' is a CUDA graph on a GPU, eager elsewhere, and
+    eager with a custom critic target (DWM's rollouts may sync with the host, which a graph cannot hold)."""
+    if mode != "auto":
+        return mode
+    return "cuda-graph" if device.type == "cuda" and not custom_target else "none"
 
 
 class EagerUpdate:

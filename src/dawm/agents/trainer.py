@@ -26,7 +26,7 @@ from typing import Callable, Literal
 import torch
 
 from dawm.agents.batch_sources import BatchSource, MixedSource, TransitionBuffer, sample_counts
-from dawm.agents.compiled import COMPILE_MODES, CompileMode, compiled_update
+from dawm.agents.compiled import COMPILE_MODES, CompileMode, compile_mode, compiled_update
 from dawm.agents.iql import IQL, IQLConfig
 from dawm.agents.seeds import StackedSource
 from dawm.agents.targets import TargetFn, one_step_target
@@ -160,14 +160,6 @@ def train_agent(cfg: TrainAgentConfig, synthetic: BatchSource | None = None, tar
     })
     run.finish(summary)
     return summary
-
-
-def compile_mode(mode: CompileMode, device: torch.device, custom_target: bool) -> CompileMode:
-    """The update execution `mode` resolves to: 'auto' is a CUDA graph on a GPU, eager elsewhere, and
-    eager with a custom critic target (DWM's rollouts may sync with the host, which a graph cannot hold)."""
-    if mode != "auto":
-        return mode
-    return "cuda-graph" if device.type == "cuda" and not custom_target else "none"
 
 
 def _check(cfg: TrainAgentConfig, dataset: Dataset | None) -> Dataset:

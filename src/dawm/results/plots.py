@@ -28,12 +28,16 @@ def _save(fig, path: Path) -> None:
 
 
 def eval_curve(metrics_file: Path) -> dict[int, float]:
-    """{update step: evaluation normalised score} from an agent run's metrics.jsonl (last row per step wins)."""
+    """{update step: evaluation normalised score} from an agent run's metrics.jsonl (last row per step wins;
+    unreadable lines are skipped)."""
     if not metrics_file.is_file():
         return {}
     curve = {}
     for line in metrics_file.read_text().splitlines():
-        row = json.loads(line)
+        try:
+            row = json.loads(line)
+        except ValueError:  # a run killed mid-write leaves a partial last line
+            continue
         if isinstance(row.get("eval/score_mean"), (int, float)):
             curve[int(row["step"])] = float(row["eval/score_mean"])
     return curve

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import sys
+import typing
 from pathlib import Path
 from typing import Literal
 
@@ -23,7 +24,7 @@ import torch
 from dawm.utils.errors import DawmError
 
 Precision = Literal["auto", "float32", "bfloat16"]
-PRECISIONS = ("auto", "float32", "bfloat16")
+PRECISIONS = typing.get_args(Precision)
 _NATIVE_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
@@ -60,9 +61,15 @@ def resolve_precision(precision: str, device: torch.device | str) -> torch.dtype
     if precision == "auto":
         return torch.bfloat16 if native else torch.float32
     if not native:
-        print(f"dawm: precision bfloat16 on {torch.device(device)}: this hardware emulates bfloat16 matmuls "
-              "(no AVX512-BF16 / AMX / bfloat16 tensor cores), which is slower than float32", file=sys.stderr)
+        _warn_emulated(str(torch.device(device)))
     return torch.bfloat16
+
+
+@functools.lru_cache(maxsize=None)
+def _warn_emulated(device: str) -> None:
+    """Once per device and process (synthesis resolves the precision at every refresh)."""
+    print(f"dawm: precision bfloat16 on {device}: this hardware emulates bfloat16 matmuls "
+          "(no AVX512-BF16 / AMX / bfloat16 tensor cores), which is slower than float32", file=sys.stderr)
 
 
 def autocast(device: torch.device | str, dtype: torch.dtype):

@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from dawm.utils.precision import Precision
+from dawm.world_model.denoisers import Denoiser
+
+Schedule = Literal["cosine", "karras"]
 
 # Sampling defaults stored in the model: a run may change them between sessions (not a new model).
 SAMPLING_FIELDS = ("sampler", "sampling_steps", "temperature", "guidance", "clip_denoised")
@@ -25,10 +28,10 @@ class DiffusionSettings:
     """T: rows [s_{t+k}, r_{t+k}], k < T, per sample; synthesis yields up to T - 1 transitions."""
     diffusion_steps: int = 5
     """K: diffusion (noise) steps of the noise schedule (DWM: 5 for T = 8)."""
-    schedule: Literal["cosine", "karras"] = "cosine"
+    schedule: Schedule = "cosine"
     """Noise schedule: 'cosine' (DWM's; K = 5 leaves noise std 0.32 at its least noisy level) or 'karras'
     (EDM's levels, nearly clean at the last one: futures sampled, not averaged; docs/world_model.md)."""
-    denoiser: Literal["unet", "transformer", "mlp"] = "unet"
+    denoiser: Denoiser = "unet"
     """Denoising network: 'unet' (temporal 1-D U-Net, DWM/Diffuser), 'transformer' or 'mlp' (residual MLP over
     the flattened window, SynthER's choice; set --dim to its width, e.g. 512)."""
     dim: int = 32
@@ -42,7 +45,7 @@ class DiffusionSettings:
     n_heads: int = 4
     """Transformer attention heads."""
     activation: Literal["mish", "silu"] = "mish"
-    """U-Net activation: 'mish' (Diffuser/DWM) or 'silu'."""
+    """Activation of the U-Net and the residual MLP: 'mish' (Diffuser/DWM) or 'silu'."""
     action_inpaint: bool = True
     """Also give a_t to the denoiser as row-0 input channels beside s_t (DWM in-paints it), not only as
     the global embedding: ties r_t and s_{t+1} to the action (docs/world_model.md)."""

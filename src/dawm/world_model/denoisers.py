@@ -20,6 +20,8 @@ Two denoisers share that interface:
 from __future__ import annotations
 
 import math
+import typing
+from typing import Literal
 
 import torch
 from torch import nn
@@ -281,7 +283,8 @@ class ResidualMLP(Denoiser):
         return self.out(h).view(len(x), self.horizon, self.x_dim)
 
 
-DENOISERS = ("unet", "transformer", "mlp")
+Denoiser = Literal["unet", "transformer", "mlp"]
+DENOISERS = typing.get_args(Denoiser)
 
 
 def make_denoiser(kind: str, horizon: int, x_dim: int, act_dim: int, dim: int, dim_mults=(1, 2, 4), kernel: int = 5,

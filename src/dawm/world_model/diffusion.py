@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import typing
 from pathlib import Path
 
 import torch
@@ -28,14 +29,14 @@ from torch import nn
 from dawm.data.normalization import Normalizer
 from dawm.utils.checkpoint import load_checkpoint, save_checkpoint
 from dawm.utils.errors import DataError
-from dawm.world_model.config import LEGACY_SETTINGS, DiffusionSettings
+from dawm.world_model.config import LEGACY_SETTINGS, DiffusionSettings, Schedule
 from dawm.world_model.denoisers import make_denoiser
 from dawm.world_model.samplers import run_sampler, strided_steps
 
 FORMAT = "dawm-world-model/1"
 
 
-SCHEDULES = ("cosine", "karras")
+SCHEDULES = typing.get_args(Schedule)
 
 
 def noise_schedule(kind: str, n_steps: int) -> torch.Tensor:

@@ -14,6 +14,7 @@ start pair in the source dataset). `Transitions.from_dataset` turns it into an a
 from __future__ import annotations
 
 import time
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal
@@ -31,7 +32,8 @@ from dawm.world_model.diffusion import TrajectoryDiffusion
 from dawm.world_model.inverse_dynamics import InverseDynamics, TerminationClassifier
 
 
-FIRST_STEPS = ("generated", "real", "drop")
+FirstStep = Literal["generated", "real", "drop"]
+FIRST_STEPS = typing.get_args(FirstStep)
 
 
 def resolve_target_rtg(target: str | float, dataset: Dataset, gamma: float = 0.99, rtg_scale: float = 1.0,
@@ -108,6 +110,8 @@ def synthesize(world_model: TrajectoryDiffusion, idm: InverseDynamics, dataset: 
     if first_step == "real":  # only starts whose real successor is known (or unneeded: a terminal)
         real_next, known = dataset.successors()
         pool = pool[known[pool] | dataset.terminals[pool]]
+        if len(pool) == 0:
+            raise DawmError(f"--first-step real: no start pair in '{dataset.name}' has a known next state")
     starts = np.sort(rng.choice(pool, size=n_starts, replace=n_starts > len(pool)))
     rtg = resolve_target_rtg(target_rtg, dataset, meta.get("gamma", 0.99), float(world_model.rtg_scale), starts)
     rtgs = np.broadcast_to(np.asarray(rtg, dtype=np.float32), (n_starts,))  # one condition per start
@@ -204,7 +208,7 @@ class SynthesisConfig:
     disagreement_quantile: float = 0.0
     """Drop a step, and the rest of its rollout, where the one-step ensemble's members disagree more than this
     quantile of their disagreement on real transitions (e.g. 0.99); 0 = off."""
-    first_step: Literal["generated", "real", "drop"] = "generated"
+    first_step: FirstStep = "generated"
     """Step 0 of each rollout (the real s_t, a_t): the model's r_t, s_{t+1} ('generated'), the dataset's own
     ('real'), or left out ('drop')."""
     target_rtg: str = "q0.9"

@@ -31,7 +31,8 @@ from dawm.utils.precision import autocast, resolve_precision
 from dawm.utils.progress import progress
 from dawm.utils.runs import Run, slug
 from dawm.utils.torch_utils import make_adam, prepare
-from dawm.world_model.config import SAMPLING_FIELDS, WorldModelConfig, choices, diffusion_settings
+from dawm.world_model.config import (LEGACY_SETTINGS, SAMPLING_FIELDS, WorldModelConfig, choices,
+                                     diffusion_settings)
 from dawm.world_model.diffusion import TrajectoryDiffusion
 from dawm.world_model.inverse_dynamics import InverseDynamics, TerminationClassifier
 
@@ -278,8 +279,9 @@ def _last_step(run: Run) -> int | str:
 
 
 def _check_resumable(ckpt: dict, model: TrajectoryDiffusion, run_dir: Path) -> None:
+    saved = {**LEGACY_SETTINGS, **ckpt.get("hparams", {})}  # saved before an option existed: its old behaviour
     for key, value in model.hparams.items():
-        old = ckpt.get("hparams", {}).get(key)
+        old = saved.get(key)
         if key in SAMPLING_FIELDS:
             continue  # sampling defaults may change between sessions
         if old != value:
