@@ -8,23 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from dawm.results import stats
-from dawm.utils.checkpoint import atomic_write
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: Path) -> None:
-    plt = _pyplot()
-    fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
-    plt.close(fig)
+from dawm.utils.plotting import pyplot, save_figure
 
 
 def eval_curve(metrics_file: Path) -> dict[int, float]:
@@ -45,7 +29,7 @@ def eval_curve(metrics_file: Path) -> dict[int, float]:
 
 def plot_curves(by_method: dict[str, list[dict[int, float]]], path: Path, title: str, reps: int = 2000) -> None:
     """One line per method: IQM over seeds at the steps every seed evaluated, shaded by its 95% CI."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for method, seed_curves in sorted(by_method.items()):
         steps, mid, low, high = stats.curve_band(seed_curves, reps)
@@ -56,12 +40,13 @@ def plot_curves(by_method: dict[str, list[dict[int, float]]], path: Path, title:
     several = any(len(c) > 1 for c in by_method.values())
     ax.set(xlabel="update step", ylabel="normalised score" + (" (IQM, 95% CI)" if several else ""), title=title)
     ax.legend(fontsize="small")
-    _save(fig, path)
+    fig.tight_layout()
+    save_figure(fig, path)
 
 
 def plot_intervals(aggregate: dict[str, dict[str, stats.Estimate]], path: Path) -> None:
     """Aggregate IQM and optimality gap per method with their 95% CIs (rliable's interval plot)."""
-    plt = _pyplot()
+    plt = pyplot()
     names = [("iqm", "IQM"), ("optimality_gap", "Optimality gap")]
     methods = list(aggregate)
     fig, axes = plt.subplots(1, 2, figsize=(8, 0.5 * len(methods) + 1.5))
@@ -71,7 +56,8 @@ def plot_intervals(aggregate: dict[str, dict[str, stats.Estimate]], path: Path) 
             ax.barh(i, e.high - e.low, left=e.low, height=0.6, alpha=0.6, color=f"C{i}")
             ax.vlines(e.value, i - 0.3, i + 0.3, color="k")
         ax.set(yticks=range(len(methods)), yticklabels=methods if key == "iqm" else [], xlabel=label)
-    _save(fig, path)
+    fig.tight_layout()
+    save_figure(fig, path)
 
 
 def plot_profiles(scores: stats.Scores, methods: list[str], datasets: list[str], path: Path, reps: int = 2000) -> None:
@@ -85,7 +71,7 @@ def plot_profiles(scores: stats.Scores, methods: list[str], datasets: list[str],
     taus = np.linspace(0.0, top, 101)
     with stats.seeded(0):
         profiles, cis = rly.create_performance_profile(matrices, taus, reps=reps)
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for i, m in enumerate(matrices):
         ax.plot(taus, profiles[m], color=f"C{i}", label=m)
@@ -93,4 +79,5 @@ def plot_profiles(scores: stats.Scores, methods: list[str], datasets: list[str],
     ax.set(xlabel="normalised score τ", ylabel="fraction of runs with score > τ", ylim=(0, 1.02),
            title="performance profile")
     ax.legend(fontsize="small")
-    _save(fig, path)
+    fig.tight_layout()
+    save_figure(fig, path)

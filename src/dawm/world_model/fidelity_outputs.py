@@ -19,6 +19,7 @@ from dawm.data.dataset import Dataset
 from dawm.envs.simulator import Simulator, resolve_env_id
 from dawm.utils.checkpoint import atomic_write, write_json
 from dawm.utils.errors import DawmError
+from dawm.utils.plotting import pyplot, save_figure
 from dawm.world_model.fidelity import (_SOURCE_KEYS, FidelityConfig, ensemble_rollout, fidelity_report,
                                        rollouts)
 
@@ -94,11 +95,7 @@ def plot_rollouts(synthetic: Dataset, out_dir: str | Path, source: Dataset | Non
 
     Needs infos/horizon_step (to find rollout starts); the real curve also needs infos/start_index.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     if "horizon_step" not in synthetic.infos or n <= 0:
         return []
     sim = Simulator(env_id or synthetic.env_id or (source.env_id if source is not None else ""))
@@ -140,8 +137,7 @@ def plot_rollouts(synthetic: Dataset, out_dir: str | Path, source: Dataset | Non
         fig.suptitle(f"{synthetic.name}: rollout at row {row}", fontsize=10)
         fig.tight_layout()
         path = Path(out_dir) / f"rollout_{i}.png"
-        paths.append(atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=90, format="png")))
-        plt.close(fig)
+        paths.append(save_figure(fig, path, dpi=90))
     sim.close()
     return paths
 
