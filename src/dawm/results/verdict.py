@@ -11,6 +11,8 @@ def score_lines(summary: dict) -> list[str]:
         lines.append(f"{summary['method']:<11} {summary['score_mean']:6.1f} ± {summary['score_std']:.1f}"
                      f"   (return {summary['return_mean']:.1f} ± {summary['return_std']:.1f}; ± over evaluation episodes)")
     base = summary.get("baseline")
+    if summary.get("baseline_error"):
+        lines.append(f"baseline    failed: {summary['baseline_error']}")
     if base and base.get("score_mean") is not None:
         lines.append(f"{base['method']:<11} {base['score_mean']:6.1f} ± {base['score_std']:.1f}"
                      "   (baseline: real data only, same seed and budget)")
