@@ -68,7 +68,7 @@ def build(cfg: WorldModelConfig, device: str, n: int = 50_000):
     ds = Dataset(rng.normal(size=(n, OBS)), rng.uniform(-1, 1, (n, ACT)), rng.normal(size=n), np.zeros(n, bool),
                  np.arange(n) % 1000 == 999, metadata={"env_id": "Hopper-v5", "name": "bench"})
     wm = TrajectoryDiffusion(OBS, ACT, **diffusion_settings(cfg))
-    wm.set_normalizers(torch.randn(1000, cfg.horizon, OBS), torch.randn(1000, cfg.horizon), torch.rand(1000, ACT),
+    wm.set_normalizers(torch.randn(1000, cfg.window, OBS), torch.randn(1000, cfg.window), torch.rand(1000, ACT),
                        400.0)
     idm = InverseDynamics(OBS, ACT, cfg.idm_hidden)
     idm.fit_normalizers(ds.observations, ds.actions)
@@ -82,7 +82,7 @@ def training_case(wm: TrajectoryDiffusion, batch: int, iters: int, compile: str 
     model.load_state_dict(wm.state_dict())
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-4, fused=True)
-    T = wm.horizon
+    T = wm.window
     s, r, a, g = (torch.randn(batch, T, OBS, device=device), torch.randn(batch, T, device=device),
                   torch.rand(batch, ACT, device=device), torch.rand(batch, device=device) * 300)
 
@@ -113,7 +113,7 @@ def sampling_case(ds, wm, idm, sampler: str, steps: int, guidance: float, n_star
               show_progress=False, precision=precision)
     synthesize(wm, idm, ds, min(batch, n_starts), **kw)
     flops = count_flops(lambda: synthesize(wm, idm, ds, batch, **kw)) * n_starts / batch
-    return (lambda: synthesize(wm, idm, ds, n_starts, **kw)), n_starts * (wm.horizon - 1), flops
+    return (lambda: synthesize(wm, idm, ds, n_starts, **kw)), n_starts * (wm.window - 1), flops
 
 
 def main() -> None:

@@ -96,3 +96,15 @@ def test_renamed_flags_name_the_new_flag(capsys):
     assert "--steps was renamed --sampling-steps" in err and "Traceback" not in err
     assert main(["run", "--synthesis.steps=2"]) == 2
     assert "--synthesis.steps was renamed --synthesis.sampling-steps" in capsys.readouterr().err
+    # `horizon` is the rollout horizon H; the world model's T is its `window`
+    assert main(["train-world-model", "--horizon", "8"]) == 2
+    assert "--horizon was renamed --window" in capsys.readouterr().err
+    assert main(["bench", "--run.world-model.horizon", "8"]) == 2
+    assert "--run.world-model.horizon was renamed --run.world-model.window" in capsys.readouterr().err
+
+
+def test_renamed_keys_in_config_files_name_the_new_key(tmp_path, capsys):
+    (tmp_path / "old.yaml").write_text("world_model:\n  horizon: 8\n")
+    assert main(["run", "--config", str(tmp_path / "old.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "option 'horizon' was renamed 'window'" in err and "Traceback" not in err

@@ -34,7 +34,7 @@ def test_returns_to_go_long_episodes_match_a_loop():
 
 def test_padding_after_terminal():
     ds = indexed_dataset([4], "T")  # steps 0..3, terminal at 3, no recorded next obs
-    seg = make_segments(ds, horizon=3, gamma=1.0)
+    seg = make_segments(ds, window=3, gamma=1.0)
     assert list(seg.start_index) == [0, 1, 2, 3]  # terminal episodes keep late starts
     last = seg[3]  # window 3: terminal step, then two padding steps
     np.testing.assert_array_equal(last.mask, [1, 0, 0])
@@ -52,7 +52,7 @@ def test_padding_after_terminal():
 
 def test_padding_uses_recorded_next_observation():
     ds = indexed_dataset([3], "T", next_obs=True)  # next_observations = obs + 0.5
-    seg = make_segments(ds, horizon=2)
+    seg = make_segments(ds, window=2)
     np.testing.assert_array_equal(seg[2].observations[:, 0], [2, 2.5])
     np.testing.assert_array_equal(seg[2].next_observations[:, 0], [2.5, 2.5])
     np.testing.assert_array_equal(seg[2].actions, np.zeros((2, 1)))
@@ -61,16 +61,16 @@ def test_padding_uses_recorded_next_observation():
 @pytest.mark.parametrize("next_obs", [False, True])
 def test_no_window_crosses_a_timeout(next_obs):
     ds = indexed_dataset([6, 4, 3], "OTO", next_obs=next_obs)  # steps 0-5 | 6-9 | 10-12
-    horizon = 3
-    seg = make_segments(ds, horizon)
+    window = 3
+    seg = make_segments(ds, window)
     ep = ds.episode_ids()
-    real_idx = seg.start_index[:, None] + np.arange(horizon)
+    real_idx = seg.start_index[:, None] + np.arange(window)
     for i, t in enumerate(seg.start_index):
         steps = real_idx[i][seg.mask[i] == 1]
         assert (ep[steps] == ep[t]).all()  # never reaches into the next episode
     timeout_starts = [t for t in seg.start_index if ds.timeouts[ds.episode_ends[ep[t]] - 1]]
     room = 0 if next_obs else 1  # without recorded s', s_{t+T} must still be inside the episode
-    assert all(t + horizon + room <= ds.episode_ends[ep[t]] for t in timeout_starts)
+    assert all(t + window + room <= ds.episode_ends[ep[t]] for t in timeout_starts)
     expected = {False: [0, 1, 2, 6, 7, 8, 9], True: [0, 1, 2, 3, 6, 7, 8, 9, 10]}[next_obs]
     assert list(seg.start_index) == expected
     in_timeout_episode = np.isin(seg.start_index, timeout_starts)
@@ -79,11 +79,11 @@ def test_no_window_crosses_a_timeout(next_obs):
 
 def test_shapes_and_lazy_batches():
     ds = indexed_dataset([10, 7], "OT")
-    seg = make_segments(ds, horizon=4)
+    seg = make_segments(ds, window=4)
     m = len(seg)
     assert seg.observations.shape == (m, 4, 2) and seg.actions.shape == (m, 4, 1)
     assert seg.rewards.shape == seg.terminals.shape == seg.mask.shape == (m, 4) and seg.returns_to_go.shape == (m,)
-    assert seg.terminals.dtype == bool and seg.mask.dtype == np.float32 and seg.horizon == 4
+    assert seg.terminals.dtype == bool and seg.mask.dtype == np.float32 and seg.window == 4
     starts = segment_starts(ds, 4)
     some = make_segments(ds, 4, starts=starts[[1, 5]], rtg=returns_to_go(ds))
     np.testing.assert_array_equal(some.observations, seg.observations[[1, 5]])

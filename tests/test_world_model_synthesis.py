@@ -25,7 +25,7 @@ def parts():
     ds.observations[:, 0] = 1.1 + 0.25 * ds.observations[:, 0]  # hopper-like height and small angles
     ds.observations[:, 1:] *= 0.05
     torch.manual_seed(0)
-    wm = TrajectoryDiffusion(11, 3, horizon=8, dim=8)
+    wm = TrajectoryDiffusion(11, 3, window=8, dim=8)
     wm.set_normalizers(torch.as_tensor(ds.observations)[:, None].expand(-1, 8, -1),
                        torch.as_tensor(ds.rewards)[:, None].expand(-1, 8), torch.as_tensor(ds.actions), 400.0)
     idm = InverseDynamics(11, 3, hidden=(16,))

@@ -50,7 +50,7 @@ def _cfg(toy_path, out, **kw) -> WorldModelConfig:
 
 
 def test_trained_model_beats_untrained_on_next_state_error(toy_path, tmp_path):
-    kw = dict(horizon=4, dim_mults=(1, 2), dim=16, batch_size=64, idm_steps=200, ema_start=10**9, eval_every=10**6,
+    kw = dict(window=4, dim_mults=(1, 2), dim=16, batch_size=64, idm_steps=200, ema_start=10**9, eval_every=10**6,
               checkpoint_every=10**6, log_every=100, lr=3e-3, idm_lr=3e-3)
     untrained = train_world_model(_cfg(toy_path, tmp_path / "u", steps=0, idm_steps=1, **{k: v for k, v in kw.items()
                                                                                          if k != "idm_steps"}))
@@ -139,7 +139,7 @@ def test_cuda_graph_mode_needs_cuda(toy_path, tmp_path):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device (none here)")
 def test_cuda_graph_training_learns_resumes_and_stops_on_nan(toy_path, tmp_path, monkeypatch):
-    kw = dict(horizon=4, dim_mults=(1, 2), dim=16, batch_size=64, ema_start=10**9, eval_every=10**6,
+    kw = dict(window=4, dim_mults=(1, 2), dim=16, batch_size=64, ema_start=10**9, eval_every=10**6,
               checkpoint_every=100, log_every=50, lr=3e-3, idm_lr=3e-3, device="cuda", compile="cuda-graph")
     untrained = train_world_model(_cfg(toy_path, tmp_path / "u", steps=0, idm_steps=1, **kw))
     trained = train_world_model(_cfg(toy_path, tmp_path / "t", steps=300, idm_steps=200, **kw))

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import tyro
 
-from dawm.utils.config import PRESET_DIR, load_config
+from dawm.utils.config import PRESET_DIR, load_config, renamed_option
 from dawm.utils.errors import DawmError
 
 
@@ -34,9 +34,6 @@ class Command:
 
 
 COMMANDS: dict[tuple[str, ...], Command] = {}
-# Flags renamed so that one word means one thing (`steps`: training updates; sampling steps are `sampling_steps`).
-RENAMED = {("synthesize", "--steps"): "--sampling-steps", ("run", "--synthesis.steps"): "--synthesis.sampling-steps",
-           ("bench", "--run.synthesis.steps"): "--run.synthesis.sampling-steps"}
 
 
 def command(name: str, config: type, help: str, required: tuple[str, ...] = ()):
@@ -84,10 +81,11 @@ def dispatch(argv: list[str]) -> Any:
             print(_top_help(tuple(words)))
             return None
         raise DawmError(f"unknown command '{' '.join(words + argv[:1])}' (run `dawm --help` for the list)")
-    for token in argv:
-        new = RENAMED.get((cmd.name, token.split("=", 1)[0]))
+    for token in argv:  # options renamed so that one word means one thing (the configs' RENAMED)
+        flag = token.split("=", 1)[0]
+        new = renamed_option(cmd.config, flag[2:]) if flag.startswith("--") else None
         if new:
-            raise DawmError(f"{token.split('=', 1)[0]} was renamed {new}")
+            raise DawmError(f"{flag} was renamed --{new.replace('_', '-')}")
     preset = _pop_option(argv, "--preset")
     config_file = _pop_option(argv, "--config")
     cfg = load_config(cmd.config, cmd.name.replace(" ", "-"), preset, config_file)

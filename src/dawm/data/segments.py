@@ -43,7 +43,7 @@ class Segments:
         return len(self.start_index)
 
     @property
-    def horizon(self) -> int:
+    def window(self) -> int:
         return self.rewards.shape[1]
 
     def __getitem__(self, index) -> Segments:
@@ -76,28 +76,28 @@ def returns_to_go(ds: Dataset, gamma: float = 0.99) -> np.ndarray:
     return g
 
 
-def segment_starts(ds: Dataset, horizon: int) -> np.ndarray:
+def segment_starts(ds: Dataset, window: int) -> np.ndarray:
     """Dataset indices where a window may start under the episode-end rule."""
     ep = ds.episode_ids()
     end = ds.episode_ends[ep]  # exclusive end of each step's episode
     ends_in_terminal = ds.terminals[end - 1]
     room = end - np.arange(len(ds)) - (0 if ds.next_observations is not None else 1)
-    return np.flatnonzero(ends_in_terminal | (room >= horizon))
+    return np.flatnonzero(ends_in_terminal | (room >= window))
 
 
-def make_segments(ds: Dataset, horizon: int, gamma: float = 0.99, starts: np.ndarray | None = None,
+def make_segments(ds: Dataset, window: int, gamma: float = 0.99, starts: np.ndarray | None = None,
                   rtg: np.ndarray | None = None) -> Segments:
-    """All windows of length `horizon` (or only those at `starts`), padded per the episode-end rule.
+    """All windows of length `window` (or only those at `starts`), padded per the episode-end rule.
 
     `rtg` may pass precomputed `returns_to_go(ds, gamma)` when windows are built batch by batch.
     """
-    if horizon < 1:
-        raise ValueError(f"horizon must be >= 1, got {horizon}")
-    starts = segment_starts(ds, horizon) if starts is None else np.asarray(starts, dtype=np.int64)
+    if window < 1:
+        raise ValueError(f"window must be >= 1, got {window}")
+    starts = segment_starts(ds, window) if starts is None else np.asarray(starts, dtype=np.int64)
     rtg = returns_to_go(ds, gamma) if rtg is None else rtg
     next_obs, _ = ds.successors()
     end = ds.episode_ends[ds.episode_ids()[starts]][:, None]
-    idx = starts[:, None] + np.arange(horizon)
+    idx = starts[:, None] + np.arange(window)
     real = idx < end
     idx = np.minimum(idx, end - 1)  # padding points at the terminal step ...
     observations, actions, rewards = ds.observations[idx], ds.actions[idx], ds.rewards[idx]

@@ -31,6 +31,9 @@ def update_config(cfg: C, overrides: dict, source: str = "overrides") -> C:
     for key, value in overrides.items():
         key = str(key).replace("-", "_")
         if key not in fields:
+            new = getattr(type(cfg), "RENAMED", {}).get(key)
+            if new:
+                raise DawmError(f"{source}: option '{key}' was renamed '{new}'")
             raise DawmError(f"{source}: unknown option '{key}' (expected one of: {', '.join(fields)})")
         current = getattr(cfg, key)
         if dataclasses.is_dataclass(current) and isinstance(value, dict):
@@ -38,6 +41,22 @@ def update_config(cfg: C, overrides: dict, source: str = "overrides") -> C:
         else:
             changes[key] = _coerce(value, hints.get(key), f"{source}: {key}")
     return dataclasses.replace(cfg, **changes)
+
+
+def renamed_option(cls: type, dotted: str) -> str | None:
+    """The new name of option `dotted` (e.g. 'world_model.horizon') if a config on its path renamed it.
+
+    A config class declares its renames once, as `RENAMED: ClassVar[dict] = {old: new}`; flags and
+    config files with the old name then fail with a line naming the new one."""
+    parts = dotted.replace("-", "_").split(".")
+    for i, part in enumerate(parts):
+        if not dataclasses.is_dataclass(cls):
+            return None
+        if part not in {f.name for f in dataclasses.fields(cls)}:
+            new = getattr(cls, "RENAMED", {}).get(part)
+            return ".".join(parts[:i] + [new] + parts[i + 1:]) if new else None
+        cls = typing.get_type_hints(cls).get(part)
+    return None
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:

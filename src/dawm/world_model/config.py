@@ -7,10 +7,10 @@ from __future__ import annotations
 import dataclasses
 import typing
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 from dawm.utils.precision import Precision
-from dawm.world_model.denoisers import Denoiser
+from dawm.world_model.denoisers import DenoiserKind
 
 Schedule = Literal["cosine", "karras"]
 
@@ -24,20 +24,22 @@ LEGACY_SETTINGS = {"action_inpaint": False, "schedule": "cosine"}
 class DiffusionSettings:
     """The diffusion model's hyper-parameters (architecture, schedule, loss, sampling defaults)."""
 
-    horizon: int = 8
-    """T: rows [s_{t+k}, r_{t+k}], k < T, per sample; synthesis yields up to T - 1 transitions."""
+    RENAMED: ClassVar[dict[str, str]] = {"horizon": "window"}  # `horizon` is the rollout horizon H; T is the window
+
+    window: int = 8
+    """T: rows [s_{t+k}, r_{t+k}], k < T, per sample; synthesis yields up to T - 1 transitions per start."""
     diffusion_steps: int = 5
     """K: diffusion (noise) steps of the noise schedule (DWM: 5 for T = 8)."""
     schedule: Schedule = "cosine"
     """Noise schedule: 'cosine' (DWM's; K = 5 leaves noise std 0.32 at its least noisy level) or 'karras'
     (EDM's levels, nearly clean at the last one: futures sampled, not averaged; docs/world_model.md)."""
-    denoiser: Denoiser = "unet"
+    denoiser: DenoiserKind = "unet"
     """Denoising network: 'unet' (temporal 1-D U-Net, DWM/Diffuser), 'transformer' or 'mlp' (residual MLP over
     the flattened window, SynthER's choice; set --dim to its width, e.g. 512)."""
     dim: int = 32
     """U-Net base channels (x dim_mults per level), transformer width or residual-MLP width."""
     dim_mults: tuple[int, ...] = (1, 2, 4)
-    """U-Net channel multipliers per level; the horizon is halved between levels."""
+    """U-Net channel multipliers per level; the window is halved between levels."""
     kernel_size: int = 5
     """Temporal convolution kernel size (U-Net)."""
     n_layers: int = 4
@@ -133,6 +135,11 @@ class WorldModelConfig(DiffusionSettings):
     step as a captured CUDA graph (CUDA only; many times faster there, since an eager step is bound
     by kernel launches; the diffusion noise then comes from the default CUDA generator, so a
     resumed run is not bit-identical to an uninterrupted one)."""
+
+
+def renamed(settings: dict) -> dict:
+    """Settings saved under an old name (checkpoints written before a rename), under their new one."""
+    return {DiffusionSettings.RENAMED.get(k, k): v for k, v in settings.items()}
 
 
 def diffusion_settings(cfg: DiffusionSettings) -> dict:

@@ -1,6 +1,6 @@
 """The DAWM / DWM world model: conditional diffusion over future states and rewards.
 
-A sample is a (T, obs_dim + 1) array whose row k is [s_{t+k}, r_{t+k}] (normalised), k = 0..T-1.
+A sample is a window of T rows, a (T, obs_dim + 1) array whose row k is [s_{t+k}, r_{t+k}] (normalised), k = 0..T-1.
 The model generates r_t, s_{t+1}, r_{t+1}, ..., s_{t+T-1}, r_{t+T-1} given
   - s_t: in-painted, i.e. row 0's state entries are the clean condition at every noise level, in
     training and at every sampling step (so it is reproduced exactly);
@@ -9,8 +9,9 @@ The model generates r_t, s_{t+1}, r_{t+1}, ..., s_{t+T-1}, r_{t+T-1} given
     to s_t where r_t and s_{t+1} are computed: a global embedding alone leaves the first
     generated step only loosely tied to a_t;
   - the return-to-go g = RTG / rtg_scale: embedded and added to the step embedding.
-Training is DDPM on a cosine schedule with K steps; the network predicts x0 (default), eps or v,
-and samplers work with the implied eps. g is dropped (null embedding) with probability p_uncond,
+Training is DDPM on a cosine (or Karras) schedule with K steps; the network predicts x0 (default),
+eps or v, and `predict` turns its output into the pair (eps, x0) once (x0 clipped to the data's
+range, eps consistent with it), which is all a sampler needs. g is dropped (null embedding) with probability p_uncond,
 so one network gives both eps(x, k, g) and eps(x, k, null) for classifier-free guidance:
 eps = w * eps(x, k, g) + (1 - w) * eps(x, k, null).
 States, rewards and actions are standardised by `Normalizer`s kept in the state_dict.
@@ -21,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import typing
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -29,14 +31,25 @@ from torch import nn
 from dawm.data.normalization import Normalizer
 from dawm.utils.checkpoint import load_checkpoint, save_checkpoint
 from dawm.utils.errors import DataError
-from dawm.world_model.config import LEGACY_SETTINGS, DiffusionSettings, Schedule
-from dawm.world_model.denoisers import make_denoiser
-from dawm.world_model.samplers import run_sampler, strided_steps
+from dawm.world_model.config import LEGACY_SETTINGS, DiffusionSettings, Schedule, renamed
+from dawm.world_model.denoisers import condition_embedding, make_denoiser
+from dawm.world_model.samplers import clip_x0, run_sampler, strided_steps, x0_from_eps
 
 FORMAT = "dawm-world-model/1"
 
 
 SCHEDULES = typing.get_args(Schedule)
+
+
+@dataclass
+class Condition:
+    """A batch of rollouts' condition, embedded once (`TrajectoryDiffusion.condition`)."""
+
+    embedding: torch.Tensor  # embedded (a_t, g): (B, E), or (2B, E) = [conditional; null-g] when 0 < w != 1
+    action: torch.Tensor  # normalised a_t: the in-painted row-0 input channels
+    known: torch.Tensor  # (B, T, obs_dim + 1) holding the normalised s_t in row 0: the in-painted entries
+    guidance: float  # w
+    clip: object = None  # x0 clipping: None, a bound, or (low, high) tensors in normalised units
 
 
 def noise_schedule(kind: str, n_steps: int) -> torch.Tensor:
@@ -69,16 +82,17 @@ class TrajectoryDiffusion(nn.Module):
         the others keep their defaults. `hparams` (saved with the weights) is obs_dim, act_dim and all of them."""
         super().__init__()
         s = DiffusionSettings(**settings)
-        if s.horizon < 2:
-            raise ValueError(f"horizon must be >= 2 (row 0 is the given s_t), got {s.horizon}")
+        if s.window < 2:
+            raise ValueError(f"window must be >= 2 (row 0 is the given s_t), got {s.window}")
         if s.prediction not in ("eps", "x0", "v"):
             raise ValueError(f"unknown prediction '{s.prediction}' (expected eps, x0 or v)")
         self.hparams = {"obs_dim": obs_dim, "act_dim": act_dim, **dataclasses.asdict(s), "dim_mults": list(s.dim_mults)}
-        self.obs_dim, self.act_dim, self.horizon, self.p_uncond = obs_dim, act_dim, s.horizon, s.p_uncond
+        self.obs_dim, self.act_dim, self.window, self.p_uncond = obs_dim, act_dim, s.window, s.p_uncond
         self.prediction, self.action_inpaint = s.prediction, s.action_inpaint
         self.metadata: dict = {}  # env_id, dataset, gamma, val_episode_ids, ... (set by the trainer)
-        self.net = make_denoiser(s.denoiser, s.horizon, obs_dim + 1, act_dim, s.dim, s.dim_mults, s.kernel_size,
-                                 s.n_layers, s.n_heads, s.activation, in_dim=obs_dim + 1 + act_dim * s.action_inpaint)
+        self.embed = condition_embedding(s.denoiser, act_dim, s.dim)  # (k, a_t, g) -> the vector every block gets
+        self.net = make_denoiser(s.denoiser, s.window, obs_dim + 1, s.dim, s.dim_mults, s.kernel_size, s.n_layers,
+                                 s.n_heads, s.activation, in_dim=obs_dim + 1 + act_dim * s.action_inpaint)
         self.register_buffer("alpha_bar", noise_schedule(s.schedule, s.diffusion_steps))
         self.register_buffer("rtg_scale", torch.ones(()))
         # Range of the normalised training data per feature: predicted x0 is clipped to it while sampling
@@ -88,8 +102,10 @@ class TrajectoryDiffusion(nn.Module):
         self.state_norm = Normalizer.identity(obs_dim)
         self.reward_norm = Normalizer.identity(1)
         self.action_norm = Normalizer.identity(act_dim)
-        weight = torch.ones(s.horizon, obs_dim + 1)
-        weight[0, :obs_dim] = 0.0  # in-painted s_t: nothing to predict
+        known = torch.zeros(s.window, obs_dim + 1, dtype=torch.bool)
+        known[0, :obs_dim] = True  # s_t: in-painted, in training and at every sampling step
+        self.register_buffer("known", known, persistent=False)
+        weight = (~known).float()  # in-painted s_t: nothing to predict
         weight[:, obs_dim] = s.reward_weight
         self.register_buffer("loss_weight", weight / weight.mean())
 
@@ -136,17 +152,23 @@ class TrajectoryDiffusion(nn.Module):
         return torch.cat([x, rows], -1)
 
     # --- training ----------------------------------------------------------------------------------
+    def inpaint(self, x: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+        """x with the in-painted entries (s_t in row 0) taken from `known` (out of place: autograd-safe)."""
+        return torch.where(self.known, known, x)
+
     def loss(self, states, rewards, action, rtg, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Epsilon-prediction loss on a batch of raw segments: states (B,T,obs), rewards (B,T), a_t, RTG (B,)."""
+        """Denoising loss (the target is x0, eps or v per `prediction`) on a batch of raw windows:
+        states (B, T, obs), rewards (B, T), a_t (B, act), RTG (B,)."""
         x0 = self.encode(states, rewards)
         b = x0.shape[0]
         k = torch.randint(0, self.n_diffusion_steps, (b,), generator=generator, device=x0.device)
         noise = torch.randn(x0.shape, generator=generator, device=x0.device)
         ab = self.alpha_bar[k][:, None, None]
-        xk = _set_row0_state(ab.sqrt() * x0 + (1 - ab).sqrt() * noise, x0[:, 0, : self.obs_dim])
+        xk = self.inpaint(ab.sqrt() * x0 + (1 - ab).sqrt() * noise, x0)
         keep = torch.rand(b, generator=generator, device=x0.device) >= self.p_uncond  # classifier-free dropout
         a = self.action_norm.normalize(action)
-        out = self.net(self.net_input(xk, a), k, a, rtg / self.rtg_scale, keep).float()  # float32 under autocast
+        emb = self.embed(k, a, rtg / self.rtg_scale, keep)
+        out = self.net(self.net_input(xk, a), emb).float()  # float32 under autocast
         target = {"eps": noise, "x0": x0, "v": ab.sqrt() * noise - (1 - ab).sqrt() * x0}[self.prediction]
         return ((out - target) ** 2 * self.loss_weight).mean()
 
@@ -160,35 +182,46 @@ class TrajectoryDiffusion(nn.Module):
         return (1 - ab).sqrt() * x + ab.sqrt() * out  # v
 
     # --- sampling ----------------------------------------------------------------------------------
-    def condition(self, action: torch.Tensor, rtg: torch.Tensor, guidance: float) -> torch.Tensor:
-        """Embedded (a_t, g) for the guided network: (B, E), or (2B, E) = [conditional; null-g] when
-        0 < w != 1 needs both. Computed once per batch of rollouts, reused at every step."""
+    def condition(self, state, action, rtg, guidance: float, clip) -> Condition:
+        """What a batch of rollouts is conditioned on, prepared once and reused at every sampling step."""
         a, g = self.action_norm.normalize(action), rtg / self.rtg_scale
         keep = torch.full((len(a),), guidance != 0.0, dtype=torch.bool, device=a.device)
-        if guidance in (0.0, 1.0):
-            return self.net.embed.condition(a, g, keep)
-        return self.net.embed.condition(torch.cat([a, a]), torch.cat([g, g]), torch.cat([keep, ~keep]))
+        if guidance in (0.0, 1.0):  # one network call per step: conditional (w = 1) or null-g only (w = 0)
+            emb = self.embed.condition(a, g, keep)
+        else:  # both halves, [conditional; null-g], in one batched call
+            emb = self.embed.condition(torch.cat([a, a]), torch.cat([g, g]), torch.cat([keep, ~keep]))
+        known = torch.zeros((len(a), self.window, self.obs_dim + 1), device=a.device)
+        known[:, 0, : self.obs_dim] = self.state_norm.normalize(state)
+        return Condition(emb, a, known, guidance, clip)
 
-    def guided_eps(self, x: torch.Tensor, k: int, cond: torch.Tensor, guidance: float,
-                   action: torch.Tensor) -> torch.Tensor:
-        """eps = w * eps(x, k, g) + (1 - w) * eps(x, k, null), as one batched network call
-        (`action`: the normalised a_t, for the in-painted row-0 channels).
+    def predict(self, x: torch.Tensor, k: int, c: Condition) -> tuple[torch.Tensor, torch.Tensor]:
+        """The guided network at noise level k as (eps, x0): x0 clipped once, eps consistent with it.
 
-        (Combined on the raw output: every parameterisation is affine in it, so this is the same.)"""
-        emb = cond + self.net.embed.step(torch.full((1,), k, device=x.device))
-        inp = self.net_input(x, action)
-        if guidance in (0.0, 1.0):
-            return self.to_eps(self.net.denoise(inp, emb).float(), x, k)  # float32 under autocast
-        out_cond, out_null = self.net.denoise(torch.cat([inp, inp]), emb).float().chunk(2)
-        return self.to_eps(out_null + guidance * (out_cond - out_null), x, k)
+        Guidance eps = w eps(x, k, g) + (1 - w) eps(x, k, null) is combined on the raw output (every
+        parameterisation is affine in it, so this is the same)."""
+        x = self.inpaint(x, c.known)
+        emb = c.embedding + self.embed.step(torch.full((1,), k, device=x.device))
+        inp = self.net_input(x, c.action)
+        if c.guidance in (0.0, 1.0):
+            out = self.net(inp, emb).float()  # float32 under autocast
+        else:
+            out_cond, out_null = self.net(torch.cat([inp, inp]), emb).float().chunk(2)
+            out = out_null + c.guidance * (out_cond - out_null)
+        ab = self.alpha_bar[k]
+        eps = self.to_eps(out, x, k)
+        x0 = x0_from_eps(x, eps, ab)
+        if c.clip is None:
+            return eps, x0
+        x0 = clip_x0(x0, c.clip)
+        return (x - ab.sqrt() * x0) / (1 - ab).sqrt(), x0
 
     @torch.no_grad()  # not inference_mode: results may feed critic targets inside autograd graphs
     def sample(self, state, action, rtg, guidance: float | None = None, sampler: str | None = None,
                sampling_steps: int | None = None, temperature: float | None = None, eta: float = 0.0,
                clip=None, generator: torch.Generator | None = None):
         """Raw s_t (B, obs), a_t (B, act), RTG (B,) -> raw states (B, T, obs) with states[:, 0] == s_t exactly,
-        and rewards (B, T). Unset knobs take the defaults stored in the model; `clip` (a bound or a (low, high)
-        pair in normalised units) defaults to the training data's range when `clip_denoised`."""
+        and rewards (B, T). Unset knobs (None) take the defaults stored in the model; `clip` (a bound or a
+        (low, high) pair in normalised units) defaults to the training data's range when `clip_denoised`."""
         hp = self.hparams
         if clip is None and hp["clip_denoised"]:
             clip = (self.x_low, self.x_high)
@@ -197,36 +230,40 @@ class TrajectoryDiffusion(nn.Module):
         state = torch.as_tensor(state, dtype=torch.float32, device=self.alpha_bar.device)
         action = torch.as_tensor(action, dtype=torch.float32, device=state.device)
         rtg = torch.as_tensor(rtg, dtype=torch.float32, device=state.device).reshape(-1).expand(len(state))
-        s0 = self.state_norm.normalize(state)
-        cond, a = self.condition(action, rtg, guidance), self.action_norm.normalize(action)
-        x = torch.randn((len(state), self.horizon, self.obs_dim + 1), generator=generator, device=state.device)
-        x = run_sampler(sampler or hp["sampler"], lambda x, k: self.guided_eps(x, k, cond, guidance, a),
-                        _set_row0_state(x, s0), self.alpha_bar,
-                        strided_steps(self.n_diffusion_steps, sampling_steps or hp["sampling_steps"]),
-                        lambda x: _set_row0_state(x, s0), generator=generator, temperature=temperature, eta=eta,
-                        clip=clip)
+        c = self.condition(state, action, rtg, guidance, clip)
+        x = torch.randn((len(state), self.window, self.obs_dim + 1), generator=generator, device=state.device)
+        steps = strided_steps(self.n_diffusion_steps, hp["sampling_steps"] if sampling_steps is None else sampling_steps)
+        x = run_sampler(hp["sampler"] if sampler is None else sampler, lambda x, k: self.predict(x, k, c), x,
+                        self.alpha_bar, steps,
+                        generator=generator, temperature=temperature, eta=eta)
         states, rewards = self.decode(x)
         states[:, 0] = state  # exact, not a round trip through the normaliser
         return states, rewards
 
     def rollout(self, state, action, horizon: int, rtg=None, **knobs):
         """DWM's use (a critic-target hook): states s_t..s_{t+H} (B, H+1, obs) and rewards r_t..r_{t+H-1}
-        (B, H) for H <= T - 1. `rtg` defaults to the trainer's target (metadata['target_rtg'])."""
-        if not 1 <= horizon <= self.horizon - 1:
-            raise ValueError(f"rollout horizon must be in 1..{self.horizon - 1} (T - 1), got {horizon}")
+        (B, H) for the rollout horizon H <= T - 1. `rtg` defaults to the trainer's target (metadata['target_rtg'])."""
+        if not 1 <= horizon <= self.window - 1:
+            raise ValueError(f"rollout horizon must be in 1..{self.window - 1} (T - 1), got {horizon}")
         if rtg is None:
             rtg = self.metadata.get("target_rtg", 0.0)
         states, rewards = self.sample(state, action, rtg, **knobs)
         return states[:, : horizon + 1], rewards[:, :horizon]
 
     # --- persistence -------------------------------------------------------------------------------
+    def load_state_dict(self, state_dict, *args, **kwargs):
+        # Checkpoints saved while the condition embedding lived inside the denoiser ("net.embed.").
+        state_dict = {("embed." + k[len("net.embed."):] if k.startswith("net.embed.") else k): v
+                      for k, v in state_dict.items()}
+        return super().load_state_dict(state_dict, *args, **kwargs)
+
     def save(self, path: str | Path, metadata: dict | None = None) -> Path:
         return save_checkpoint(path, {"format": FORMAT, "hparams": self.hparams, "state_dict": self.state_dict(),
                                       "metadata": metadata or {}})
 
     @classmethod
     def from_checkpoint(cls, ckpt: dict) -> TrajectoryDiffusion:
-        hparams = {**LEGACY_SETTINGS, **ckpt["hparams"]}  # saved before an option existed: its old behaviour
+        hparams = {**LEGACY_SETTINGS, **renamed(ckpt["hparams"])}  # saved before an option existed: its old behaviour
         model = cls(**{k: tuple(v) if k == "dim_mults" else v for k, v in hparams.items()})
         model.load_state_dict(ckpt["state_dict"])
         model.metadata = ckpt.get("metadata", {})
@@ -238,10 +275,3 @@ class TrajectoryDiffusion(nn.Module):
         if ckpt.get("format") != FORMAT:
             raise DataError(path, "format", f"got {ckpt.get('format')!r}", f"'{FORMAT}' (a world_model.pt)")
         return cls.from_checkpoint(ckpt)
-
-
-def _set_row0_state(x: torch.Tensor, s0: torch.Tensor) -> torch.Tensor:
-    """x with x[:, 0, :obs_dim] replaced by s0 (out of place: autograd- and inference-safe)."""
-    obs_dim = s0.shape[-1]
-    row0 = torch.cat([s0, x[:, 0, obs_dim:]], -1)
-    return torch.cat([row0[:, None], x[:, 1:]], 1)

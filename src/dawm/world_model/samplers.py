@@ -1,9 +1,10 @@
 """Reverse-process samplers over a discrete noise schedule alpha_bar[0..K-1] (k = K-1 is noisiest).
 
-Every sampler takes `eps_fn(x, k) -> predicted noise` (k a Python int shared by the batch),
-`inpaint(x) -> x` (re-imposes the fixed entries, e.g. s_t) and a strided subset of the K
-training steps, so the step count N <= K is a knob. The last step always lands on the clean
-sample (alpha_bar = 1). Each sampler is a few lines of the standard update rule:
+Every sampler takes `predict(x, k) -> (eps, x0)`, the model's noise and clean-sample estimates at
+level k (k a Python int shared by the batch; x0 already clipped and in-painted, eps consistent with
+it: `TrajectoryDiffusion.predict`), and a strided subset of the K training steps, so the step
+count N <= K is a knob. The last step always lands on the clean sample (alpha_bar = 1). Each
+sampler is a few lines of the standard update rule:
 
   ddpm  ancestral sampling with the posterior variance of the strided chain (Ho et al.; Nichol &
         Dhariwal's respacing); noise scaled by `temperature` (Diffuser/DWM low-temperature 0.5);
@@ -20,7 +21,7 @@ import torch
 
 SAMPLERS = ("ddpm", "ddim", "dpm")
 
-EpsFn = Callable[[torch.Tensor, int], torch.Tensor]
+Predict = Callable[[torch.Tensor, int], "tuple[torch.Tensor, torch.Tensor]"]
 
 
 def strided_steps(n_train: int, n_sample: int) -> list[int]:
@@ -32,8 +33,16 @@ def strided_steps(n_train: int, n_sample: int) -> list[int]:
     return sorted({round(i * (n_train - 1) / (n_sample - 1)) for i in range(n_sample)}, reverse=True)
 
 
-def _x0(x, eps, ab):
+def x0_from_eps(x, eps, ab):
+    """The clean sample implied by noise estimate eps at level alpha_bar = ab."""
     return (x - (1 - ab).sqrt() * eps) / ab.sqrt()
+
+
+def clip_x0(x0, clip):
+    """Clip the x0 prediction to `clip` = bound or (low, high) tensors broadcast over the last dim."""
+    if isinstance(clip, tuple):
+        return torch.maximum(torch.minimum(x0, clip[1]), clip[0])
+    return x0.clamp(-clip, clip)
 
 
 def _alpha_bars(alpha_bar: torch.Tensor, steps: list[int]):
@@ -42,42 +51,36 @@ def _alpha_bars(alpha_bar: torch.Tensor, steps: list[int]):
     return ab, ab[1:] + [torch.ones((), dtype=alpha_bar.dtype, device=alpha_bar.device)]
 
 
-def ddpm(eps_fn: EpsFn, x, alpha_bar, steps, inpaint, generator=None, temperature: float = 1.0, clip=None, **_):
+def ddpm(predict: Predict, x, alpha_bar, steps, generator=None, temperature: float = 1.0, **_):
     ab, ab_prev = _alpha_bars(alpha_bar, steps)
     for i, k in enumerate(steps):
-        x0 = _clip(_x0(x, eps_fn(x, k), ab[i]), clip)
+        _, x0 = predict(x, k)
         beta = 1 - ab[i] / ab_prev[i]  # the strided chain's own beta
-        mean = (ab_prev[i].sqrt() * beta * x0 + (1 - beta).sqrt() * (1 - ab_prev[i]) * x) / (1 - ab[i])
+        x = (ab_prev[i].sqrt() * beta * x0 + (1 - beta).sqrt() * (1 - ab_prev[i]) * x) / (1 - ab[i])
         if i < len(steps) - 1:
             var = beta * (1 - ab_prev[i]) / (1 - ab[i])
-            mean = mean + temperature * var.sqrt() * _noise(x, generator)
-        x = inpaint(mean)
+            x = x + temperature * var.sqrt() * _noise(x, generator)
     return x
 
 
-def ddim(eps_fn: EpsFn, x, alpha_bar, steps, inpaint, generator=None, temperature: float = 1.0, eta: float = 0.0,
-         clip=None, **_):
+def ddim(predict: Predict, x, alpha_bar, steps, generator=None, temperature: float = 1.0, eta: float = 0.0, **_):
     ab, ab_prev = _alpha_bars(alpha_bar, steps)
     for i, k in enumerate(steps):
-        eps = eps_fn(x, k)
-        x0 = _clip(_x0(x, eps, ab[i]), clip)
-        if clip is not None:
-            eps = (x - ab[i].sqrt() * x0) / (1 - ab[i]).sqrt()  # keep eps consistent with the clipped x0
+        eps, x0 = predict(x, k)
         sigma = eta * ((1 - ab_prev[i]) / (1 - ab[i]) * (1 - ab[i] / ab_prev[i])).sqrt()
         x = ab_prev[i].sqrt() * x0 + (1 - ab_prev[i] - sigma**2).clamp(min=0).sqrt() * eps
         if eta > 0 and i < len(steps) - 1:
             x = x + temperature * sigma * _noise(x, generator)
-        x = inpaint(x)
     return x
 
 
-def dpm(eps_fn: EpsFn, x, alpha_bar, steps, inpaint, clip=None, **_):
+def dpm(predict: Predict, x, alpha_bar, steps, **_):
     """DPM-Solver++(2M), data-prediction form: x_{t'} = (s'/s) x - a' (e^{-h} - 1) D."""
     ab, ab_prev = _alpha_bars(alpha_bar, steps)
     lam = [0.5 * torch.log(a / (1 - a)) for a in ab]  # log-SNR / 2 = log(alpha / sigma)
     x0_prev = None
     for i, k in enumerate(steps):
-        x0 = _clip(_x0(x, eps_fn(x, k), ab[i]), clip)
+        _, x0 = predict(x, k)
         if i == len(steps) - 1:  # to sigma = 0: the solution is the data prediction itself
             x = x0
         else:
@@ -89,25 +92,16 @@ def dpm(eps_fn: EpsFn, x, alpha_bar, steps, inpaint, clip=None, **_):
             sig, sig_next = (1 - ab[i]).sqrt(), (1 - ab_prev[i]).sqrt()
             x = (sig_next / sig) * x - ab_prev[i].sqrt() * torch.expm1(-h) * d
         x0_prev = x0
-        x = inpaint(x)
     return x
 
 
-def run_sampler(name: str, eps_fn: EpsFn, x, alpha_bar, steps, inpaint, **kwargs):
+def run_sampler(name: str, predict: Predict, x, alpha_bar, steps, **options):
+    """Sampler `name` from noise x over `steps`; `options`: generator, temperature, eta."""
     fns = {"ddpm": ddpm, "ddim": ddim, "dpm": dpm}
     if name not in fns:
         raise ValueError(f"unknown sampler '{name}' (expected one of: {', '.join(SAMPLERS)})")
-    return fns[name](eps_fn, x, alpha_bar, steps, inpaint, **kwargs)
+    return fns[name](predict, x, alpha_bar, steps, **options)
 
 
 def _noise(x, generator):
     return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-
-
-def _clip(x0, clip):
-    """Clip the x0 prediction to `clip` = bound or (low, high) tensors broadcast over the last dim."""
-    if clip is None:
-        return x0
-    if isinstance(clip, tuple):
-        return torch.maximum(torch.minimum(x0, clip[1]), clip[0])
-    return x0.clamp(-clip, clip)

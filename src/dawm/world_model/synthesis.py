@@ -17,7 +17,7 @@ import time
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Callable, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -91,8 +91,8 @@ def synthesize(world_model: TrajectoryDiffusion, idm: InverseDynamics, dataset: 
     step) or 'drop' (no step-0 transition: only the IDM-labelled steps k >= 1)."""
     if first_step not in FIRST_STEPS:
         raise DawmError(f"--first-step '{first_step}' (expected one of: {', '.join(FIRST_STEPS)})")
-    T = world_model.horizon
-    horizon = horizon or T - 1
+    T = world_model.window
+    horizon = T - 1 if horizon is None else horizon
     if not 1 <= horizon <= T - 1:
         raise DawmError(f"--horizon {horizon}: must be in 1..{T - 1} (the model generates s_t..s_(t+{T - 1}), "
                         f"so at most T - 1 = {T - 1} complete transitions)")
@@ -192,6 +192,8 @@ def load_world_model_run(path: str | Path, device: str | torch.device = "cpu"):
 class SynthesisConfig:
     """Generate a synthetic dataset with a trained world model and export it (HDF5, D4RL layout)."""
 
+    RENAMED: ClassVar[dict[str, str]] = {"steps": "sampling_steps"}  # `steps`: training updates only
+
     world_model: str = ""
     """World-model run directory (from `dawm train-world-model`) or its world_model.pt."""
     dataset: str = ""
@@ -214,14 +216,14 @@ class SynthesisConfig:
     target_rtg: str = "q0.9"
     """Return-to-go condition: a number (absolute), 'qX' (quantile of the data's RTGs), 'gX' (X x rtg_scale),
     'own' (each start's own RTG) or 'own+X' (own + X x rtg_scale)."""
-    horizon: int = 0
-    """Transitions per rollout, 1..T-1 (0 = T - 1)."""
+    horizon: int | None = None
+    """Rollout horizon H: transitions per rollout, 1..T-1 (default: T - 1)."""
     guidance: float | None = None
     """Guidance weight w (default: the model's)."""
-    sampler: str = ""
+    sampler: Literal["ddpm", "ddim", "dpm"] | None = None
     """'ddpm', 'ddim' or 'dpm' (default: the model's)."""
-    sampling_steps: int = 0
-    """Sampling steps N, 1..K (0 = the model's default)."""
+    sampling_steps: int | None = None
+    """Sampling steps N, 1..K (default: the model's)."""
     temperature: float | None = None
     """Noise scale of stochastic sampling steps (default: the model's)."""
     eta: float = 0.0
@@ -290,8 +292,8 @@ def synthesize_with(cfg: SynthesisConfig, wm: TrajectoryDiffusion, idm: InverseD
     """`synthesize` with the generation knobs of `cfg`, then its guards (dawm.world_model.guards): the
     one place that maps the config onto the calls."""
     termination = term.predict if term is not None else None
-    synthetic = synthesize(wm, idm, dataset, cfg.n_starts, cfg.target_rtg, cfg.horizon or None, cfg.guidance,
-                           cfg.sampler or None, cfg.sampling_steps or None, cfg.batch_size, seed, termination=termination,
+    synthetic = synthesize(wm, idm, dataset, cfg.n_starts, cfg.target_rtg, cfg.horizon, cfg.guidance,
+                           cfg.sampler, cfg.sampling_steps, cfg.batch_size, seed, termination=termination,
                            temperature=cfg.temperature, eta=cfg.eta, world_model_path=cfg.world_model,
                            precision=cfg.precision, first_step=cfg.first_step, **kw)
     if not guarded(cfg):

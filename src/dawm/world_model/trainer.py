@@ -31,7 +31,7 @@ from dawm.utils.precision import autocast, resolve_precision
 from dawm.utils.progress import progress
 from dawm.utils.runs import Run, slug
 from dawm.utils.torch_utils import make_adam, prepare
-from dawm.world_model.config import (LEGACY_SETTINGS, SAMPLING_FIELDS, WorldModelConfig, choices,
+from dawm.world_model.config import (LEGACY_SETTINGS, SAMPLING_FIELDS, WorldModelConfig, choices, renamed,
                                      diffusion_settings)
 from dawm.world_model.diffusion import TrajectoryDiffusion
 from dawm.world_model.inverse_dynamics import InverseDynamics, TerminationClassifier
@@ -57,13 +57,13 @@ def select_episodes(ds: Dataset, episode_ids: np.ndarray) -> Dataset:
                    {k: np.asarray(v)[rows] for k, v in ds.infos.items()})
 
 
-def segment_tensors(ds: Dataset, horizon: int, gamma: float, device, chunk: int = 100_000) -> dict[str, torch.Tensor]:
+def segment_tensors(ds: Dataset, window: int, gamma: float, device, chunk: int = 100_000) -> dict[str, torch.Tensor]:
     """What training needs of every length-T window, built chunk by chunk to bound memory:
     states (M, T, obs), rewards (M, T), action a_t (M, act), return-to-go (M,)."""
-    starts, rtg = segment_starts(ds, horizon), returns_to_go(ds, gamma)
+    starts, rtg = segment_starts(ds, window), returns_to_go(ds, gamma)
     parts: dict[str, list] = {"states": [], "rewards": [], "action": [], "rtg": []}
     for i in range(0, len(starts), chunk):
-        seg = make_segments(ds, horizon, gamma, starts=starts[i: i + chunk], rtg=rtg)
+        seg = make_segments(ds, window, gamma, starts=starts[i: i + chunk], rtg=rtg)
         for key, value in (("states", seg.observations), ("rewards", seg.rewards), ("action", seg.actions[:, 0]),
                            ("rtg", seg.returns_to_go)):
             parts[key].append(value)
@@ -100,11 +100,11 @@ def _check_config(cfg: WorldModelConfig) -> None:
     for key, allowed in choices(WorldModelConfig).items():  # a config file's values, which tyro did not see
         if getattr(cfg, key) not in allowed:
             raise DawmError(f"--{key.replace('_', '-')}: '{getattr(cfg, key)}' (expected one of: {', '.join(allowed)})")
-    if cfg.horizon < 2 or not 1 <= cfg.sampling_steps <= cfg.diffusion_steps or not 0 <= cfg.val_fraction < 1:
-        raise DawmError("need horizon >= 2, 1 <= sampling_steps <= diffusion_steps and 0 <= val_fraction < 1")
-    if cfg.denoiser == "unet" and cfg.horizon % 2 ** (len(cfg.dim_mults) - 1):
-        raise DawmError(f"--horizon {cfg.horizon} must be divisible by {2 ** (len(cfg.dim_mults) - 1)} for a U-Net "
-                        f"with dim_mults {tuple(cfg.dim_mults)} (use a horizon like 8 or fewer dim_mults)")
+    if cfg.window < 2 or not 1 <= cfg.sampling_steps <= cfg.diffusion_steps or not 0 <= cfg.val_fraction < 1:
+        raise DawmError("need window >= 2, 1 <= sampling_steps <= diffusion_steps and 0 <= val_fraction < 1")
+    if cfg.denoiser == "unet" and cfg.window % 2 ** (len(cfg.dim_mults) - 1):
+        raise DawmError(f"--window {cfg.window} must be divisible by {2 ** (len(cfg.dim_mults) - 1)} for a U-Net "
+                        f"with dim_mults {tuple(cfg.dim_mults)} (use a window like 8 or fewer dim_mults)")
 
 
 def default_run_dir(cfg: WorldModelConfig, ds: Dataset) -> Path:
@@ -129,10 +129,10 @@ def train_world_model(cfg: WorldModelConfig) -> Path:
     val_ids = split_episodes(ds, cfg.val_fraction, cfg.seed)
     train_ds = select_episodes(ds, np.setdiff1d(np.arange(ds.n_episodes), val_ids))
     val_ds = select_episodes(ds, val_ids)
-    train_seg, val_seg = (segment_tensors(d, cfg.horizon, cfg.gamma, device) for d in (train_ds, val_ds))
+    train_seg, val_seg = (segment_tensors(d, cfg.window, cfg.gamma, device) for d in (train_ds, val_ds))
     train_tr, val_tr = transition_tensors(train_ds, device), transition_tensors(val_ds, device)
     if len(train_seg["rtg"]) == 0:
-        raise DawmError(f"{ds.name}: no training window of {cfg.horizon} steps fits in any episode (lower --horizon)")
+        raise DawmError(f"{ds.name}: no training window of {cfg.window} steps fits in any episode (lower --window)")
 
     model, idm, term = build_models(cfg, ds, train_seg, train_tr, learn_termination, device)
     ema = copy.deepcopy(model).requires_grad_(False).eval()
@@ -279,7 +279,7 @@ def _last_step(run: Run) -> int | str:
 
 
 def _check_resumable(ckpt: dict, model: TrajectoryDiffusion, run_dir: Path) -> None:
-    saved = {**LEGACY_SETTINGS, **ckpt.get("hparams", {})}  # saved before an option existed: its old behaviour
+    saved = {**LEGACY_SETTINGS, **renamed(ckpt.get("hparams", {}))}  # saved before an option existed: its old behaviour
     for key, value in model.hparams.items():
         old = saved.get(key)
         if key in SAMPLING_FIELDS:
