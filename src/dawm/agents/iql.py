@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from dawm.agents.networks import MLP, EnsembleMLP, set_lr, soft_update_
-from dawm.agents.seeds import SeedAxis, seed_target
+from dawm.agents.seeds import SeedAxis, backward_per_seed, batch_mean, seed_target
 from dawm.agents.targets import Batch, TargetFn, one_step_target
 from dawm.data.normalization import Normalizer
 from dawm.data.transitions import Transitions
@@ -31,6 +31,17 @@ from dawm.utils.torch_utils import make_adam
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+
+def expectile_loss(u: torch.Tensor, expectile: float) -> torch.Tensor:
+    """|tau - 1(u < 0)| u^2, elementwise: asymmetric squares whose minimiser is the tau-expectile."""
+    return torch.where(u < 0, 1.0 - expectile, expectile) * u.square()
+
+
+def gaussian_nll(actions: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
+    """-log N(a; mean, exp(log_std)) summed over action dimensions."""
+    z = (actions - mean) * torch.exp(-log_std)
+    return (0.5 * z.square() + log_std + _HALF_LOG_2PI).sum(-1)
 
 
 @dataclass
@@ -135,8 +146,7 @@ class IQL(SeedAxis):
     def learn(self, batch: Batch) -> dict[str, torch.Tensor]:
         """The learning rule on one batch: device work only, so it can be captured as a CUDA graph.
 
-        Shapes carry a leading seed axis (S, ...) when n_seeds > 1; `.mean(-1)` is the per-seed batch
-        mean, and per-seed losses are summed for backward, so each seed gets only its own gradient.
+        Shapes carry a leading seed axis (S, ...) when n_seeds > 1 (dawm.agents.seeds).
         """
         cfg = self.cfg
         obs, actions = self.obs_norm.normalize(batch["observations"]), batch["actions"]
@@ -147,11 +157,11 @@ class IQL(SeedAxis):
 
         # Value: expectile regression of V(s) on min_i Qbar_i(s, a).
         adv = target_q - self.value(obs).squeeze(-1)  # ([S,] B)
-        value_loss = (torch.where(adv < 0, 1.0 - cfg.expectile, cfg.expectile) * adv.square()).mean(-1)
+        value_loss = batch_mean(expectile_loss(adv, cfg.expectile))
 
         # Critic: both Q heads regress on y = c r + gamma (1 - d) V(s').
         q = self.critic(obs_actions).squeeze(-1)  # ([S,] 2, B)
-        critic_loss = (q - y.unsqueeze(-2)).square().mean((-2, -1))  # mean of the two MSEs
+        critic_loss = batch_mean((q - y.unsqueeze(-2)).square(), axes=2)  # mean of the two MSEs
 
         # Actor: behaviour cloning weighted by exp(beta * A), A from V before this step's update.
         weights = torch.exp(cfg.beta * adv.detach()).clamp(max=cfg.max_exp_adv)
@@ -160,19 +170,18 @@ class IQL(SeedAxis):
             bc_losses = (mean - actions).square().sum(-1)
         else:
             log_std = self.log_std.clamp(LOG_STD_MIN, LOG_STD_MAX).unsqueeze(-2)  # ([S,] 1, act_dim)
-            z = (actions - mean) * torch.exp(-log_std)
-            bc_losses = (0.5 * z.square() + log_std + _HALF_LOG_2PI).sum(-1)  # -log N(a; mean, std)
-        actor_loss = (weights * bc_losses).mean(-1)
+            bc_losses = gaussian_nll(actions, mean, log_std)
+        actor_loss = batch_mean(weights * bc_losses)
 
         # The losses share no parameters and each uses only pre-step values, so one backward pass
         # through their sum equals CORL's three sequential updates.
         self.opt.zero_grad(set_to_none=True)
-        (value_loss + critic_loss + actor_loss).sum().backward()
+        backward_per_seed(value_loss + critic_loss + actor_loss)
         self.opt.step()
         soft_update_(self._targets, self._online, cfg.tau)
         return {"value_loss": value_loss.detach(), "critic_loss": critic_loss.detach(),
-                "actor_loss": actor_loss.detach(), "adv_mean": adv.detach().mean(-1),
-                "q_mean": q.detach().mean((-2, -1))}
+                "actor_loss": actor_loss.detach(), "adv_mean": batch_mean(adv.detach()),
+                "q_mean": batch_mean(q.detach(), axes=2)}
 
     def _actor_lr(self) -> float:
         """Cosine annealing to 0 over lr_schedule_steps (the lr of update t, 1-based, uses t - 1)."""

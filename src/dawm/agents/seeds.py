@@ -30,6 +30,16 @@ from dawm.agents.targets import Batch, NextValueFn, TargetFn
 from dawm.utils.errors import DawmError
 
 
+def batch_mean(x: torch.Tensor, axes: int = 1) -> torch.Tensor:
+    """Mean over the last `axes` axes (the batch, or heads x batch): one value per seed, or a scalar."""
+    return x.mean(-1) if axes == 1 else x.mean(tuple(range(-axes, 0)))
+
+
+def backward_per_seed(losses: torch.Tensor, **kwargs) -> None:
+    """Backward through the sum of per-seed losses: each seed's parameters get only their own gradient."""
+    losses.sum().backward(**kwargs)
+
+
 def seed_target(target_fn: TargetFn, batch: Batch, gamma: float, next_value: NextValueFn, reward_scale: float,
                 n_seeds: int) -> torch.Tensor:
     """`target_fn` on a batch of shape (S, B, ...) -> y (S, B), through one flat (S * B) call."""

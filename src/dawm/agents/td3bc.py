@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from dawm.agents.networks import MLP, EnsembleMLP, soft_update_
-from dawm.agents.seeds import SeedAxis, seed_target
+from dawm.agents.seeds import SeedAxis, backward_per_seed, batch_mean, seed_target
 from dawm.agents.targets import Batch, TargetFn, one_step_target
 from dawm.data.normalization import Normalizer
 from dawm.data.transitions import Transitions
@@ -114,8 +114,7 @@ class TD3BC(SeedAxis):
     def learn(self, batch: Batch, actor_step: bool) -> dict[str, torch.Tensor]:
         """The learning rule on one batch: device work only, so it can be captured as a CUDA graph.
 
-        Shapes carry a leading seed axis (S, ...) when n_seeds > 1; `.mean(-1)` is the per-seed batch
-        mean, and per-seed losses are summed for backward, so each seed gets only its own gradient.
+        Shapes carry a leading seed axis (S, ...) when n_seeds > 1 (dawm.agents.seeds).
         """
         cfg = self.cfg
         obs, actions = self.obs_norm.normalize(batch["observations"]), batch["actions"]
@@ -124,21 +123,21 @@ class TD3BC(SeedAxis):
         with torch.no_grad():
             y = seed_target(self.target_fn, batch, cfg.gamma, self._target_value, 1.0, self.n_seeds)  # ([S,] B)
         q = self.critic(torch.cat([obs, actions], -1)).squeeze(-1)  # ([S,] 2, B)
-        critic_loss = (q - y.unsqueeze(-2)).square().mean(-1).sum(-1)  # MSE(Q1, y) + MSE(Q2, y)
+        critic_loss = batch_mean((q - y.unsqueeze(-2)).square()).sum(-1)  # MSE(Q1, y) + MSE(Q2, y)
         self.critic_opt.zero_grad(set_to_none=True)
-        critic_loss.sum().backward()
+        backward_per_seed(critic_loss)
         self.critic_opt.step()
-        metrics = {"critic_loss": critic_loss.detach(), "q_mean": q.detach().mean((-2, -1))}
+        metrics = {"critic_loss": critic_loss.detach(), "q_mean": batch_mean(q.detach(), axes=2)}
 
         # Actor, delayed: maximise lambda * Q1(s, pi(s)) while staying close to the data action.
         if actor_step:
             pi = self.actor(obs)
             q1 = self.critic.member(0, torch.cat([obs, pi], -1)).squeeze(-1)  # ([S,] B)
-            lmbda = cfg.alpha / q1.abs().mean(-1).detach()
-            bc_loss = (pi - actions).square().mean((-2, -1))
-            actor_loss = -lmbda * q1.mean(-1) + bc_loss
+            lmbda = cfg.alpha / batch_mean(q1.abs()).detach()
+            bc_loss = batch_mean((pi - actions).square(), axes=2)
+            actor_loss = -lmbda * batch_mean(q1) + bc_loss
             self.actor_opt.zero_grad(set_to_none=True)
-            actor_loss.sum().backward(inputs=self._actor_params)  # the critic's weights need no gradient here
+            backward_per_seed(actor_loss, inputs=self._actor_params)  # the critic's weights need no gradient
             self.actor_opt.step()
             soft_update_(self._targets, self._online, cfg.tau)  # actor and critic targets
             metrics.update(actor_loss=actor_loss.detach(), bc_loss=bc_loss.detach(), lmbda=lmbda)
