@@ -4,7 +4,7 @@
 
 For every run summary found in both roots (<root>/<method>-<dataset>-seed<k>.json, or
 <root>/<method>-<dataset>-seed<k>/summary.json since run directories exist), it compares the final
-score and return, every array of the synthetic set (hdf5) and every tensor of the world model and
+score and return, every data array of the synthetic set (hdf5; its metadata/ group records settings, not data) and every tensor of the world model and
 the IDM, and prints one table row per item: equal bit for bit, or the largest absolute difference.
 File names may differ between versions (a config hash changes when a setting is added), so files
 are matched through the summaries, not by name. Exit status 1 when anything differs.
@@ -28,9 +28,11 @@ def summaries(root: Path) -> dict[str, dict]:
 
 
 def arrays_h5(path: str) -> dict[str, np.ndarray]:
+    """Every data array of an HDF5 file; metadata/ is left out (it records settings, whose names may change)."""
     out: dict[str, np.ndarray] = {}
     with h5py.File(path, "r") as f:
-        f.visititems(lambda k, v: out.__setitem__(k, v[()]) if isinstance(v, h5py.Dataset) else None)
+        f.visititems(lambda k, v: out.__setitem__(k, v[()])
+                     if isinstance(v, h5py.Dataset) and not k.startswith("metadata/") else None)
     return out
 
 
