@@ -39,7 +39,9 @@ def arrays_h5(path: str) -> dict[str, np.ndarray]:
 def arrays_pt(path: Path) -> dict[str, np.ndarray]:
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
     state = ckpt.get("state_dict", ckpt)
-    return {k: v.float().numpy() for k, v in state.items() if torch.is_tensor(v)}
+    # tensors under their current names (the condition embedding moved from the denoiser to the model)
+    return {k.replace("net.embed.", "embed.", 1) if k.startswith("net.embed.") else k: v.float().numpy()
+            for k, v in state.items() if torch.is_tensor(v)}
 
 
 def compare(label: str, a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> tuple[str, bool]:
