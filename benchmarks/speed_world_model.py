@@ -30,6 +30,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from dawm.data.dataset import Dataset
 from dawm.world_model.config import WorldModelConfig
 from dawm.world_model.diffusion import TrajectoryDiffusion
+from dawm.world_model.denoisers import DENOISERS
 from dawm.world_model.inverse_dynamics import InverseDynamics
 from dawm.world_model.synthesis import synthesize
 from dawm.utils.cuda_graphs import GraphReplay, make_capturable
@@ -123,7 +124,7 @@ def main() -> None:
     parser.add_argument("--n-starts", type=int, default=16_384)
     parser.add_argument("--batch", type=int, default=2048, help="rollouts per synthesis batch")
     parser.add_argument("--dim", type=int, default=WorldModelConfig.dim, help="U-Net base width (or MLP width)")
-    parser.add_argument("--denoiser", default=WorldModelConfig.denoiser, choices=("unet", "transformer", "mlp"))
+    parser.add_argument("--denoiser", default=WorldModelConfig.denoiser, choices=DENOISERS)
     parser.add_argument("--n-layers", type=int, default=WorldModelConfig.n_layers, help="transformer / MLP blocks")
     parser.add_argument("--quick", action="store_true", help="one sampler case only")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")

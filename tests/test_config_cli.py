@@ -108,3 +108,10 @@ def test_renamed_keys_in_config_files_name_the_new_key(tmp_path, capsys):
     assert main(["run", "--config", str(tmp_path / "old.yaml")]) == 2
     err = capsys.readouterr().err
     assert "option 'horizon' was renamed 'window'" in err and "Traceback" not in err
+
+
+def test_a_config_file_choice_is_checked_where_it_is_read(tmp_path, capsys):
+    (tmp_path / "bad.yaml").write_text("denoiser: lstm\n")
+    assert main(["train-world-model", "--config", str(tmp_path / "bad.yaml"), "--dataset", "x"]) == 2
+    err = capsys.readouterr().err
+    assert "denoiser: got 'lstm' (expected one of: unet, transformer, mlp)" in err and "Traceback" not in err

@@ -79,6 +79,16 @@ def test_dawm_run_rejects_bad_schedules(flag, value, capsys):
     assert f"{flag} {value}: must be at least" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("flag,value,instead", [("--agent.seed", "3", "--seed"), ("--synthesis.dataset", "x", "--dataset"),
+                                                ("--agent.synthetic-ratio", "0.2", "--synthetic-ratio"),
+                                                ("--world-model.device", "cpu", "--device")])
+def test_dawm_run_refuses_stage_fields_it_sets_itself(flag, value, instead, capsys):
+    """No field is overwritten behind the user's back: the pipeline's own fields are refused, naming the flag."""
+    assert main(["run", flag, value]) == 2
+    err = capsys.readouterr().err
+    assert f"{flag}: `dawm run` sets it itself (use {instead}" in err and "Traceback" not in err
+
+
 def test_a_failing_baseline_process_is_one_line_not_a_hang(tmp_path):
     from dawm.pipeline import RunConfig, _Baseline
     from dawm.utils.errors import DawmError

@@ -49,8 +49,6 @@ class SynthesisSettings(SynthesisConfig):
     """How the synthetic transitions are generated: every `dawm synthesize` knob (world_model, dataset,
     out, seed and device are set by the pipeline), plus the two below."""
 
-    n_starts: int = 50_000
-    """Rollouts, each from a real (s_t, a_t) start pair."""
     oracle: bool = False
     """DIAGNOSTIC, not a method: train on the synthetic (s, a) with the simulator's (r, s', done) instead of the
     model's (dawm.world_model.oracle), so a study can split the gap into model error and the choice of (s, a)."""
@@ -95,12 +93,34 @@ class RunConfig:
     """World model and IDM training (dataset, seed, device and out are set by the pipeline). The
     defaults fit the whole run in about 20 minutes on 2 CPU cores; --preset paper is full scale. One
     CPU thread: two threads collapse to a crawl when another process holds the second core."""
-    synthesis: SynthesisSettings = field(default_factory=SynthesisSettings)
+    synthesis: SynthesisSettings = field(default_factory=lambda: SynthesisSettings(n_starts=50_000))
     """Synthetic data generation."""
     fidelity: FidelityConfig = field(default_factory=lambda: FidelityConfig(n_plots=2))
     """Fidelity check of the synthetic data (dataset, world_model and out are set by the pipeline)."""
     agent: TrainAgentConfig = field(default_factory=lambda: TrainAgentConfig(steps=30_000))
     """Agent training (algo, dataset, seed, device and run_dir are set by the pipeline)."""
+
+
+# Fields of the stage configs that `dawm run` sets itself, and the flag that sets each: setting one
+# under a stage (e.g. --agent.seed) would be overwritten, so it is refused with that flag's name.
+PIPELINE_SETS = {
+    "world_model": {"dataset": "--dataset", "out": "--root", "seed": "--seed / --world-model-seed", "device": "--device"},
+    "synthesis": {"world_model": "--root", "dataset": "--dataset", "out": "--root", "seed": "--seed",
+                  "device": "--device"},
+    "fidelity": {"dataset": "--dataset", "world_model": "--root", "out": "--root", "seed": "--seed"},
+    "agent": {"algo": "--method", "dataset": "--dataset", "seed": "--seed", "device": "--device", "run_dir": "--root",
+              "synthetic_ratio": "--synthetic-ratio"},
+}
+
+
+def check_stage_settings(cfg: RunConfig) -> None:
+    """Refuse a stage field the pipeline would overwrite (one line naming the flag to use instead)."""
+    for stage, fields in PIPELINE_SETS.items():
+        given, default = getattr(cfg, stage), type(getattr(cfg, stage))()
+        for name, flag in fields.items():
+            if getattr(given, name) != getattr(default, name):
+                raise DawmError(f"--{stage.replace('_', '-')}.{name.replace('_', '-')}: `dawm run` sets it "
+                                f"itself (use {flag})")
 
 
 def _digest(*parts) -> str:
@@ -118,6 +138,7 @@ def run_pipeline(cfg: RunConfig) -> dict:
     """Run every stage `cfg.method` needs; returns (and writes) the summary."""
     if cfg.method not in METHODS:
         raise DawmError(f"--method '{cfg.method}' (expected one of: {', '.join(METHODS)})")
+    check_stage_settings(cfg)
     if not 0.0 < cfg.synthetic_ratio < 1.0:
         raise DawmError(f"--synthetic-ratio {cfg.synthetic_ratio}: must be strictly between 0 and 1")
     for flag, value, low in (("--synthesis.refresh-every", cfg.synthesis.refresh_every, 0),
@@ -285,9 +306,9 @@ def _synthetic_stage(cfg: RunConfig, wm_dir: Path, slug: str, root: Path, times:
     from dawm.world_model.synthesis import run_synthesis
 
     syn = cfg.synthesis
-    # later sets are made in memory, the oracle is derived from this file; the rest is set below
+    # later sets are made in memory, the oracle is derived from this file; the pipeline's own fields are set below
     first_set = {k: v for k, v in dataclasses.asdict(syn).items()
-                 if k not in ("refresh_every", "oracle", "world_model", "dataset", "out", "seed", "device", "threads")}
+                 if k not in ("refresh_every", "oracle", "threads", *PIPELINE_SETS["synthesis"])}
     syn_path = root / "synthetic" / f"{slug}-{_digest(str(wm_dir), first_set, cfg.seed)}.hdf5"
     t0 = time.perf_counter()
     if not syn_path.exists():

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import typing
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
 
@@ -59,8 +59,33 @@ def renamed_option(cls: type, dotted: str) -> str | None:
     return None
 
 
+def check_choices(cfg: Any) -> None:
+    """Every `Literal` field of dataclass `cfg` holds one of its values (tyro checks flags; this checks
+    configs built in code or read from files). Raises one line naming the option."""
+    for name, hint in typing.get_type_hints(type(cfg)).items():
+        allowed = _choices(hint)
+        value = getattr(cfg, name, None)
+        if allowed is not None and value not in allowed:
+            raise DawmError(f"--{name.replace('_', '-')}: {value!r} (expected one of: "
+                            f"{', '.join(str(a) for a in allowed)})")
+
+
+def _choices(hint: Any) -> tuple | None:
+    """The allowed values of a Literal hint (None included for `Literal[...] | None`), else None."""
+    if typing.get_origin(hint) is Literal:
+        return typing.get_args(hint)
+    args = typing.get_args(hint)
+    literals = [a for a in args if typing.get_origin(a) is Literal]
+    if literals and type(None) in args:
+        return (*typing.get_args(literals[0]), None)
+    return None
+
+
 def _coerce(value: Any, hint: Any, where: str) -> Any:
     """YAML gives lists for tuples and ints for floats; convert, and reject wrong kinds clearly."""
+    allowed = _choices(hint)
+    if allowed is not None and value not in allowed:
+        raise DawmError(f"{where}: got {value!r} (expected one of: {', '.join(str(a) for a in allowed)})")
     origin = typing.get_origin(hint)
     if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)

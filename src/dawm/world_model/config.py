@@ -9,6 +9,8 @@ import typing
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
+from dawm.utils.config import check_choices
+from dawm.utils.errors import DawmError
 from dawm.utils.precision import Precision
 from dawm.world_model.denoisers import DenoiserKind
 
@@ -69,6 +71,26 @@ class DiffusionSettings:
     """Default noise scale of stochastic sampling steps (DWM/Diffuser low temperature: 0.5)."""
     guidance: float = 1.0
     """Default guidance weight w: eps = w eps(g) + (1 - w) eps(null); 1 = conditional only."""
+
+    def check(self) -> None:
+        """The one check of these settings (the model runs it when built, the trainer when it reads a config)."""
+        check_choices(self)
+        if self.window < 2:
+            raise DawmError(f"--window {self.window}: must be at least 2 (row 0 is the given s_t)")
+        if not 1 <= self.sampling_steps <= self.diffusion_steps:
+            raise DawmError(f"--sampling-steps {self.sampling_steps}: must be in 1..{self.diffusion_steps} "
+                            f"(--diffusion-steps)")
+        halvings = len(self.dim_mults) - 1
+        if self.denoiser == "unet" and self.window % 2**halvings:
+            raise DawmError(f"--window {self.window}: must be divisible by {2**halvings} for a U-Net with dim_mults "
+                            f"{tuple(self.dim_mults)} (it halves the window {halvings} times; use a window like 8 "
+                            f"or fewer dim_mults)")
+
+    @classmethod
+    def from_saved(cls, saved: dict) -> dict:
+        """The settings saved with a model by any version: old names under their new ones, and options added
+        since then at the behaviour the model was trained with (LEGACY_SETTINGS)."""
+        return {**LEGACY_SETTINGS, **{cls.RENAMED.get(k, k): v for k, v in saved.items()}}
 
 
 @dataclass
@@ -137,17 +159,6 @@ class WorldModelConfig(DiffusionSettings):
     resumed run is not bit-identical to an uninterrupted one)."""
 
 
-def renamed(settings: dict) -> dict:
-    """Settings saved under an old name (checkpoints written before a rename), under their new one."""
-    return {DiffusionSettings.RENAMED.get(k, k): v for k, v in settings.items()}
-
-
 def diffusion_settings(cfg: DiffusionSettings) -> dict:
     """The `TrajectoryDiffusion` keyword arguments of a config (its DiffusionSettings fields)."""
     return {f.name: getattr(cfg, f.name) for f in dataclasses.fields(DiffusionSettings)}
-
-
-def choices(cls: type) -> dict[str, tuple]:
-    """{field: allowed values} of a config's Literal fields (checked where a config file is read)."""
-    hints = typing.get_type_hints(cls)
-    return {name: typing.get_args(t) for name, t in hints.items() if typing.get_origin(t) is Literal}

@@ -83,10 +83,7 @@ class ConditionEmbedding(nn.Module):
 
 def condition_embedding(kind: str, act_dim: int, dim: int) -> ConditionEmbedding:
     """The condition embedding sized for denoiser `kind` of width `dim` (step features, embedding width)."""
-    sizes = {"unet": (dim, 4 * dim), "transformer": (dim, dim), "mlp": (min(dim, 128), dim)}
-    if kind not in sizes:
-        raise ValueError(f"unknown denoiser '{kind}' (expected one of: {', '.join(DENOISERS)})")
-    step_dim, emb_dim = sizes[kind]
+    step_dim, emb_dim = {"unet": (dim, 4 * dim), "transformer": (dim, dim), "mlp": (min(dim, 128), dim)}[kind]
     return ConditionEmbedding(act_dim, step_dim, emb_dim)
 
 
@@ -115,9 +112,6 @@ class TemporalUNet(nn.Module):
     def __init__(self, window: int, x_dim: int, dim: int = 32, dim_mults=(1, 2, 4), kernel: int = 5,
                  act: str = "mish", in_dim: int | None = None):
         super().__init__()
-        if window % 2 ** (len(dim_mults) - 1):
-            raise ValueError(f"window {window} must be divisible by {2 ** (len(dim_mults) - 1)} "
-                             f"(the U-Net halves it {len(dim_mults) - 1} times; use fewer dim_mults)")
         emb_dim = 4 * dim
         widths = [in_dim or x_dim] + [dim * m for m in dim_mults]  # only the first block sees the input width
         levels = list(zip(widths[:-1], widths[1:]))
@@ -196,13 +190,10 @@ class ResidualMLP(nn.Module):
 
 def make_denoiser(kind: str, window: int, x_dim: int, dim: int, dim_mults=(1, 2, 4), kernel: int = 5,
                   n_layers: int = 4, n_heads: int = 4, act: str = "mish", in_dim: int | None = None) -> nn.Module:
-    """`in_dim` (default x_dim) is the input width when extra condition channels ride along with x."""
-    if act not in ACTIVATIONS:
-        raise ValueError(f"unknown activation '{act}' (expected one of: {', '.join(ACTIVATIONS)})")
+    """`in_dim` (default x_dim) is the input width when extra condition channels ride along with x.
+    (Settings are checked once, by `DiffusionSettings.check`.)"""
     if kind == "unet":
         return TemporalUNet(window, x_dim, dim, tuple(dim_mults), kernel, act, in_dim)
     if kind == "transformer":
         return TrajectoryTransformer(window, x_dim, dim, n_layers, n_heads, in_dim)
-    if kind == "mlp":
-        return ResidualMLP(window, x_dim, dim, n_layers, in_dim, act)
-    raise ValueError(f"unknown denoiser '{kind}' (expected one of: {', '.join(DENOISERS)})")
+    return ResidualMLP(window, x_dim, dim, n_layers, in_dim, act)

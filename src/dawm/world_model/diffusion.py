@@ -31,7 +31,7 @@ from torch import nn
 from dawm.data.normalization import Normalizer
 from dawm.utils.checkpoint import load_checkpoint, save_checkpoint
 from dawm.utils.errors import DataError
-from dawm.world_model.config import LEGACY_SETTINGS, DiffusionSettings, Schedule, renamed
+from dawm.world_model.config import DiffusionSettings, Schedule
 from dawm.world_model.denoisers import condition_embedding, make_denoiser
 from dawm.world_model.samplers import clip_x0, run_sampler, strided_steps, x0_from_eps
 
@@ -82,10 +82,7 @@ class TrajectoryDiffusion(nn.Module):
         the others keep their defaults. `hparams` (saved with the weights) is obs_dim, act_dim and all of them."""
         super().__init__()
         s = DiffusionSettings(**settings)
-        if s.window < 2:
-            raise ValueError(f"window must be >= 2 (row 0 is the given s_t), got {s.window}")
-        if s.prediction not in ("eps", "x0", "v"):
-            raise ValueError(f"unknown prediction '{s.prediction}' (expected eps, x0 or v)")
+        s.check()
         self.hparams = {"obs_dim": obs_dim, "act_dim": act_dim, **dataclasses.asdict(s), "dim_mults": list(s.dim_mults)}
         self.obs_dim, self.act_dim, self.window, self.p_uncond = obs_dim, act_dim, s.window, s.p_uncond
         self.prediction, self.action_inpaint = s.prediction, s.action_inpaint
@@ -263,7 +260,7 @@ class TrajectoryDiffusion(nn.Module):
 
     @classmethod
     def from_checkpoint(cls, ckpt: dict) -> TrajectoryDiffusion:
-        hparams = {**LEGACY_SETTINGS, **renamed(ckpt["hparams"])}  # saved before an option existed: its old behaviour
+        hparams = DiffusionSettings.from_saved(ckpt["hparams"])
         model = cls(**{k: tuple(v) if k == "dim_mults" else v for k, v in hparams.items()})
         model.load_state_dict(ckpt["state_dict"])
         model.metadata = ckpt.get("metadata", {})

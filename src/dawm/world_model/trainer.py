@@ -31,8 +31,7 @@ from dawm.utils.precision import autocast, resolve_precision
 from dawm.utils.progress import progress
 from dawm.utils.runs import Run, slug
 from dawm.utils.torch_utils import make_adam, prepare
-from dawm.world_model.config import (LEGACY_SETTINGS, SAMPLING_FIELDS, WorldModelConfig, choices, renamed,
-                                     diffusion_settings)
+from dawm.world_model.config import SAMPLING_FIELDS, DiffusionSettings, WorldModelConfig, diffusion_settings
 from dawm.world_model.diffusion import TrajectoryDiffusion
 from dawm.world_model.inverse_dynamics import InverseDynamics, TerminationClassifier
 
@@ -97,14 +96,9 @@ def build_models(cfg: WorldModelConfig, ds: Dataset, train_seg, train_tr, learn_
 def _check_config(cfg: WorldModelConfig) -> None:
     if not cfg.dataset:
         raise DawmError("--dataset is required (a dataset name or an HDF5 path)")
-    for key, allowed in choices(WorldModelConfig).items():  # a config file's values, which tyro did not see
-        if getattr(cfg, key) not in allowed:
-            raise DawmError(f"--{key.replace('_', '-')}: '{getattr(cfg, key)}' (expected one of: {', '.join(allowed)})")
-    if cfg.window < 2 or not 1 <= cfg.sampling_steps <= cfg.diffusion_steps or not 0 <= cfg.val_fraction < 1:
-        raise DawmError("need window >= 2, 1 <= sampling_steps <= diffusion_steps and 0 <= val_fraction < 1")
-    if cfg.denoiser == "unet" and cfg.window % 2 ** (len(cfg.dim_mults) - 1):
-        raise DawmError(f"--window {cfg.window} must be divisible by {2 ** (len(cfg.dim_mults) - 1)} for a U-Net "
-                        f"with dim_mults {tuple(cfg.dim_mults)} (use a window like 8 or fewer dim_mults)")
+    cfg.check()  # the diffusion settings, and every choice of the config
+    if not 0 <= cfg.val_fraction < 1:
+        raise DawmError(f"--val-fraction {cfg.val_fraction}: must be in [0, 1)")
 
 
 def default_run_dir(cfg: WorldModelConfig, ds: Dataset) -> Path:
@@ -279,7 +273,7 @@ def _last_step(run: Run) -> int | str:
 
 
 def _check_resumable(ckpt: dict, model: TrajectoryDiffusion, run_dir: Path) -> None:
-    saved = {**LEGACY_SETTINGS, **renamed(ckpt.get("hparams", {}))}  # saved before an option existed: its old behaviour
+    saved = DiffusionSettings.from_saved(ckpt.get("hparams", {}))
     for key, value in model.hparams.items():
         old = saved.get(key)
         if key in SAMPLING_FIELDS:
