@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from dawm.world_model.diffusion import TrajectoryDiffusion
-from dawm.world_model.samplers import SAMPLERS, run_sampler, strided_steps
+from dawm.world_model.samplers import SAMPLERS, run_sampler, strided_levels
 
 OBS, ACT, T = 5, 2, 8
 
@@ -80,12 +80,12 @@ def test_rtg_changes_samples_only_when_guided():
     assert torch.equal(draw(50.0, 0.0), draw(350.0, 0.0))  # w = 0: the RTG is ignored
 
 
-def test_strided_steps():
-    assert strided_steps(5, 3) == [4, 2, 0]
-    assert strided_steps(5, 5) == [4, 3, 2, 1, 0]
-    assert strided_steps(10, 1) == [9]
+def test_strided_levels():
+    assert strided_levels(5, 3) == [4, 2, 0]
+    assert strided_levels(5, 5) == [4, 3, 2, 1, 0]
+    assert strided_levels(10, 1) == [9]
     with pytest.raises(ValueError):
-        strided_steps(5, 6)
+        strided_levels(5, 6)
 
 
 @pytest.mark.parametrize("sampler", SAMPLERS)
@@ -99,7 +99,7 @@ def test_samplers_recover_a_point_mass_exactly(sampler):
         return (x - ab[k].sqrt() * target) / (1 - ab[k]).sqrt(), target
 
     x = torch.randn(3, T, OBS + 1, generator=torch.Generator().manual_seed(0))
-    out = run_sampler(sampler, predict, x, ab, strided_steps(5, 3),
+    out = run_sampler(sampler, predict, x, ab, strided_levels(5, 3),
                       generator=torch.Generator().manual_seed(1), temperature=0.5, eta=0.5)
     assert torch.allclose(out, target, atol=1e-4)
 

@@ -33,7 +33,7 @@ from dawm.utils.checkpoint import load_checkpoint, save_checkpoint
 from dawm.utils.errors import DataError
 from dawm.world_model.config import DiffusionSettings, Schedule
 from dawm.world_model.denoisers import condition_embedding, make_denoiser
-from dawm.world_model.samplers import clip_x0, run_sampler, strided_steps, x0_from_eps
+from dawm.world_model.samplers import clip_x0, run_sampler, strided_levels, x0_from_eps
 
 FORMAT = "dawm-world-model/1"
 
@@ -212,6 +212,16 @@ class TrajectoryDiffusion(nn.Module):
         x0 = clip_x0(x0, c.clip)
         return (x - ab.sqrt() * x0) / (1 - ab).sqrt(), x0
 
+    def sampling(self, guidance: float | None = None, sampler: str | None = None, sampling_steps: int | None = None,
+                 temperature: float | None = None) -> dict:
+        """The sampling knobs with every unset one (None) at the default stored in the model: the one place
+        they are resolved."""
+        hp = self.hparams
+        return {"guidance": float(hp["guidance"] if guidance is None else guidance),
+                "sampler": hp["sampler"] if sampler is None else sampler,
+                "sampling_steps": hp["sampling_steps"] if sampling_steps is None else sampling_steps,
+                "temperature": hp["temperature"] if temperature is None else temperature}
+
     @torch.no_grad()  # not inference_mode: results may feed critic targets inside autograd graphs
     def sample(self, state, action, rtg, guidance: float | None = None, sampler: str | None = None,
                sampling_steps: int | None = None, temperature: float | None = None, eta: float = 0.0,
@@ -219,20 +229,17 @@ class TrajectoryDiffusion(nn.Module):
         """Raw s_t (B, obs), a_t (B, act), RTG (B,) -> raw states (B, T, obs) with states[:, 0] == s_t exactly,
         and rewards (B, T). Unset knobs (None) take the defaults stored in the model; `clip` (a bound or a
         (low, high) pair in normalised units) defaults to the training data's range when `clip_denoised`."""
-        hp = self.hparams
-        if clip is None and hp["clip_denoised"]:
+        if clip is None and self.hparams["clip_denoised"]:
             clip = (self.x_low, self.x_high)
-        guidance = float(hp["guidance"] if guidance is None else guidance)
-        temperature = hp["temperature"] if temperature is None else temperature
+        knobs = self.sampling(guidance, sampler, sampling_steps, temperature)
         state = torch.as_tensor(state, dtype=torch.float32, device=self.alpha_bar.device)
         action = torch.as_tensor(action, dtype=torch.float32, device=state.device)
         rtg = torch.as_tensor(rtg, dtype=torch.float32, device=state.device).reshape(-1).expand(len(state))
-        c = self.condition(state, action, rtg, guidance, clip)
+        c = self.condition(state, action, rtg, knobs["guidance"], clip)
         x = torch.randn((len(state), self.window, self.obs_dim + 1), generator=generator, device=state.device)
-        steps = strided_steps(self.n_diffusion_steps, hp["sampling_steps"] if sampling_steps is None else sampling_steps)
-        x = run_sampler(hp["sampler"] if sampler is None else sampler, lambda x, k: self.predict(x, k, c), x,
-                        self.alpha_bar, steps,
-                        generator=generator, temperature=temperature, eta=eta)
+        levels = strided_levels(self.n_diffusion_steps, knobs["sampling_steps"])
+        x = run_sampler(knobs["sampler"], lambda x, k: self.predict(x, k, c), x, self.alpha_bar, levels,
+                        generator=generator, temperature=knobs["temperature"], eta=eta)
         states, rewards = self.decode(x)
         states[:, 0] = state  # exact, not a round trip through the normaliser
         return states, rewards

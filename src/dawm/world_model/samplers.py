@@ -2,8 +2,9 @@
 
 Every sampler takes `predict(x, k) -> (eps, x0)`, the model's noise and clean-sample estimates at
 level k (k a Python int shared by the batch; x0 already clipped and in-painted, eps consistent with
-it: `TrajectoryDiffusion.predict`), and a strided subset of the K training steps, so the step
-count N <= K is a knob. The last step always lands on the clean sample (alpha_bar = 1). Each
+it: `TrajectoryDiffusion.predict`), and `levels`, a strided subset of the K noise levels of
+training, one per sampling step, so the number of sampling steps N <= K is a knob. The last step
+always lands on the clean sample (alpha_bar = 1). Each
 sampler is a few lines of the standard update rule:
 
   ddpm  ancestral sampling with the posterior variance of the strided chain (Ho et al.; Nichol &
@@ -24,10 +25,10 @@ SAMPLERS = ("ddpm", "ddim", "dpm")
 Predict = Callable[[torch.Tensor, int], "tuple[torch.Tensor, torch.Tensor]"]
 
 
-def strided_steps(n_train: int, n_sample: int) -> list[int]:
-    """N evenly spaced training steps from K-1 down to 0, e.g. K=5, N=3 -> [4, 2, 0]."""
+def strided_levels(n_train: int, n_sample: int) -> list[int]:
+    """N evenly spaced noise levels from K-1 down to 0, e.g. K=5, N=3 -> [4, 2, 0]."""
     if not 1 <= n_sample <= n_train:
-        raise ValueError(f"sampling steps must be in 1..{n_train} (the training steps), got {n_sample}")
+        raise ValueError(f"sampling steps must be in 1..{n_train} (the diffusion steps), got {n_sample}")
     if n_sample == 1:
         return [n_train - 1]
     return sorted({round(i * (n_train - 1) / (n_sample - 1)) for i in range(n_sample)}, reverse=True)
@@ -45,43 +46,43 @@ def clip_x0(x0, clip):
     return x0.clamp(-clip, clip)
 
 
-def _alpha_bars(alpha_bar: torch.Tensor, steps: list[int]):
-    """(alpha_bar at each step, alpha_bar at the step after it; 1.0 after the last)."""
-    ab = [alpha_bar[k] for k in steps]
+def _alpha_bars(alpha_bar: torch.Tensor, levels: list[int]):
+    """(alpha_bar at each level, alpha_bar at the level after it; 1.0 after the last)."""
+    ab = [alpha_bar[k] for k in levels]
     return ab, ab[1:] + [torch.ones((), dtype=alpha_bar.dtype, device=alpha_bar.device)]
 
 
-def ddpm(predict: Predict, x, alpha_bar, steps, generator=None, temperature: float = 1.0, **_):
-    ab, ab_prev = _alpha_bars(alpha_bar, steps)
-    for i, k in enumerate(steps):
+def ddpm(predict: Predict, x, alpha_bar, levels, generator=None, temperature: float = 1.0, **_):
+    ab, ab_prev = _alpha_bars(alpha_bar, levels)
+    for i, k in enumerate(levels):
         _, x0 = predict(x, k)
         beta = 1 - ab[i] / ab_prev[i]  # the strided chain's own beta
         x = (ab_prev[i].sqrt() * beta * x0 + (1 - beta).sqrt() * (1 - ab_prev[i]) * x) / (1 - ab[i])
-        if i < len(steps) - 1:
+        if i < len(levels) - 1:
             var = beta * (1 - ab_prev[i]) / (1 - ab[i])
             x = x + temperature * var.sqrt() * _noise(x, generator)
     return x
 
 
-def ddim(predict: Predict, x, alpha_bar, steps, generator=None, temperature: float = 1.0, eta: float = 0.0, **_):
-    ab, ab_prev = _alpha_bars(alpha_bar, steps)
-    for i, k in enumerate(steps):
+def ddim(predict: Predict, x, alpha_bar, levels, generator=None, temperature: float = 1.0, eta: float = 0.0, **_):
+    ab, ab_prev = _alpha_bars(alpha_bar, levels)
+    for i, k in enumerate(levels):
         eps, x0 = predict(x, k)
         sigma = eta * ((1 - ab_prev[i]) / (1 - ab[i]) * (1 - ab[i] / ab_prev[i])).sqrt()
         x = ab_prev[i].sqrt() * x0 + (1 - ab_prev[i] - sigma**2).clamp(min=0).sqrt() * eps
-        if eta > 0 and i < len(steps) - 1:
+        if eta > 0 and i < len(levels) - 1:
             x = x + temperature * sigma * _noise(x, generator)
     return x
 
 
-def dpm(predict: Predict, x, alpha_bar, steps, **_):
+def dpm(predict: Predict, x, alpha_bar, levels, **_):
     """DPM-Solver++(2M), data-prediction form: x_{t'} = (s'/s) x - a' (e^{-h} - 1) D."""
-    ab, ab_prev = _alpha_bars(alpha_bar, steps)
+    ab, ab_prev = _alpha_bars(alpha_bar, levels)
     lam = [0.5 * torch.log(a / (1 - a)) for a in ab]  # log-SNR / 2 = log(alpha / sigma)
     x0_prev = None
-    for i, k in enumerate(steps):
+    for i, k in enumerate(levels):
         _, x0 = predict(x, k)
-        if i == len(steps) - 1:  # to sigma = 0: the solution is the data prediction itself
+        if i == len(levels) - 1:  # to sigma = 0: the solution is the data prediction itself
             x = x0
         else:
             h = lam[i + 1] - lam[i]
@@ -95,12 +96,12 @@ def dpm(predict: Predict, x, alpha_bar, steps, **_):
     return x
 
 
-def run_sampler(name: str, predict: Predict, x, alpha_bar, steps, **options):
-    """Sampler `name` from noise x over `steps`; `options`: generator, temperature, eta."""
+def run_sampler(name: str, predict: Predict, x, alpha_bar, levels, **options):
+    """Sampler `name` from noise x through the noise `levels`; `options`: generator, temperature, eta."""
     fns = {"ddpm": ddpm, "ddim": ddim, "dpm": dpm}
     if name not in fns:
         raise ValueError(f"unknown sampler '{name}' (expected one of: {', '.join(SAMPLERS)})")
-    return fns[name](predict, x, alpha_bar, steps, **options)
+    return fns[name](predict, x, alpha_bar, levels, **options)
 
 
 def _noise(x, generator):

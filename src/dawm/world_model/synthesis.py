@@ -101,6 +101,7 @@ def synthesize(world_model: TrajectoryDiffusion, idm: InverseDynamics, dataset: 
                         f"model {world_model.obs_dim}/{world_model.act_dim}")
     done_fn, done_rule = resolve_termination(termination, dataset.env_id)
     meta = world_model.metadata
+    knobs = world_model.sampling(guidance, sampler, sampling_steps, temperature)
     device = world_model.alpha_bar.device
     dtype = resolve_precision(precision, device)
     idm = idm.to(device).eval()
@@ -125,8 +126,7 @@ def synthesize(world_model: TrajectoryDiffusion, idm: InverseDynamics, dataset: 
         a0 = torch.as_tensor(dataset.actions[idx], device=device)
         with autocast(device, dtype):
             g = torch.as_tensor(rtgs[i: i + batch_size].copy(), device=device)
-            states, rewards = world_model.sample(s0, a0, g, guidance, sampler, sampling_steps, temperature, eta,
-                                                 generator=gen)
+            states, rewards = world_model.sample(s0, a0, g, eta=eta, generator=gen, **knobs)
             s, s2 = states[:, :horizon], states[:, 1: horizon + 1]
             obs, nxt = s[:, 1:].reshape(-1, s.shape[-1]), s2[:, 1:].reshape(-1, s.shape[-1])
             inferred = torch.cat([idm(o, n) for o, n in zip(obs.split(4096), nxt.split(4096))])  # cache-sized chunks
@@ -153,23 +153,20 @@ def synthesize(world_model: TrajectoryDiffusion, idm: InverseDynamics, dataset: 
         terminals=(done & keep)[keep], timeouts=(last & ~done)[keep],
         infos={"horizon_step": np.broadcast_to(np.arange(horizon), keep.shape)[keep].astype(np.int64),
                "start_index": np.broadcast_to(starts[:, None], keep.shape)[keep].astype(np.int64)},
-        metadata=_metadata(world_model, dataset, world_model_path, rtg, target_rtg, horizon, guidance, sampler,
-                           sampling_steps, n_starts, seed, done_rule, time.perf_counter() - t0),
+        metadata=_metadata(dataset, world_model_path, rtg, target_rtg, horizon, knobs, n_starts, seed, done_rule,
+                           time.perf_counter() - t0),
     )
 
 
-def _metadata(wm, dataset, wm_path, rtg, target, horizon, guidance, sampler, steps, n_starts, seed, done_rule,
-              seconds) -> dict:
-    hp = wm.hparams
+def _metadata(dataset, wm_path, rtg, target, horizon, knobs, n_starts, seed, done_rule, seconds) -> dict:
     meta = {k: dataset.metadata[k] for k in ("env_id", "level") if dataset.metadata.get(k) is not None}
     ref = dataset.ref_scores()
     if ref is not None:
         meta.update(ref_min_score=float(ref[0]), ref_max_score=float(ref[1]))
     meta.update(name=f"{dataset.name}-dawm-synthetic", source_dataset=dataset.name, synthetic=True,
                 world_model=str(wm_path or ""), target_rtg=float(np.mean(rtg)), target_rtg_spec=str(target),
-                horizon=horizon,
-                guidance=float(hp["guidance"] if guidance is None else guidance), sampler=sampler or hp["sampler"],
-                sampling_steps=int(steps or hp["sampling_steps"]), n_starts=int(n_starts), seed=int(seed),
+                horizon=horizon, guidance=knobs["guidance"], sampler=knobs["sampler"], temperature=knobs["temperature"],
+                sampling_steps=int(knobs["sampling_steps"]), n_starts=int(n_starts), seed=int(seed),
                 termination=done_rule, generation_seconds=round(seconds, 3))
     return meta
 
