@@ -81,8 +81,8 @@ class TrainAgentConfig:
     """Average and log training metrics every this many updates."""
     checkpoint_every: int = 50_000
     """Checkpoint every this many updates (and at the end)."""
-    threads: int = 1
-    """torch intra-op threads (0 = torch's default). 1 by default: 256-wide nets gain little from more,
+    threads: int | None = 1
+    """torch intra-op threads (None = torch's default). 1 by default: 256-wide nets gain little from more,
     and extra threads collapse throughput on a CPU shared with other processes."""
     synthetic_ratio: float = 0.5
     """Fraction of each batch drawn from a synthetic source, when one is given (Python API)."""

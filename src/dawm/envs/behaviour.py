@@ -16,6 +16,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
 import torch
 
@@ -23,8 +24,10 @@ from dawm.envs.evaluation import evaluate, make_env
 from dawm.envs.policies import GaussianMLPPolicy
 from dawm.envs.specs import get_env_spec
 from dawm.utils.checkpoint import write_json
+from dawm.utils.config import check_choices
 from dawm.utils.errors import DawmError
 from dawm.utils.progress import progress
+from dawm.utils.torch_utils import set_threads
 
 
 @dataclass
@@ -41,11 +44,11 @@ class BehaviourConfig:
     """Uniform-random steps before SAC updates start (they open medium-replay too)."""
     eval_episodes: int = 10
     """Deterministic evaluation episodes per snapshot."""
-    stop_at: str = "none"
+    stop_at: Literal["none", "medium"] = "none"
     """Stop early: 'medium' (first snapshot inside the medium band) or 'none'."""
     seed: int = 0
     """Seed for SAC and the environment."""
-    threads: int = 1
+    threads: int | None = 1
     """torch CPU threads (SAC's small nets gain little from more)."""
     out: str = ""
     """Run directory (default: runs/behaviour/<env>-seed<seed>)."""
@@ -65,9 +68,8 @@ def train_behaviour(cfg: BehaviourConfig) -> Path:
     spec = get_env_spec(cfg.env)
     if spec is None:
         raise DawmError(f"unknown env '{cfg.env}' (expected hopper, walker2d or halfcheetah)")
-    if cfg.stop_at not in ("none", "medium"):
-        raise DawmError(f"--stop-at: '{cfg.stop_at}' (expected 'none' or 'medium')")
-    torch.set_num_threads(cfg.threads)
+    check_choices(cfg)
+    set_threads(cfg.threads)
     run = _run_dir(cfg)
     (run / "policies").mkdir(parents=True, exist_ok=True)
     (run / "resume").mkdir(exist_ok=True)

@@ -15,12 +15,19 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
-def prepare(device: str, threads: int, seed: int) -> torch.device:
-    """The preamble of every trainer: torch's CPU threads (0 = its default), the device, the seeds."""
-    if threads > 0:
-        torch.set_num_threads(threads)
-    set_seed(seed)
+def prepare(device: str, threads: int | None, seed: int | None) -> torch.device:
+    """The preamble of every stage: torch's CPU threads (None = leave torch's), the seeds (None = leave
+    them), the device."""
+    set_threads(threads)
+    if seed is not None:
+        set_seed(seed)
     return resolve_device(device)
+
+
+def set_threads(threads: int | None) -> None:
+    """torch's intra-op CPU threads; None leaves torch's choice."""
+    if threads is not None:
+        torch.set_num_threads(threads)
 
 
 def set_seed(seed: int) -> torch.Generator:

@@ -13,6 +13,7 @@ from dawm.utils.config import check_choices
 from dawm.utils.errors import DawmError
 from dawm.utils.precision import Precision
 from dawm.world_model.denoisers import DenoiserKind
+from dawm.world_model.samplers import Sampler
 
 Schedule = Literal["cosine", "karras"]
 
@@ -63,7 +64,7 @@ class DiffusionSettings:
     clip_denoised: bool = True
     """Clip predicted clean samples to the training data's (normalised) range while sampling."""
     # --- sampling defaults stored in the model (synthesis may override) ---
-    sampler: Literal["ddpm", "ddim", "dpm"] = "ddpm"
+    sampler: Sampler = "ddpm"
     """Default sampler: 'ddpm' (ancestral), 'ddim' or 'dpm' (DPM-Solver++ 2M)."""
     sampling_steps: int = 3
     """Default number of strided sampling steps N <= diffusion_steps (DWM: 3)."""
@@ -147,8 +148,8 @@ class WorldModelConfig(DiffusionSettings):
     """Seed for the split, initialisation, minibatches and noise."""
     device: str = "auto"
     """Torch device: 'auto' (CUDA if present), 'cpu' or 'cuda'."""
-    threads: int = 0
-    """torch CPU threads (0 = torch's default)."""
+    threads: int | None = None
+    """torch CPU threads (default: torch's)."""
     precision: Precision = "float32"
     """Matmul precision of the training steps: float32, bfloat16 (autocast; weights, optimiser state and
     losses stay float32; validation runs in float32) or auto (bfloat16 where native; dawm.utils.precision)."""

@@ -29,7 +29,7 @@ from dawm.utils.checkpoint import load_checkpoint, save_checkpoint
 from dawm.utils.errors import DawmError
 from dawm.utils.progress import progress
 from dawm.utils.runs import Run
-from dawm.utils.torch_utils import resolve_device
+from dawm.utils.torch_utils import resolve_device, set_threads
 
 
 @dataclass
@@ -60,9 +60,9 @@ class EnsembleConfig:
     """Seed for initialisation, the held-out split and minibatches."""
     device: str = "cpu"
     """Torch device ('cpu', 'cuda', 'auto')."""
-    cpu_threads: int = 1
-    """Torch CPU threads while training (0: leave as is). These small matmuls gain little from more
-    threads; on the shared 2-core dev machine 2 threads ran 11x slower than 1 (3.4 vs 37.8 steps/s)."""
+    threads: int | None = 1
+    """Torch CPU threads while training (None: leave as is). These small matmuls gain little from more
+    threads, and a second thread on a busy 2-core machine slows them down (docs/benchmarks.md)."""
 
 
 class EnsembleLinear(nn.Module):
@@ -160,8 +160,7 @@ def train_ensemble(obs: np.ndarray, act: np.ndarray, rewards: np.ndarray, next_o
     """
     cfg = config or EnsembleConfig()
     threads = torch.get_num_threads()
-    if cfg.cpu_threads > 0:
-        torch.set_num_threads(cfg.cpu_threads)
+    set_threads(cfg.threads)
     try:
         return _train(obs, act, rewards, next_obs, cfg, log)
     finally:
@@ -244,7 +243,7 @@ def reference_ensemble(ds: Dataset, run_dir: str | Path, config: EnsembleConfig 
     """Train on `ds` in run dir `run_dir` (config.yaml, metrics.jsonl, TensorBoard, ensemble.pt,
     summary.json), or load the ensemble already there if it was trained on the same data and config."""
     cfg = config or EnsembleConfig()
-    settings = {k: v for k, v in asdict(cfg).items() if k not in ("device", "cpu_threads")}  # not the model
+    settings = {k: v for k, v in asdict(cfg).items() if k not in ("device", "threads")}  # not the model
     run_dir, key = Path(run_dir), {"dataset": ds.name, "transitions": len(ds), **settings}
     weights, summary_path = run_dir / "ensemble.pt", run_dir / "summary.json"
     if weights.exists() and summary_path.exists():

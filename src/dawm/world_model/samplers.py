@@ -16,11 +16,13 @@ sampler is a few lines of the standard update rule:
 
 from __future__ import annotations
 
-from typing import Callable
+import typing
+from typing import Callable, Literal
 
 import torch
 
-SAMPLERS = ("ddpm", "ddim", "dpm")
+Sampler = Literal["ddpm", "ddim", "dpm"]
+SAMPLERS = typing.get_args(Sampler)
 
 Predict = Callable[[torch.Tensor, int], "tuple[torch.Tensor, torch.Tensor]"]
 

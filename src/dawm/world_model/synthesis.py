@@ -22,14 +22,18 @@ from typing import Callable, ClassVar, Literal
 import numpy as np
 import torch
 
+from dawm.data.d4rl import write_dataset
 from dawm.data.dataset import Dataset
+from dawm.data.registry import load_dataset
 from dawm.data.segments import returns_to_go
 from dawm.envs.specs import get_env_spec
 from dawm.utils.errors import DataError, DawmError
 from dawm.utils.precision import Precision, autocast, resolve_precision
 from dawm.utils.progress import progress
+from dawm.utils.torch_utils import prepare
 from dawm.world_model.diffusion import TrajectoryDiffusion
 from dawm.world_model.inverse_dynamics import InverseDynamics, TerminationClassifier
+from dawm.world_model.samplers import Sampler
 
 
 FirstStep = Literal["generated", "real", "drop"]
@@ -217,7 +221,7 @@ class SynthesisConfig:
     """Rollout horizon H: transitions per rollout, 1..T-1 (default: T - 1)."""
     guidance: float | None = None
     """Guidance weight w (default: the model's)."""
-    sampler: Literal["ddpm", "ddim", "dpm"] | None = None
+    sampler: Sampler | None = None
     """'ddpm', 'ddim' or 'dpm' (default: the model's)."""
     sampling_steps: int | None = None
     """Sampling steps N, 1..K (default: the model's)."""
@@ -231,8 +235,8 @@ class SynthesisConfig:
     """Seed for start pairs and sampling noise."""
     device: str = "auto"
     """Torch device: 'auto', 'cpu' or 'cuda'."""
-    threads: int = 0
-    """torch CPU threads (0 = torch's default)."""
+    threads: int | None = None
+    """torch CPU threads (default: torch's)."""
     precision: Precision = "float32"
     """Matmul precision of sampling and the IDM: float32, bfloat16 (autocast) or auto (dawm.utils.precision)."""
     overwrite: bool = False
@@ -241,10 +245,6 @@ class SynthesisConfig:
 
 def run_synthesis(cfg: SynthesisConfig) -> tuple[Path, Dataset]:
     """Load the run and the dataset, synthesize, write `cfg.out`; returns (path, synthetic dataset)."""
-    from dawm.data.d4rl import write_dataset
-    from dawm.data.registry import load_dataset
-    from dawm.utils.torch_utils import resolve_device
-
     if not cfg.world_model or not cfg.out:
         raise DawmError("--world-model and --out are required")
     out = Path(cfg.out)
@@ -252,9 +252,7 @@ def run_synthesis(cfg: SynthesisConfig) -> tuple[Path, Dataset]:
         raise DataError(out, None, "already exists", "a new path, or --overwrite")
     if cfg.starts not in ("all", "train", "val"):
         raise DawmError(f"--starts '{cfg.starts}' (expected all, train or val)")
-    if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
-    wm, idm, term = load_world_model_run(cfg.world_model, resolve_device(cfg.device))
+    wm, idm, term = load_world_model_run(cfg.world_model, prepare(cfg.device, cfg.threads, None))
     source = cfg.dataset or wm.metadata.get("source", "")
     if not source:
         raise DawmError("--dataset is required (the world model does not record its training dataset)")
