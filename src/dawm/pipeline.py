@@ -225,7 +225,7 @@ def _run_stages(cfg: RunConfig, dataset: Dataset, algo: str, root: Path, times: 
     agent_cfg = dataclasses.replace(cfg.agent, algo=algo, dataset=cfg.dataset, seed=cfg.seed, device=cfg.device)
     if synthetic_source is not None:  # the ratio means nothing without synthetic data: plain runs hash alike
         agent_cfg = dataclasses.replace(agent_cfg, synthetic_ratio=cfg.synthetic_ratio)
-    key = _digest(fp, dataclasses.asdict(dataclasses.replace(agent_cfg, run_dir="")), agent_inputs)
+    key = _digest(fp, dataclasses.asdict(dataclasses.replace(agent_cfg, run_dir=None)), agent_inputs)
     agent_cfg = dataclasses.replace(
         agent_cfg, run_dir=str(root / "agents" / f"{cfg.method}-{slug}-seed{cfg.seed}-{key}"))
     t0 = time.perf_counter()
@@ -288,7 +288,7 @@ def _world_model_stage(cfg: RunConfig, fp: list, slug: str, root: Path, times: d
     from dawm.world_model.trainer import train_world_model
 
     seed = cfg.seed if cfg.world_model_seed is None else cfg.world_model_seed
-    wm_cfg = dataclasses.replace(cfg.world_model, dataset=cfg.dataset, seed=seed, device=cfg.device, out="")
+    wm_cfg = dataclasses.replace(cfg.world_model, dataset=cfg.dataset, seed=seed, device=cfg.device, out=None)
     wm_dir = root / "world_model" / f"{slug}-{_digest(fp, dataclasses.asdict(wm_cfg))}"
     t0 = time.perf_counter()
     wm_dir.parent.mkdir(parents=True, exist_ok=True)

@@ -75,7 +75,7 @@ class TrainAgentConfig:
     """Matmul precision of the updates: float32, bfloat16 (autocast; parameters, optimiser state, targets
     and losses stay float32) or auto (bfloat16 where the hardware runs it natively, see dawm.utils.precision).
     Evaluation always runs in float32."""
-    run_dir: str = ""
+    run_dir: str | None = None
     """Run directory (default runs/train-agent/<algo>-<dataset>-seed<seed>); resumed if it has a checkpoint."""
     log_every: int = 1000
     """Average and log training metrics every this many updates."""

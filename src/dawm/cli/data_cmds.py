@@ -15,7 +15,7 @@ from dawm.cli.app import command
 class DatasetInfoCli:
     dataset: Annotated[tyro.conf.Positional[str], tyro.conf.arg(metavar="NAME_OR_PATH")] = ""
     """HDF5 file (D4RL layout), Minari id on local disk (mujoco/hopper/medium-v0) or generated name (hopper-medium)."""
-    env_id: str = ""
+    env_id: str | None = None
     """Environment to assume (default: from the dataset's metadata, else its file name)."""
     json: bool = False
     """Print the summary as JSON."""

@@ -50,7 +50,7 @@ class BehaviourConfig:
     """Seed for SAC and the environment."""
     threads: int | None = 1
     """torch CPU threads (SAC's small nets gain little from more)."""
-    out: str = ""
+    out: str | None = None
     """Run directory (default: runs/behaviour/<env>-seed<seed>)."""
 
 

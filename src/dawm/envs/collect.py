@@ -56,15 +56,15 @@ class CollectConfig:
     """Env short name: hopper, walker2d or halfcheetah."""
     level: str = "medium"
     """random, medium, medium-replay, expert or medium-expert."""
-    size: int = 0
-    """Transitions (0: D4RL's size: 1M; medium-expert 2M = 1M + 1M; medium-replay the run's step count)."""
+    size: int | None = None
+    """Transitions (default: D4RL's size: 1M; medium-expert 2M = 1M + 1M; medium-replay the run's step count)."""
     seed: int = 0
     """Seed for env resets and action sampling; same seed, same arrays."""
     n_envs: int = 16
     """Environments stepped in lockstep (policy inference is batched over them)."""
-    policies: str = ""
+    policies: str | None = None
     """Behaviour policy root holding <env>/manifest.json (default: $DAWM_POLICIES, else assets/policies)."""
-    out: str = ""
+    out: str | None = None
     """Output HDF5 file (default: the dataset cache, under the dataset's name)."""
     overwrite: bool = False
     """Replace an existing output file."""
@@ -76,7 +76,7 @@ class CollectConfig:
 
 
 # --- names, policies, recipes -----------------------------------------------------------------
-def dataset_name(env: str, level: str, seed: int = 0, size: int = 0) -> str:
+def dataset_name(env: str, level: str, seed: int = 0, size: int | None = None) -> str:
     """Canonical name: <env>-<level>[-seed<k>][-size<n>] (seed 0 and the D4RL size are implied)."""
     if size and size % 1_000_000 == 0:
         size = f"{size // 1_000_000}m"
@@ -95,7 +95,7 @@ def parse_dataset_name(name: str) -> CollectConfig | None:
     return CollectConfig(env=env, level=level, seed=int(seed or 0), size=size)
 
 
-def policies_dir(override: str = "") -> Path:
+def policies_dir(override: str | None = None) -> Path:
     return Path(override or os.environ.get("DAWM_POLICIES") or _REPO_POLICIES).expanduser()
 
 

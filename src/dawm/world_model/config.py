@@ -100,13 +100,14 @@ class WorldModelConfig(DiffusionSettings):
 
     dataset: str = ""
     """Dataset: a name (hopper-medium), a Minari id or an HDF5 path."""
-    out: str = ""
+    out: str | None = None
     """Run directory (default: runs/world_model/<dataset>-seed<seed>); an existing one is resumed."""
     # --- data ---
     gamma: float = 0.99
     """Discount of the return-to-go condition."""
-    rtg_scale: float = 0.0
-    """RTG divisor; 0 = the env's DWM scale (hopper 400, walker2d 550, halfcheetah 1200), else max |RTG| in the data."""
+    rtg_scale: float | None = None
+    """RTG divisor (default: the env's DWM scale, hopper 400, walker2d 550, halfcheetah 1200; else max |RTG| in the
+    data)."""
     # --- optimisation ---
     steps: int = 50_000
     """Diffusion gradient steps (DWM: 2e6 at batch 64)."""

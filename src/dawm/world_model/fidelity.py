@@ -239,7 +239,7 @@ class FidelityConfig:
     named in the synthetic file's metadata, source_dataset or dataset, if any)."""
     world_model: str = ""
     """World-model run directory holding idm.pt (adds the inverse dynamics checks)."""
-    env: str = ""
+    env: str | None = None
     """Environment id (default: the synthetic file's metadata env_id)."""
     n_samples: int = 2000
     """Synthetic transitions (and as many real ones) sampled for the one-step checks."""
@@ -253,5 +253,5 @@ class FidelityConfig:
     """Rollouts drawn as real-vs-synthetic PNGs."""
     seed: int = 0
     """Seed for sampling and the ensemble."""
-    out: str = ""
+    out: str | None = None
     """Output directory (default: <synthetic file without suffix>-fidelity next to it)."""

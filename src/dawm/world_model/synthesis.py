@@ -197,7 +197,7 @@ class SynthesisConfig:
 
     world_model: str = ""
     """World-model run directory (from `dawm train-world-model`) or its world_model.pt."""
-    dataset: str = ""
+    dataset: str | None = None
     """Dataset of the real (s_t, a_t) start pairs (default: the one the model was trained on)."""
     out: str = ""
     """Output HDF5 file (written atomically)."""
