@@ -79,9 +79,9 @@ def test_dawm_run_rejects_bad_schedules(flag, value, capsys):
     assert f"{flag} {value}: must be at least" in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize("flag,value,instead", [("--agent.seed", "3", "--seed"), ("--synthesis.dataset", "x", "--dataset"),
-                                                ("--agent.synthetic-ratio", "0.2", "--synthetic-ratio"),
-                                                ("--world-model.device", "cpu", "--device")])
+@pytest.mark.parametrize("flag,value,instead", [
+    ("--agent.seed", "3", "--seed"), ("--synthesis.dataset", "x", "--dataset"),
+    ("--agent.synthetic-ratio", "0.2", "--synthetic-ratio"), ("--world-model.device", "cpu", "--device")])
 def test_dawm_run_refuses_stage_fields_it_sets_itself(flag, value, instead, capsys):
     """No field is overwritten behind the user's back: the pipeline's own fields are refused, naming the flag."""
     assert main(["run", flag, value]) == 2

@@ -104,7 +104,8 @@ class RunConfig:
 # Fields of the stage configs that `dawm run` sets itself, and the flag that sets each: setting one
 # under a stage (e.g. --agent.seed) would be overwritten, so it is refused with that flag's name.
 PIPELINE_SETS = {
-    "world_model": {"dataset": "--dataset", "out": "--root", "seed": "--seed / --world-model-seed", "device": "--device"},
+    "world_model": {"dataset": "--dataset", "out": "--root", "seed": "--seed / --world-model-seed",
+                    "device": "--device"},
     "synthesis": {"world_model": "--root", "dataset": "--dataset", "out": "--root", "seed": "--seed",
                   "device": "--device"},
     "fidelity": {"dataset": "--dataset", "world_model": "--root", "out": "--root", "seed": "--seed"},

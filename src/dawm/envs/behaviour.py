@@ -18,7 +18,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
-import torch
 
 from dawm.envs.evaluation import evaluate, make_env
 from dawm.envs.policies import GaussianMLPPolicy

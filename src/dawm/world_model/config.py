@@ -5,7 +5,6 @@ defaults: DWM's, at CPU-friendly length)."""
 from __future__ import annotations
 
 import dataclasses
-import typing
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
