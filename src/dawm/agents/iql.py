@@ -90,6 +90,7 @@ class IQL(SeedAxis):
     _SEED_OPTS = ("opt",)
     _SEED_TENSORS = ("log_std",)
     _SCALARS = ("reward_scale",)
+    _TARGETS = {"critic_target": "critic"}
 
     def __init__(self, obs_dim: int, act_dim: int, cfg: IQLConfig | None = None,
                  obs_normalizer: Normalizer | None = None, reward_scale: float = 1.0,
@@ -112,7 +113,7 @@ class IQL(SeedAxis):
                               {"params": actor_params, "lr": cfg.actor_lr}], cfg.actor_lr)
         self.target_fn = target_fn
         self.step = 0
-        self._online, self._targets = list(self.critic.parameters()), list(self.critic_target.parameters())
+        self._targets, self._online = self.polyak_pairs()
 
     @classmethod
     def from_transitions(cls, transitions: Transitions, cfg: IQLConfig | None = None, reward_scale: float = 1.0,
@@ -124,9 +125,6 @@ class IQL(SeedAxis):
         norm = Normalizer.fit(transitions.observations, cfg.obs_norm_eps) if cfg.normalize_observations else None
         return cls(transitions.observations.shape[1], transitions.actions.shape[1], cfg, norm, reward_scale, device,
                    target_fn, n_seeds)
-
-    def optimizers(self) -> list[torch.optim.Optimizer]:
-        return [self.opt]
 
     @torch.no_grad()
     def _next_value(self, next_obs: torch.Tensor) -> torch.Tensor:

@@ -62,8 +62,9 @@ def _opt_state(state: dict, fn) -> dict:
 class SeedAxis:
     """Mixin for agents: checkpoints, seed extraction and stacking, all derived from one declaration
     of the agent's parts (d3rlpy's module bundle): `ALGO` and `CONFIG` (its name and config class),
-    `_SEED_NETS` (modules), `_SEED_OPTS` (optimisers), `_SEED_TENSORS` (plain tensors) and
-    `_SCALARS` (floats kept beside them, e.g. IQL's reward scale)."""
+    `_SEED_NETS` (modules), `_SEED_OPTS` (optimisers), `_SEED_TENSORS` (plain tensors),
+    `_SCALARS` (floats kept beside them, e.g. IQL's reward scale) and `_TARGETS` (each target
+    network and the online network it follows)."""
 
     ALGO: str
     CONFIG: type
@@ -71,7 +72,17 @@ class SeedAxis:
     _SEED_OPTS: tuple[str, ...] = ()
     _SEED_TENSORS: tuple[str, ...] = ()
     _SCALARS: tuple[str, ...] = ()
+    _TARGETS: dict[str, str] = {}
     n_seeds: int
+
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        return [getattr(self, name) for name in self._SEED_OPTS]
+
+    def polyak_pairs(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """(target parameters, the online parameters they follow), for `soft_update_`."""
+        targets = [p for name in self._TARGETS for p in getattr(self, name).parameters()]
+        online = [p for name in self._TARGETS.values() for p in getattr(self, name).parameters()]
+        return targets, online
 
     # --- checkpoints: tensors and plain data only (torch.load(weights_only=True)) --------------
     def state_dict(self) -> dict:

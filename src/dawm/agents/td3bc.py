@@ -61,6 +61,7 @@ class TD3BC(SeedAxis):
     ALGO, CONFIG = "td3bc", TD3BCConfig
     _SEED_NETS = ("actor", "critic", "actor_target", "critic_target")
     _SEED_OPTS = ("actor_opt", "critic_opt")
+    _TARGETS = {"actor_target": "actor", "critic_target": "critic"}
 
     def __init__(self, obs_dim: int, act_dim: int, cfg: TD3BCConfig | None = None,
                  obs_normalizer: Normalizer | None = None, device: str | torch.device = "cpu",
@@ -77,8 +78,7 @@ class TD3BC(SeedAxis):
         self.target_fn = target_fn
         self.step = 0  # critic updates done so far
         self._actor_params = list(self.actor.parameters())
-        self._online = [*self.actor.parameters(), *self.critic.parameters()]
-        self._targets = [*self.actor_target.parameters(), *self.critic_target.parameters()]
+        self._targets, self._online = self.polyak_pairs()
 
     @classmethod
     def from_transitions(cls, transitions: Transitions, cfg: TD3BCConfig | None = None,
@@ -89,9 +89,6 @@ class TD3BC(SeedAxis):
         norm = Normalizer.fit(transitions.observations, cfg.obs_norm_eps) if cfg.normalize_observations else None
         return cls(transitions.observations.shape[1], transitions.actions.shape[1], cfg, norm, device, target_fn,
                    n_seeds)
-
-    def optimizers(self) -> list[torch.optim.Optimizer]:
-        return [self.actor_opt, self.critic_opt]
 
     @torch.no_grad()
     def _target_value(self, next_obs: torch.Tensor) -> torch.Tensor:
