@@ -35,6 +35,7 @@ from dawm.world_model.inverse_dynamics import InverseDynamics
 from dawm.world_model.synthesis import synthesize
 from dawm.utils.cuda_graphs import GraphReplay, make_capturable
 from dawm.utils.precision import autocast, resolve_precision
+from dawm.utils.torch_utils import make_adam
 from dawm.world_model.config import diffusion_settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -82,7 +83,7 @@ def training_case(wm: TrajectoryDiffusion, batch: int, iters: int, compile: str 
     model = TrajectoryDiffusion(**wm.hparams).to(device)
     model.load_state_dict(wm.state_dict())
     model.train()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4, fused=True)
+    opt = make_adam(model.parameters(), 1e-4)
     T = wm.window
     s, r, a, g = (torch.randn(batch, T, OBS, device=device), torch.randn(batch, T, device=device),
                   torch.rand(batch, ACT, device=device), torch.rand(batch, device=device) * 300)

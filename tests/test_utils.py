@@ -53,3 +53,12 @@ def test_progress_prints_log_lines_off_a_tty(capsys):
     bar.close()
     err = capsys.readouterr().err
     assert "work: 50/100 (50%)" in err and "steps/s" in err and "ETA" in err
+
+
+def test_importing_the_data_layer_loads_no_simulator():
+    """Layers import downwards: reading datasets needs neither Gymnasium nor MuJoCo."""
+    import subprocess
+    import sys
+
+    code = "import dawm.data, sys; assert not {'gymnasium', 'mujoco'} & set(sys.modules), sorted(sys.modules)"
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
+from functools import cache
 from typing import Callable
 
 import gymnasium as gym
@@ -22,16 +24,31 @@ class EvalResult:
     score_mean: float | None  # D4RL normalised score x 100, when references are known
     score_std: float | None
 
-    def __str__(self) -> str:
-        s = f"return {self.return_mean:.1f} ± {self.return_std:.1f}"
-        if self.score_mean is not None:
-            s += f", normalised score {self.score_mean:.1f} ± {self.score_std:.1f}"
-        return s
-
 
 def make_env(env_id: str, **kwargs) -> gym.Env:
+    """`gym.make` for a registered id or a short name (hopper -> Hopper-v5); every env of the package is made here."""
+    _quiet_known_mujoco_warnings()
     spec = get_env_spec(env_id)
     return gym.make(spec.env_id if spec and "-v" not in env_id else env_id, **kwargs)
+
+
+@cache
+def _quiet_known_mujoco_warnings() -> None:
+    """MuJoCo >= 4 warns that Gymnasium's v5 XML uses the deprecated `settotalmass` on every env
+    made (stderr + MUJOCO_LOG.TXT in the working dir). It is harmless; drop only that message.
+    Installed once, on the first env made (importing the package loads no simulator)."""
+    try:
+        import mujoco
+    except ImportError:
+        return
+    if mujoco.get_mju_user_warning() is not None:  # someone installed a handler: respect it
+        return
+
+    def handler(msg: str) -> None:
+        if "settotalmass" not in msg:
+            print(f"MuJoCo warning: {msg}", file=sys.stderr)
+
+    mujoco.set_mju_user_warning(handler)
 
 
 def evaluate(

@@ -15,6 +15,7 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 
+from dawm.envs.evaluation import make_env
 from dawm.envs.specs import get_env_spec
 from dawm.utils.errors import DawmError
 
@@ -30,7 +31,7 @@ class LockstepEnvs:
         if spec is None or spec.env_id not in _VELOCITY_CLIP:
             raise DawmError(f"no lockstep stepping for env '{env_id}' (expected one of: {', '.join(_VELOCITY_CLIP)})")
         self.env_id, self.n = spec.env_id, n
-        self.envs = [gym.make(spec.env_id).unwrapped for _ in range(n)]  # no wrappers: time limit is ours
+        self.envs = [make_env(spec.env_id).unwrapped for _ in range(n)]  # no wrappers: time limit is ours
         u = self.envs[0]
         if not u._exclude_current_positions_from_observation:
             raise DawmError(f"{spec.env_id}: observations must exclude the x position (the Gymnasium default)")

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import contextlib
 
-import gymnasium as gym
 import mujoco
 import numpy as np
 
+from dawm.envs.evaluation import make_env
 from dawm.envs.specs import get_env_spec
 from dawm.utils.errors import DawmError
 
@@ -71,7 +71,7 @@ class Simulator:
     def __init__(self, env_id: str, seed: int = 0):
         self.env_id = resolve_env_id(env_id)
         self.spec = get_env_spec(self.env_id)
-        self.env = gym.make(self.env_id).unwrapped
+        self.env = make_env(self.env_id).unwrapped
         self.env.reset(seed=seed)
         self.nq = self.env.model.nq
 

@@ -189,6 +189,7 @@ def _train(obs, act, rewards, next_obs, cfg: EnsembleConfig, log) -> tuple[Dynam
     xn, yn = model.input_norm.normalize(x.to(device)), model.target_norm.normalize(y.to(device))
     x_hold, y_hold = xn[hold].expand(cfg.members, -1, -1), yn[hold]
     train = train.to(device)
+    # AdamW (decoupled decay, MBPO's), unfused: not make_adam, so recorded fidelity references keep their values
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
     def holdout_mse() -> torch.Tensor:  # (members,) in normalised target units
