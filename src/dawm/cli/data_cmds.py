@@ -9,6 +9,10 @@ from typing import Annotated
 import tyro
 
 from dawm.cli.app import command
+from dawm.data.cache import cache_dir, d4rl_root, list_d4rl, list_generated, list_minari
+from dawm.data.minari_io import minari_root
+from dawm.data.registry import dataset_info, load_dataset
+from dawm.envs.collect import ENVS, CollectConfig, available_levels, collect, policies_dir
 
 
 @dataclass
@@ -48,8 +52,6 @@ def format_info(info: dict) -> str:
 @command("dataset info", DatasetInfoCli, "summarise a dataset: episodes, returns, normalised score",
          required=("dataset",))
 def _info(cfg: DatasetInfoCli) -> dict:
-    from dawm.data.registry import dataset_info, load_dataset
-
     info = dataset_info(load_dataset(cfg.dataset, cfg.env_id or None))
     print(_json.dumps(info, indent=2) if cfg.json else format_info(info))
     return info
@@ -59,8 +61,6 @@ def _info(cfg: DatasetInfoCli) -> dict:
 # `dawm collect` and `dawm datasets`: datasets generated from the published behaviour policies
 # (library: dawm.envs.collect, dawm.data.cache).
 # ================================================================================================
-
-from dawm.envs.collect import CollectConfig  # noqa: E402
 
 
 @dataclass
@@ -74,8 +74,6 @@ class CollectCli(CollectConfig):
 @command("collect", CollectCli, "make a D4RL-style dataset by rolling out the published behaviour policies",
          required=("env", "level"))
 def _collect(cfg: CollectCli):
-    from dawm.envs.collect import collect
-
     path = collect(cfg)
     print(path)
     return path
@@ -124,10 +122,23 @@ def format_catalog(cat: dict) -> str:
     return "\n".join(lines)
 
 
+def catalog() -> dict:
+    """Everything `dawm datasets` shows: cached generated datasets, levels that can be generated
+    per env from the published policies, and Minari and D4RL datasets on local disk."""
+    return {
+        "cache_dir": str(cache_dir()),
+        "generated": list_generated(),
+        "policies_dir": str(policies_dir()),
+        "can_generate": {env: available_levels(env) for env in ENVS},
+        "minari_root": str(minari_root()),
+        "minari": list_minari(),
+        "d4rl_root": str(d4rl_root()),
+        "d4rl": list_d4rl(),
+    }
+
+
 @command("datasets", DatasetsCli, "list generated, generatable, local Minari and local D4RL datasets")
 def _datasets(cfg: DatasetsCli) -> dict:
-    from dawm.data.cache import catalog
-
     cat = catalog()
     print(_json.dumps(cat, indent=2) if cfg.json else format_catalog(cat))
     return cat

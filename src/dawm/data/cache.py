@@ -115,21 +115,3 @@ def list_d4rl(root: str | Path | None = None) -> list[dict]:
             row["error"] = type(exc).__name__
         rows.append(row)
     return rows
-
-
-def catalog() -> dict:
-    """Everything `dawm datasets` shows: cached generated datasets, levels that can be generated
-    per env from the published policies, and Minari datasets on local disk."""
-    from dawm.data.minari_io import minari_root
-    from dawm.envs.collect import ENVS, available_levels, policies_dir
-
-    return {
-        "cache_dir": str(cache_dir()),
-        "generated": list_generated(),
-        "policies_dir": str(policies_dir()),
-        "can_generate": {env: available_levels(env) for env in ENVS},
-        "minari_root": str(minari_root()),
-        "minari": list_minari(),
-        "d4rl_root": str(d4rl_root()),
-        "d4rl": list_d4rl(),
-    }
