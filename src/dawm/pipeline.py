@@ -23,23 +23,34 @@ import dataclasses
 import fcntl
 import hashlib
 import json
+import multiprocessing
 import sys
 import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dawm.agents.batch_sources import RefreshingSource, TransitionBuffer
 from dawm.agents.trainer import TrainAgentConfig, train_agent
+from dawm.agents.value_expansion import DiffusionMVE, RolloutPool
+from dawm.data.d4rl import write_dataset
 from dawm.data.dataset import Dataset
 from dawm.data.registry import load_dataset
+from dawm.data.transitions import Transitions
+from dawm.envs.specs import get_env_spec
 from dawm.results.report import write_run_report
 from dawm.utils.checkpoint import write_json
 from dawm.utils.config import save_config
 from dawm.utils.errors import DawmError
 from dawm.utils.runs import slug as make_slug
+from dawm.utils.torch_utils import resolve_device
 from dawm.world_model.config import WorldModelConfig
 from dawm.world_model.fidelity import FidelityConfig
-from dawm.world_model.synthesis import SynthesisConfig
+from dawm.world_model.fidelity_outputs import run_fidelity
+from dawm.world_model.oracle import oracle_dataset
+from dawm.world_model.synthesis import (SynthesisConfig, guard_ensemble, load_world_model_run, run_synthesis,
+                                        synthesize_with)
+from dawm.world_model.trainer import train_world_model
 
 METHODS = ("td3bc", "iql", "dawm-td3bc", "dawm-iql", "dwm-td3bc", "dwm-iql")
 
@@ -60,7 +71,6 @@ class SynthesisSettings(SynthesisConfig):
 @dataclass
 class RunConfig:
     """The whole DAWM pipeline on one dataset, for one method and seed."""
-
     method: str = "dawm-td3bc"
     """td3bc, iql (real data only), dawm-td3bc, dawm-iql (real + synthetic transitions) or dwm-td3bc,
     dwm-iql (the DWM baseline: world-model rollouts in the critic target only)."""
@@ -187,9 +197,6 @@ def _run_stages(cfg: RunConfig, dataset: Dataset, algo: str, root: Path, times: 
     """Every stage of `cfg.method` after loading the dataset; returns the run's summary."""
     fp, slug = _fingerprint(dataset), make_slug(dataset.name)
     summary: dict = {"method": cfg.method, "dataset": dataset.name, "env_id": dataset.env_id, "seed": cfg.seed}
-
-    from dawm.utils.torch_utils import resolve_device
-
     device = resolve_device(cfg.device)
     synthetic_source, target_fn, agent_inputs, real_source = None, None, None, None
     if cfg.method.startswith(("dawm-", "dwm-")):
@@ -201,18 +208,12 @@ def _run_stages(cfg: RunConfig, dataset: Dataset, algo: str, root: Path, times: 
         if cfg.synthesis.oracle:
             synthetic = _oracle_stage(synthetic_path, synthetic, times)
             summary["synthetic_source"] = "oracle (diagnostic: the simulator's r, s', done for the synthetic s, a)"
-        from dawm.agents.batch_sources import TransitionBuffer
-        from dawm.data.transitions import Transitions
-
         synthetic_source = TransitionBuffer(Transitions.from_dataset(synthetic), device, seed=cfg.seed + 1)
         if cfg.synthesis.refresh_every > 0:
             synthetic_source = _refreshing_source(cfg, wm_dir, dataset, synthetic, synthetic_path, device)
         agent_inputs = [_fingerprint(synthetic), cfg.synthesis.refresh_every]
         summary.update(synthetic_file=str(synthetic_path), synthetic_transitions=len(synthetic), fidelity=fidelity)
     elif cfg.method.startswith("dwm-"):
-        from dawm.agents.value_expansion import DiffusionMVE, RolloutPool
-        from dawm.envs.specs import get_env_spec
-        from dawm.world_model.synthesis import load_world_model_run
 
         world_model, _, learned_term = load_world_model_run(wm_dir, device)
         spec = get_env_spec(dataset.env_id or "")
@@ -246,7 +247,6 @@ class _Baseline:
     for a result that never comes. Its progress goes to <root>/logs/, its summary to a file beside."""
 
     def __init__(self, cfg: RunConfig, algo: str, slug: str):
-        import multiprocessing
 
         self.log = Path(cfg.root) / "logs" / f"{algo}-{slug}-seed{cfg.seed}-baseline.log"
         self.log.parent.mkdir(parents=True, exist_ok=True)
@@ -286,8 +286,6 @@ def _baseline_job(cfg: RunConfig, log: str, result: str) -> None:
 
 def _world_model_stage(cfg: RunConfig, fp: list, slug: str, root: Path, times: dict) -> Path:
     """Train the world model and IDM, or reuse the finished run with the same inputs."""
-    from dawm.world_model.trainer import train_world_model
-
     seed = cfg.seed if cfg.world_model_seed is None else cfg.world_model_seed
     wm_cfg = dataclasses.replace(cfg.world_model, dataset=cfg.dataset, seed=seed, device=cfg.device, out=None)
     wm_dir = root / "world_model" / f"{slug}-{_digest(fp, dataclasses.asdict(wm_cfg))}"
@@ -303,9 +301,6 @@ def _world_model_stage(cfg: RunConfig, fp: list, slug: str, root: Path, times: d
 
 def _synthetic_stage(cfg: RunConfig, wm_dir: Path, slug: str, root: Path, times: dict) -> tuple[Path, dict]:
     """Synthesise (or reuse) the transitions and check (or reuse) their fidelity."""
-    from dawm.world_model.fidelity_outputs import run_fidelity
-    from dawm.world_model.synthesis import run_synthesis
-
     syn = cfg.synthesis
     # later sets are made in memory, the oracle is derived from this file; the pipeline's own fields are set below
     first_set = {k: v for k, v in dataclasses.asdict(syn).items()
@@ -332,9 +327,6 @@ def _synthetic_stage(cfg: RunConfig, wm_dir: Path, slug: str, root: Path, times:
 
 def _oracle_stage(synthetic_path: Path, synthetic: Dataset, times: dict) -> Dataset:
     """The oracle version of the synthetic file (cached beside it)."""
-    from dawm.data.d4rl import write_dataset
-    from dawm.world_model.oracle import oracle_dataset
-
     path = synthetic_path.with_name(synthetic_path.stem + "-oracle.hdf5")
     t0 = time.perf_counter()
     if not path.exists():
@@ -345,10 +337,6 @@ def _oracle_stage(synthetic_path: Path, synthetic: Dataset, times: dict) -> Data
 
 def _refreshing_source(cfg: RunConfig, wm_dir: Path, dataset: Dataset, first: Dataset, first_path: Path, device):
     """DAWM's refresh schedule: set k >= 1 is synthesised in memory with seed (seed + 1) * 1000 + k."""
-    from dawm.agents.batch_sources import RefreshingSource
-    from dawm.data.transitions import Transitions
-    from dawm.world_model.synthesis import guard_ensemble, load_world_model_run, synthesize_with
-
     world_model, idm, learned_term = load_world_model_run(wm_dir, device)
     syn = dataclasses.replace(cfg.synthesis, world_model=str(wm_dir), seed=cfg.seed)
     ensemble = guard_ensemble(syn, dataset, first_path.with_name(first_path.stem + "-guard-ensemble"))
@@ -357,7 +345,6 @@ def _refreshing_source(cfg: RunConfig, wm_dir: Path, dataset: Dataset, first: Da
         generated = synthesize_with(syn, world_model, idm, learned_term, dataset, (cfg.seed + 1) * 1000 + k,
                                     ensemble, show_progress=False)
         if syn.oracle:
-            from dawm.world_model.oracle import oracle_dataset
 
             generated = oracle_dataset(generated)
         return Transitions.from_dataset(generated)

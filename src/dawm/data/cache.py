@@ -16,6 +16,8 @@ from pathlib import Path
 
 import h5py
 
+from dawm.data.minari_io import minari_root
+
 
 def cache_root() -> Path:
     """$DAWM_CACHE, else the user cache directory for dawm (see module docstring)."""
@@ -74,8 +76,6 @@ def list_minari(root: str | Path | None = None) -> list[dict]:
 
     Reads each dataset's ``data/metadata.json`` directly: no network, no minari import.
     """
-    from dawm.data.minari_io import minari_root
-
     base = minari_root(str(root) if root is not None else None)
     rows = []
     if not base.is_dir():
@@ -103,8 +103,6 @@ def d4rl_root() -> Path:
 
 def list_d4rl(root: str | Path | None = None) -> list[dict]:
     """D4RL HDF5 files already downloaded (used by path); sizes read from the file, nothing loaded."""
-    import h5py
-
     rows = []
     for path in sorted(Path(root or d4rl_root()).glob("*.hdf5")):
         row: dict = {"path": str(path), "bytes": path.stat().st_size}

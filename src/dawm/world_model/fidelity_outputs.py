@@ -16,12 +16,15 @@ from pathlib import Path
 import numpy as np
 
 from dawm.data.dataset import Dataset
+from dawm.data.registry import load_dataset
 from dawm.envs.simulator import Simulator, resolve_env_id
 from dawm.utils.checkpoint import atomic_write, write_json
 from dawm.utils.errors import DawmError
 from dawm.utils.plotting import pyplot, save_figure
+from dawm.world_model.dynamics_ensemble import EnsembleConfig, reference_ensemble
 from dawm.world_model.fidelity import (_SOURCE_KEYS, FidelityConfig, ensemble_rollout, fidelity_report,
                                        rollouts)
+from dawm.world_model.inverse_dynamics import InverseDynamics
 
 
 def _f(x, fmt=".3g") -> str:
@@ -148,9 +151,6 @@ def run_fidelity(synthetic_path: str | Path, cfg: FidelityConfig | None = None) 
     The reference ensemble is trained in <out>/ensemble (reused when data and config match).
     Returns (report, output directory).
     """
-    from dawm.data.registry import load_dataset
-    from dawm.world_model.dynamics_ensemble import EnsembleConfig, reference_ensemble
-
     cfg = cfg or FidelityConfig()
     synthetic_path = Path(synthetic_path)
     synthetic = load_dataset(str(synthetic_path))
@@ -162,8 +162,6 @@ def run_fidelity(synthetic_path: str | Path, cfg: FidelityConfig | None = None) 
                         f"match the source dataset {source.name} ({source.obs_dim}/{source.act_dim})")
     idm = None
     if cfg.world_model:
-        from dawm.world_model.inverse_dynamics import InverseDynamics
-
         idm = InverseDynamics.load(Path(cfg.world_model) / "idm.pt")
     out = Path(cfg.out) if cfg.out else synthetic_path.with_name(synthetic_path.stem + "-fidelity")
     ensemble, ens_summary = None, None
