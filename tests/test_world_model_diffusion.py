@@ -183,7 +183,8 @@ def test_models_saved_before_action_inpainting_still_load(tmp_path):
     ckpt = torch.load(tmp_path / "wm.pt", weights_only=True)
     del ckpt["hparams"]["action_inpaint"]  # as written by older versions
     legacy = TrajectoryDiffusion.from_checkpoint(ckpt)
-    assert not legacy.action_inpaint and legacy.net_input(torch.ones(1, T, OBS + 1), torch.ones(1, ACT)).shape[-1] == OBS + 1
+    assert not legacy.settings.action_inpaint
+    assert legacy.net_input(torch.ones(1, T, OBS + 1), torch.ones(1, ACT)).shape[-1] == OBS + 1
 
 
 def test_checkpoints_from_before_the_renames_load_unchanged(tmp_path):

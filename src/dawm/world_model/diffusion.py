@@ -79,13 +79,13 @@ def cosine_alpha_bar(n_steps: int, s: float = 0.008, max_beta: float = 0.999) ->
 class TrajectoryDiffusion(nn.Module):
     def __init__(self, obs_dim: int, act_dim: int, **settings):
         """`settings`: fields of `DiffusionSettings` (dawm.world_model.config, where each is documented);
-        the others keep their defaults. `hparams` (saved with the weights) is obs_dim, act_dim and all of them."""
+        the others keep their defaults. The model keeps them as `settings`; `hparams` (saved with the weights)
+        is obs_dim, act_dim and all of them."""
         super().__init__()
         s = DiffusionSettings(**settings)
         s.check()
-        self.hparams = {"obs_dim": obs_dim, "act_dim": act_dim, **dataclasses.asdict(s), "dim_mults": list(s.dim_mults)}
-        self.obs_dim, self.act_dim, self.window, self.p_uncond = obs_dim, act_dim, s.window, s.p_uncond
-        self.prediction, self.action_inpaint = s.prediction, s.action_inpaint
+        self.settings = s
+        self.obs_dim, self.act_dim = obs_dim, act_dim
         self.metadata: dict = {}  # env_id, dataset, gamma, val_episode_ids, ... (set by the trainer)
         self.embed = condition_embedding(s.denoiser, act_dim, s.dim)  # (k, a_t, g) -> the vector every block gets
         self.net = make_denoiser(s.denoiser, s.window, obs_dim + 1, s.dim, s.dim_mults, s.kernel_size, s.n_layers,
@@ -105,6 +105,10 @@ class TrajectoryDiffusion(nn.Module):
         weight = (~known).float()  # in-painted s_t: nothing to predict
         weight[:, obs_dim] = s.reward_weight
         self.register_buffer("loss_weight", weight / weight.mean())
+
+    @property
+    def window(self) -> int:
+        return self.settings.window
 
     @property
     def n_diffusion_steps(self) -> int:
@@ -142,7 +146,7 @@ class TrajectoryDiffusion(nn.Module):
 
     def net_input(self, x: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """x with the normalised a_t appended as row-0 channels (zeros in later rows), if `action_inpaint`."""
-        if not self.action_inpaint:
+        if not self.settings.action_inpaint:
             return x
         rows = x.new_zeros(*x.shape[:2], self.act_dim)
         rows[:, 0] = action
@@ -162,19 +166,19 @@ class TrajectoryDiffusion(nn.Module):
         noise = torch.randn(x0.shape, generator=generator, device=x0.device)
         ab = self.alpha_bar[k][:, None, None]
         xk = self.inpaint(ab.sqrt() * x0 + (1 - ab).sqrt() * noise, x0)
-        keep = torch.rand(b, generator=generator, device=x0.device) >= self.p_uncond  # classifier-free dropout
+        keep = torch.rand(b, generator=generator, device=x0.device) >= self.settings.p_uncond  # classifier-free dropout
         a = self.action_norm.normalize(action)
         emb = self.embed(k, a, rtg / self.rtg_scale, keep)
         out = self.net(self.net_input(xk, a), emb).float()  # float32 under autocast
-        target = {"eps": noise, "x0": x0, "v": ab.sqrt() * noise - (1 - ab).sqrt() * x0}[self.prediction]
+        target = {"eps": noise, "x0": x0, "v": ab.sqrt() * noise - (1 - ab).sqrt() * x0}[self.settings.prediction]
         return ((out - target) ** 2 * self.loss_weight).mean()
 
     def to_eps(self, out: torch.Tensor, x: torch.Tensor, k: int) -> torch.Tensor:
         """The network's output (eps, x0 or v, per `prediction`) as the noise estimate samplers use."""
-        if self.prediction == "eps":
+        if self.settings.prediction == "eps":
             return out
         ab = self.alpha_bar[k]
-        if self.prediction == "x0":
+        if self.settings.prediction == "x0":
             return (x - ab.sqrt() * out) / (1 - ab).sqrt()
         return (1 - ab).sqrt() * x + ab.sqrt() * out  # v
 
@@ -216,11 +220,11 @@ class TrajectoryDiffusion(nn.Module):
                  temperature: float | None = None) -> dict:
         """The sampling knobs with every unset one (None) at the default stored in the model: the one place
         they are resolved."""
-        hp = self.hparams
-        return {"guidance": float(hp["guidance"] if guidance is None else guidance),
-                "sampler": hp["sampler"] if sampler is None else sampler,
-                "sampling_steps": hp["sampling_steps"] if sampling_steps is None else sampling_steps,
-                "temperature": hp["temperature"] if temperature is None else temperature}
+        s = self.settings
+        return {"guidance": float(s.guidance if guidance is None else guidance),
+                "sampler": s.sampler if sampler is None else sampler,
+                "sampling_steps": s.sampling_steps if sampling_steps is None else sampling_steps,
+                "temperature": s.temperature if temperature is None else temperature}
 
     @torch.no_grad()  # not inference_mode: results may feed critic targets inside autograd graphs
     def sample(self, state, action, rtg, guidance: float | None = None, sampler: str | None = None,
@@ -229,7 +233,7 @@ class TrajectoryDiffusion(nn.Module):
         """Raw s_t (B, obs), a_t (B, act), RTG (B,) -> raw states (B, T, obs) with states[:, 0] == s_t exactly,
         and rewards (B, T). Unset knobs (None) take the defaults stored in the model; `clip` (a bound or a
         (low, high) pair in normalised units) defaults to the training data's range when `clip_denoised`."""
-        if clip is None and self.hparams["clip_denoised"]:
+        if clip is None and self.settings.clip_denoised:
             clip = (self.x_low, self.x_high)
         knobs = self.sampling(guidance, sampler, sampling_steps, temperature)
         state = torch.as_tensor(state, dtype=torch.float32, device=self.alpha_bar.device)
@@ -255,6 +259,12 @@ class TrajectoryDiffusion(nn.Module):
         return states[:, : horizon + 1], rewards[:, :horizon]
 
     # --- persistence -------------------------------------------------------------------------------
+    @property
+    def hparams(self) -> dict:
+        """What a checkpoint records to rebuild the model: the dims and every setting (plain types)."""
+        return {"obs_dim": self.obs_dim, "act_dim": self.act_dim, **dataclasses.asdict(self.settings),
+                "dim_mults": list(self.settings.dim_mults)}
+
     def load_state_dict(self, state_dict, *args, **kwargs):
         # Checkpoints saved while the condition embedding lived inside the denoiser ("net.embed.").
         state_dict = {("embed." + k[len("net.embed."):] if k.startswith("net.embed.") else k): v
