@@ -87,7 +87,8 @@ class RunConfig:
     """Rollout horizon H of DWM's value expansion (dwm-* methods; 1..T-1, DWM used 1, 3, 5, 7)."""
     dwm_pool_size: int = 50_000
     """DWM rollouts drawn ahead per refresh (start pairs uniform over the data; 0 = sample every batch, as
-    DWM did, ~10x slower on a CPU). Same distribution per row, see dawm.agents.value_expansion."""
+    DWM did, much slower on a CPU: benchmarks/speed_dwm.py). Same distribution per row, see
+    dawm.agents.value_expansion."""
     dwm_refresh_every: int = 5_000
     """Agent updates between redraws of the DWM rollout pool."""
     baseline: bool = True
@@ -101,8 +102,8 @@ class RunConfig:
     world_model: WorldModelConfig = field(default_factory=lambda: WorldModelConfig(
         steps=8_000, idm_steps=8_000, eval_every=2_000, checkpoint_every=2_000, threads=1))
     """World model and IDM training (dataset, seed, device and out are set by the pipeline). The
-    defaults fit the whole run in about 20 minutes on 2 CPU cores; --preset paper is full scale. One
-    CPU thread: two threads collapse to a crawl when another process holds the second core."""
+    defaults fit the whole run in minutes on 2 CPU cores (timed in docs/benchmarks.md); --preset paper is
+    full scale. One CPU thread: two threads collapse to a crawl when another process holds the second core."""
     synthesis: SynthesisSettings = field(default_factory=lambda: SynthesisSettings(n_starts=50_000))
     """Synthetic data generation."""
     fidelity: FidelityConfig = field(default_factory=lambda: FidelityConfig(n_plots=2))

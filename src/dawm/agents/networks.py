@@ -57,7 +57,7 @@ class MLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         *hidden, last = self.layers
         for layer in hidden:
-            x = self._linear(x, layer).relu_()  # in place: ~10% faster updates on CPU
+            x = self._linear(x, layer).relu_()  # in place: one buffer less per layer
             if self.dropout > 0.0:
                 x = F.dropout(x, self.dropout, self.training)
         x = self._linear(x, last).float()  # float32 out, also under bfloat16 autocast (dawm.utils.precision)

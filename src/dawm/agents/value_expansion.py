@@ -14,9 +14,9 @@ The actor still trains on the real (s, a), as in DWM. Plugs into either agent as
 
 Rollouts ahead of time (`RolloutPool`): a rollout depends only on (s_t, a_t, g) and the sampling
 noise, never on the agent, so drawing it per batch (DWM) or ahead of time gives the same
-distribution per row. Per-batch sampling of 256 rollouts costs ~10x an agent update on a CPU; the
-pool samples `pool_size` start pairs and their rollouts in large batches, serves batches from them
-and redraws everything every `refresh_every` batches. What changes is only how often a rollout is
+distribution per row. Per-batch sampling of 256 rollouts costs several agent updates on a CPU
+(benchmarks/speed_dwm.py); the pool samples `pool_size` start pairs and their rollouts in large
+batches, serves batches from them and redraws everything every `refresh_every` batches. What changes is only how often a rollout is
 reused (pool_size / (refresh_every * B) fresh draws per row); pool_size 0 means per-batch sampling.
 """
 

@@ -1,7 +1,7 @@
 """Fast CPU layers of the denoisers: same results as the torch modules they replace (tests/test_layers.py).
 
-  - `FastMish`: Mish in a few in-place vectorised passes (about 3x faster than F.mish on CPU, where the
-    activation otherwise costs more than the small matmuls around it);
+  - `FastMish`: Mish in a few in-place vectorised passes (on CPU the activation otherwise costs more
+    than the small matmuls around it);
   - `TimeConv`: a 1-D (transposed) convolution over a short time axis run as one block-Toeplitz matmul.
 """
 
@@ -33,8 +33,8 @@ class _MishFn(torch.autograd.Function):
 
 
 class FastMish(nn.Module):
-    """Mish x * tanh(softplus(x)) in a few cheap vectorised passes: ~3x faster than F.mish on CPU,
-    where the activation otherwise costs more than the (small) matmuls around it."""
+    """Mish x * tanh(softplus(x)) in a few cheap vectorised passes, faster than F.mish on CPU, where the
+    activation otherwise costs more than the (small) matmuls around it."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if torch.is_grad_enabled() and x.requires_grad:
