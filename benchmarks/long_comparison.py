@@ -1,0 +1,111 @@
+"""Issue #12's long comparison: IQL and DAWM-IQL at a long agent budget, seeds vectorised in one process each.
+
+    python benchmarks/long_comparison.py run   [--steps 200000] [--seeds 5] [--variant combined]
+    python benchmarks/long_comparison.py table [--out runs/long-comparison]
+
+Two `dawm run`s side by side, one per core: the plain agent and the DAWM agent, each training its
+S seeds as one seed-stacked agent (`--agent.seeds S`: seed k starts as a single run with seed k
+would). Both share the study's world model (world_model_seed 0, default budget) and the DAWM
+seeds share one synthetic set (seed 0's), which a per-seed bench would draw per seed: the world
+model is shared in the study too, so what varies across seeds is the agent. Runs checkpoint every
+`--checkpoint-every` updates and resume where they stopped. `table` prints, at several budgets
+along the run, each agent's IQM with its 95% bootstrap CI and P(DAWM-X > X): how the effect of the
+synthetic data changes with the agent's budget (the short study uses 30k updates, 3% of the
+standard 1M).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+from dawm.results import stats
+
+VARIANTS = {  # synthesis settings of the DAWM run (benchmarks/study_synthetic.py's names)
+    "default": [],
+    "combined": ["--synthesis.target-rtg", "own", "--synthesis.ensemble-termination", "--synthesis.first-step",
+                 "real"],
+}
+
+
+def command(method: str, args) -> list[str]:
+    cmd = [sys.executable, "-m", "dawm", "run", "--method", method, "--dataset", args.dataset,
+           "--seed", "0", "--world-model-seed", "0", "--no-baseline", "--root", str(Path(args.out) / "pipeline"),
+           "--agent.seeds", str(args.seeds), "--agent.steps", str(args.steps),
+           "--agent.eval-every", str(args.eval_every), "--agent.checkpoint-every", str(args.checkpoint_every),
+           "--agent.precision", args.precision]
+    cmd += ["--preset", args.preset] if args.preset else []
+    return cmd + (VARIANTS[args.variant] if method.startswith("dawm-") else [])
+
+
+def run(args) -> None:
+    out = Path(args.out)
+    (out / "logs").mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    jobs = []
+    for method in (args.algo, f"dawm-{args.algo}"):
+        log = open(out / "logs" / f"{method}.log", "a")
+        print(f"{method}: {' '.join(command(method, args))}\n  log {log.name}", flush=True)
+        jobs.append(subprocess.Popen(command(method, args), stdout=log, stderr=subprocess.STDOUT, env=env))
+    codes = [job.wait() for job in jobs]
+    if any(codes):
+        print(f"exit codes {codes}: see {out / 'logs'}", file=sys.stderr)
+
+
+def curves(out: Path, method: str, dataset: str) -> dict[int, list[float]]:
+    """{update: per-seed scores} from the run's agent summary (every evaluation of every seed)."""
+    run_summary = out / "pipeline" / f"{method}-{dataset}-seed0" / "summary.json"
+    if not run_summary.exists():
+        return {}
+    agent = json.loads((Path(json.loads(run_summary.read_text())["agent_run"]) / "summary.json").read_text())
+    by_step: dict[int, list[float]] = {}
+    for seed in agent.get("per_seed", []):
+        for e in seed["evals"]:
+            by_step.setdefault(int(e["step"]), []).append(float(e["score_mean"]))
+    return dict(sorted(by_step.items()))
+
+
+def table(args) -> None:
+    out, algo = Path(args.out), args.algo
+    plain, dawm = curves(out, algo, args.dataset), curves(out, f"dawm-{algo}", args.dataset)
+    steps = [s for s in plain if s in dawm and (s in args.at or s == max(plain))]
+    if not steps:
+        print(f"no finished runs under {out} (run first)")
+        return
+    print(f"{args.dataset}, {len(plain[steps[-1]])} seeds\n")
+    print(f"| updates | {algo} IQM [95% CI] | dawm-{algo} IQM [95% CI] | P(dawm-{algo} > {algo}) [95% CI] |")
+    print("|---:|---|---|---|")
+    for s in steps:
+        scores = {args.dataset: {algo: plain[s], f"dawm-{algo}": dawm[s]}}
+        t = stats.dataset_table(scores, args.reps)
+        poi = stats.probability_of_improvement(scores, f"dawm-{algo}", algo, [args.dataset], args.reps)
+        print(f"| {s:,} | {t[args.dataset, algo]['iqm'].text()} | {t[args.dataset, f'dawm-{algo}']['iqm'].text()} | "
+              f"{poi.text(2)} |")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("action", choices=("run", "table"))
+    p.add_argument("--algo", default="iql", choices=("iql", "td3bc"))
+    p.add_argument("--dataset", default="hopper-medium-replay")
+    p.add_argument("--steps", type=int, default=200_000)
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--variant", default="combined", choices=list(VARIANTS))
+    p.add_argument("--precision", default="float32", choices=("float32", "bfloat16", "auto"))
+    p.add_argument("--eval-every", type=int, default=10_000)
+    p.add_argument("--checkpoint-every", type=int, default=10_000)
+    p.add_argument("--at", type=int, nargs="+", default=[30_000, 100_000, 200_000], help="budgets in the table")
+    p.add_argument("--reps", type=int, default=2000, help="bootstrap resamples")
+    p.add_argument("--out", default="runs/long-comparison")
+    p.add_argument("--preset", default="", help="`dawm run` preset (e.g. tiny, for a smoke test)")
+    args = p.parse_args()
+    run(args) if args.action == "run" else table(args)
+
+
+if __name__ == "__main__":
+    main()
