@@ -23,7 +23,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 from dawm.results import stats
 
 VARIANTS = {  # synthesis settings of the DAWM run (benchmarks/study_synthetic.py's names)
