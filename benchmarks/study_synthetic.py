@@ -38,6 +38,13 @@ VARIANTS: dict[str, dict] = {
     "ratio-0.25": {"synthetic_ratio": 0.25},
     "horizon-3": {"synthesis": {"horizon": 3}},
     "combined": {"synthesis": {"target_rtg": "own", "ensemble_termination": True, "first_step": "real"}},
+    # the next round: one more change on top of `combined` each (the world-model ones retrain the model)
+    "combined+karras": {"synthesis": {"target_rtg": "own", "ensemble_termination": True, "first_step": "real"},
+                        "world_model": {"schedule": "karras"}},
+    "combined+mlp-denoiser": {"synthesis": {"target_rtg": "own", "ensemble_termination": True, "first_step": "real"},
+                              "world_model": {"denoiser": "mlp", "dim": 512, "n_layers": 4}},
+    "combined+ratio-0.25": {"synthesis": {"target_rtg": "own", "ensemble_termination": True, "first_step": "real"},
+                            "synthetic_ratio": 0.25},
     "oracle": {"synthesis": {"oracle": True}},  # diagnostic: the simulator's (r, s', done)
 }
 AGENTS = ("td3bc", "iql")
