@@ -27,8 +27,10 @@ import multiprocessing
 import sys
 import time
 import traceback
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from dawm.agents.batch_sources import RefreshingSource, TransitionBuffer
 from dawm.agents.trainer import TrainAgentConfig, train_agent
@@ -40,7 +42,7 @@ from dawm.data.transitions import Transitions
 from dawm.envs.specs import get_env_spec
 from dawm.results.report import write_run_report
 from dawm.utils.checkpoint import write_json
-from dawm.utils.config import save_config
+from dawm.utils.config import check_choices, save_config
 from dawm.utils.errors import DawmError
 from dawm.utils.runs import slug as make_slug
 from dawm.utils.torch_utils import resolve_device
@@ -52,7 +54,8 @@ from dawm.world_model.synthesis import (SynthesisConfig, guard_ensemble, load_wo
                                         synthesize_with)
 from dawm.world_model.trainer import train_world_model
 
-METHODS = ("td3bc", "iql", "dawm-td3bc", "dawm-iql", "dwm-td3bc", "dwm-iql")
+Method = Literal["td3bc", "iql", "dawm-td3bc", "dawm-iql", "dwm-td3bc", "dwm-iql"]
+METHODS = typing.get_args(Method)
 
 
 @dataclass
@@ -71,7 +74,7 @@ class SynthesisSettings(SynthesisConfig):
 @dataclass
 class RunConfig:
     """The whole DAWM pipeline on one dataset, for one method and seed."""
-    method: str = "dawm-td3bc"
+    method: Method = "dawm-td3bc"
     """td3bc, iql (real data only), dawm-td3bc, dawm-iql (real + synthetic transitions) or dwm-td3bc,
     dwm-iql (the DWM baseline: world-model rollouts in the critic target only)."""
     dataset: str = "hopper-medium-replay"
@@ -148,8 +151,7 @@ def _fingerprint(ds: Dataset) -> list:
 
 def run_pipeline(cfg: RunConfig) -> dict:
     """Run every stage `cfg.method` needs; returns (and writes) the summary."""
-    if cfg.method not in METHODS:
-        raise DawmError(f"--method '{cfg.method}' (expected one of: {', '.join(METHODS)})")
+    check_choices(cfg)
     check_stage_settings(cfg)
     if not 0.0 < cfg.synthetic_ratio < 1.0:
         raise DawmError(f"--synthetic-ratio {cfg.synthetic_ratio}: must be strictly between 0 and 1")

@@ -24,6 +24,7 @@ and compile or capture `learn`.
 
 from __future__ import annotations
 
+import typing
 from typing import Callable, Literal
 
 import torch
@@ -34,7 +35,7 @@ from dawm.utils.errors import DawmError
 from dawm.utils.precision import autocast
 
 CompileMode = Literal["auto", "none", "cuda-graph", "torch-compile"]
-COMPILE_MODES = ("auto", "none", "cuda-graph", "torch-compile")
+COMPILE_MODES = typing.get_args(CompileMode)
 Metrics = dict[str, torch.Tensor]
 
 

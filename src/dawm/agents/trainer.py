@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import statistics
 import time
+import typing
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -26,7 +27,7 @@ from typing import Callable, Literal
 import torch
 
 from dawm.agents.batch_sources import BatchSource, MixedSource, TransitionBuffer, sample_counts
-from dawm.agents.compiled import COMPILE_MODES, CompileMode, compile_mode, compiled_update
+from dawm.agents.compiled import CompileMode, compile_mode, compiled_update
 from dawm.agents.iql import IQL, IQLConfig
 from dawm.agents.seeds import StackedSource
 from dawm.agents.targets import TargetFn, one_step_target
@@ -41,16 +42,18 @@ from dawm.utils.cuda_graphs import require_cuda
 from dawm.utils.errors import DawmError, TrainingDiverged
 from dawm.utils.config import save_config
 from dawm.utils.precision import Precision, resolve_precision
+from dawm.utils.config import check_choices
 from dawm.utils.progress import progress
 from dawm.utils.runs import Run
 from dawm.utils.torch_utils import prepare, set_seed
 
-ALGOS = ("td3bc", "iql")
+Algo = Literal["td3bc", "iql"]
+ALGOS = typing.get_args(Algo)
 
 
 @dataclass
 class TrainAgentConfig:
-    algo: Literal["td3bc", "iql"] = "td3bc"
+    algo: Algo = "td3bc"
     """Offline RL algorithm."""
     dataset: str = ""
     """Dataset: generated name (hopper-medium), HDF5 path or Minari id (see `dawm datasets`)."""
@@ -164,12 +167,9 @@ def train_agent(cfg: TrainAgentConfig, synthetic: BatchSource | None = None, tar
 
 def _check(cfg: TrainAgentConfig, dataset: Dataset | None) -> Dataset:
     """Validate the settings (one line each) and load the dataset; returns it."""
-    if cfg.algo not in ALGOS:
-        raise DawmError(f"unknown algo '{cfg.algo}' (expected one of: {', '.join(ALGOS)})")
+    check_choices(cfg)
     if cfg.seeds < 1:
         raise DawmError(f"seeds must be >= 1, got {cfg.seeds}")
-    if cfg.compile not in COMPILE_MODES:
-        raise DawmError(f"unknown compile mode '{cfg.compile}' (expected one of: {', '.join(COMPILE_MODES)})")
     if dataset is None:
         if not cfg.dataset:
             raise DawmError("no dataset given (expected --dataset NAME_OR_PATH)")

@@ -16,6 +16,7 @@ import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -29,6 +30,7 @@ from dawm.utils.checkpoint import load_checkpoint, save_checkpoint
 from dawm.utils.errors import DawmError
 from dawm.utils.progress import progress
 from dawm.utils.runs import Run
+from dawm.utils.config import check_choices
 from dawm.utils.torch_utils import resolve_device, set_threads
 
 
@@ -40,7 +42,7 @@ class EnsembleConfig:
     """Width of every hidden layer (MBPO uses 200)."""
     n_layers: int = 4
     """Number of hidden layers (SiLU activations)."""
-    loss: str = "gaussian"
+    loss: Literal["gaussian", "mse"] = "gaussian"
     """'gaussian': Gaussian NLL with learned variance (MBPO/MOPO); 'mse': squared error on the mean."""
     lr: float = 1e-3
     """Adam learning rate."""
@@ -82,8 +84,7 @@ class DynamicsEnsemble(nn.Module):
     def __init__(self, obs_dim: int, act_dim: int, config: EnsembleConfig | None = None):
         super().__init__()
         self.config = cfg = config or EnsembleConfig()
-        if cfg.loss not in ("gaussian", "mse"):
-            raise DawmError(f"ensemble loss '{cfg.loss}' is not supported (expected 'gaussian' or 'mse')")
+        check_choices(cfg)
         self.obs_dim, self.act_dim, self.target_dim = obs_dim, act_dim, obs_dim + 1
         self.input_norm = Normalizer.identity(obs_dim + act_dim)  # fitted by train_ensemble
         self.target_norm = Normalizer.identity(self.target_dim)

@@ -27,6 +27,7 @@ from dawm.data.dataset import Dataset
 from dawm.data.registry import load_dataset
 from dawm.data.segments import returns_to_go
 from dawm.envs.specs import get_env_spec
+from dawm.utils.config import check_choices
 from dawm.utils.errors import DataError, DawmError
 from dawm.utils.precision import Precision, autocast, resolve_precision
 from dawm.utils.progress import progress
@@ -203,7 +204,7 @@ class SynthesisConfig:
     """Output HDF5 file (written atomically)."""
     n_starts: int = 100_000
     """Number of rollouts (start pairs drawn uniformly from the chosen episodes)."""
-    starts: str = "all"
+    starts: Literal["all", "train", "val"] = "all"
     """Episodes to draw start pairs from: 'all', 'train' or 'val' (the world model's held-out episodes)."""
     ensemble_termination: bool = False
     """Also end a rollout where the env's termination rule fires on a one-step model ensemble's s' for the
@@ -250,8 +251,7 @@ def run_synthesis(cfg: SynthesisConfig) -> tuple[Path, Dataset]:
     out = Path(cfg.out)
     if out.exists() and not cfg.overwrite:
         raise DataError(out, None, "already exists", "a new path, or --overwrite")
-    if cfg.starts not in ("all", "train", "val"):
-        raise DawmError(f"--starts '{cfg.starts}' (expected all, train or val)")
+    check_choices(cfg)
     wm, idm, term = load_world_model_run(cfg.world_model, prepare(cfg.device, cfg.threads, None))
     source = cfg.dataset or wm.metadata.get("source", "")
     if not source:
