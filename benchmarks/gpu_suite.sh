@@ -4,7 +4,9 @@
 # torch.compile; 1 and many seeds per process; d3rlpy on the same GPU), world-model throughput, and
 # float32 vs bfloat16 for the captured agent update and world-model step.
 #
-#     bash benchmarks/gpu_suite.sh OUT_DIR
+#     bash benchmarks/gpu_suite.sh OUT_DIR            # the figures (about 8 minutes)
+#     bash benchmarks/gpu_suite.sh OUT_DIR long       # instead: issue #12's long comparison (IQL vs
+#                                                     # DAWM-IQL, 200k updates, 5 seeds vectorised)
 #
 # Expects dawm, its dependencies and d3rlpy importable (`pip install -e '.[dev]'` and d3rlpy as in
 # the `bench` extra's note); src/ is put on PYTHONPATH so an uninstalled checkout also runs.
@@ -25,6 +27,13 @@ step() {  # step NAME SECONDS CMD...: run CMD with a limit, appending its output
 }
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv | tee "$log"
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)" | tee -a "$log"
+
+if [ "${2:-}" = long ]; then  # resumable: a second call continues the runs under OUT_DIR/long
+    L="python3 benchmarks/long_comparison.py --out $out/long --steps 200000 --seeds 5 --eval-every 50000"
+    step long_comparison 540 $L --checkpoint-every 25000 run
+    $L table | tee -a "$log"
+    exit 0
+fi
 
 step cuda_tests 120 python3 -m pytest -q -p no:cacheprovider -p no:warnings tests/test_agents_compiled.py \
     tests/test_precision.py
