@@ -175,10 +175,11 @@ def d3rlpy_available() -> bool:
 
 def write_tiny_d4rl(path: str | Path, env_id: str = "Hopper-v5", steps: int = 2000, seed: int = 0) -> Path:
     """A small random-policy dataset written with plain h5py in D4RL's raw layout (smoke tests)."""
-    import gymnasium as gym
     import h5py
 
-    env = gym.make(env_id)
+    from dawm.envs.evaluation import make_env
+
+    env = make_env(env_id)
     rng = np.random.default_rng(seed)
     rows = {k: [] for k in ("observations", "actions", "rewards", "next_observations", "terminals", "timeouts")}
     obs, _ = env.reset(seed=seed)

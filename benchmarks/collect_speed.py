@@ -27,6 +27,7 @@ import torch  # noqa: E402
 
 from _common import load_average  # noqa: E402
 from dawm.envs.collect import Phase  # noqa: E402
+from dawm.envs.evaluation import make_env  # noqa: E402
 from dawm.envs.lockstep import LockstepEnvs  # noqa: E402
 from dawm.envs.policies import GaussianMLPPolicy  # noqa: E402
 from dawm.envs.rollout import rollout  # noqa: E402
@@ -39,14 +40,14 @@ def variants(env_id: str, n: int, policy: GaussianMLPPolicy):
     def act(obs):
         return policy.act(np.asarray(obs, np.float32), deterministic=False, generator=g)
 
-    vec = gym.vector.SyncVectorEnv([lambda: gym.make(env_id) for _ in range(n)])  # autoresets by itself
+    vec = gym.vector.SyncVectorEnv([lambda: make_env(env_id) for _ in range(n)])  # autoresets by itself
     vec_obs = [vec.reset(seed=0)[0]]
 
     def gym_vector(steps):
         for _ in range(steps // n):
             vec_obs[0] = vec.step(act(vec_obs[0]))[0]
 
-    envs = [gym.make(env_id) for _ in range(n)]
+    envs = [make_env(env_id) for _ in range(n)]
     list_obs = np.stack([e.reset(seed=i)[0] for i, e in enumerate(envs)])
 
     def gym_list(steps):

@@ -5,9 +5,9 @@
 
 Two `dawm run`s side by side, one per core: the plain agent and the DAWM agent, each training its
 S seeds as one seed-stacked agent (`--agent.seeds S`: seed k starts as a single run with seed k
-would). Both share the study's world model (world_model_seed 0, default budget) and the DAWM
-seeds share one synthetic set (seed 0's), which a per-seed bench would draw per seed: the world
-model is shared in the study too, so what varies across seeds is the agent. Runs checkpoint every
+would). The DAWM run trains the study's world model (world_model_seed 0, the default budget; under
+<out>/pipeline) and its seeds share one synthetic set (seed 0's), which a per-seed bench would draw
+per seed: the world model is shared in the study too, so what varies across seeds is the agent. Runs checkpoint every
 `--checkpoint-every` updates and resume where they stopped. `table` prints, at several budgets
 along the run, each agent's IQM with its 95% bootstrap CI and P(DAWM-X > X): how the effect of the
 synthetic data changes with the agent's budget (the short study uses 30k updates, 3% of the

@@ -115,3 +115,17 @@ def test_a_config_file_choice_is_checked_where_it_is_read(tmp_path, capsys):
     assert main(["train-world-model", "--config", str(tmp_path / "bad.yaml"), "--dataset", "x"]) == 2
     err = capsys.readouterr().err
     assert "denoiser: got 'lstm' (expected one of: unet, transformer, mlp)" in err and "Traceback" not in err
+
+
+def test_optional_options_in_config_files_are_type_checked(tmp_path, capsys):
+    from dawm.agents.trainer import TrainAgentConfig
+    from dawm.utils.config import update_config
+    from dawm.utils.errors import DawmError
+
+    assert update_config(TrainAgentConfig(), {"threads": None}).threads is None
+    with pytest.raises(DawmError, match="threads: got 'two' \\(expected int\\)"):
+        update_config(TrainAgentConfig(), {"threads": "two"})
+    from dawm.utils.torch_utils import set_threads
+
+    with pytest.raises(DawmError, match="--threads 0: must be at least 1"):  # 0 once meant "torch's default"
+        set_threads(0)

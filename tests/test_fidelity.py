@@ -180,3 +180,14 @@ def test_cli_errors_are_one_line(source, tmp_path, capsys):
     assert main(["fidelity", str(tmp_path / "ant.hdf5")]) == 2
     err = capsys.readouterr().err.strip()
     assert "no simulator for env 'Ant-v5'" in err and len(err.splitlines()) == 1
+
+
+def test_ensembles_saved_before_the_thread_rename_load(tmp_path):
+    import torch
+
+    ens = DynamicsEnsemble(3, 2, EnsembleConfig(members=2, hidden_dim=8, n_layers=1))
+    ens.save(tmp_path / "ensemble.pt")
+    state = torch.load(tmp_path / "ensemble.pt", weights_only=True)
+    state["config"]["cpu_threads"] = state["config"].pop("threads") or 0  # as older versions wrote it
+    torch.save(state, tmp_path / "old.pt")
+    assert DynamicsEnsemble.load(tmp_path / "old.pt").config.threads == 1

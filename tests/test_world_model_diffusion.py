@@ -47,7 +47,7 @@ def test_training_loss_ignores_start_state_target():
     assert model.loss_weight[0, :OBS].eq(0).all() and model.loss_weight[1:].gt(0).all()
 
 
-def test_guided_eps_is_the_classifier_free_combination():
+def test_predict_is_the_classifier_free_combination():
     model = _model(prediction="eps")  # network output = eps: the combination is checked directly
     s0, a0, rtg = _inputs()
     x = torch.randn(6, T, OBS + 1)

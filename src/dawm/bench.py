@@ -23,7 +23,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dawm.pipeline import METHODS, RunConfig, run_pipeline
+from dawm.pipeline import METHODS, RunConfig, check_stage_settings, run_pipeline
 from dawm.utils.checkpoint import atomic_write, write_json
 from dawm.utils.errors import DawmError
 from dawm.utils.progress import progress
@@ -73,6 +73,7 @@ def _check(cfg: BenchConfig) -> None:
     unknown = [m for m in cfg.methods if m not in METHODS]
     if unknown:
         raise DawmError(f"--methods {' '.join(unknown)}: unknown (expected some of: {', '.join(METHODS)})")
+    check_stage_settings(cfg.run)  # once up front, not once per cell
     if not (cfg.methods and cfg.datasets and cfg.seeds):
         raise DawmError("--methods, --datasets and --seeds must each name at least one value")
     if cfg.workers < 1:

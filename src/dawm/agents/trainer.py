@@ -40,9 +40,8 @@ from dawm.envs.evaluation import evaluate
 from dawm.utils.checkpoint import save_checkpoint
 from dawm.utils.cuda_graphs import require_cuda
 from dawm.utils.errors import DawmError, TrainingDiverged
-from dawm.utils.config import save_config
+from dawm.utils.config import check_choices, save_config
 from dawm.utils.precision import Precision, resolve_precision
-from dawm.utils.config import check_choices
 from dawm.utils.progress import progress
 from dawm.utils.runs import Run
 from dawm.utils.torch_utils import prepare, set_seed

@@ -91,7 +91,7 @@ def parse_dataset_name(name: str) -> CollectConfig | None:
     if m is None:
         return None
     env, level, seed, size, unit = m.groups()
-    size = int(size or 0) * {"": 1, "k": 1_000, "m": 1_000_000}[unit or ""]
+    size = int(size) * {"": 1, "k": 1_000, "m": 1_000_000}[unit or ""] if size else None
     return CollectConfig(env=env, level=level, seed=int(seed or 0), size=size)
 
 

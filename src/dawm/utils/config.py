@@ -86,6 +86,11 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
     allowed = _choices(hint)
     if allowed is not None and value not in allowed:
         raise DawmError(f"{where}: got {value!r} (expected one of: {', '.join(str(a) for a in allowed)})")
+    args = typing.get_args(hint)
+    if type(None) in args and allowed is None:  # `X | None`: None is the default marker, else check as X
+        if value is None:
+            return None
+        hint = next(a for a in args if a is not type(None))
     origin = typing.get_origin(hint)
     if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)

@@ -7,6 +7,8 @@ import random
 import numpy as np
 import torch
 
+from dawm.utils.errors import DawmError
+
 
 def resolve_device(device: str = "auto") -> torch.device:
     """'auto' picks CUDA when present, else CPU."""
@@ -26,6 +28,8 @@ def prepare(device: str, threads: int | None, seed: int | None) -> torch.device:
 
 def set_threads(threads: int | None) -> None:
     """torch's intra-op CPU threads; None leaves torch's choice."""
+    if threads is not None and threads < 1:
+        raise DawmError(f"--threads {threads}: must be at least 1 (leave it unset for torch's default)")
     if threads is not None:
         torch.set_num_threads(threads)
 

@@ -16,7 +16,7 @@ import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import torch
@@ -64,7 +64,17 @@ class EnsembleConfig:
     """Torch device ('cpu', 'cuda', 'auto')."""
     threads: int | None = 1
     """Torch CPU threads while training (None: leave as is). These small matmuls gain little from more
-    threads, and a second thread on a busy 2-core machine slows them down (docs/benchmarks.md)."""
+    threads, and a second thread on a busy 2-core machine slowed them down many times when measured."""
+
+    RENAMED: ClassVar[dict[str, str]] = {"cpu_threads": "threads"}
+
+    @classmethod
+    def from_saved(cls, saved: dict) -> EnsembleConfig:
+        """The config saved with an ensemble by any version (old names renamed; 0 threads = leave as is)."""
+        fields = {cls.RENAMED.get(k, k): v for k, v in saved.items()}
+        if fields.get("threads") == 0:
+            fields["threads"] = None
+        return cls(**fields)
 
 
 class EnsembleLinear(nn.Module):
@@ -148,7 +158,7 @@ class DynamicsEnsemble(nn.Module):
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> "DynamicsEnsemble":
         state = load_checkpoint(path, map_location=device)
-        model = cls(state["obs_dim"], state["act_dim"], EnsembleConfig(**state["config"]))
+        model = cls(state["obs_dim"], state["act_dim"], EnsembleConfig.from_saved(state["config"]))
         model.load_state_dict(state["state_dict"])
         return model.to(device).eval()
 

@@ -1,8 +1,8 @@
 """Reverse-process samplers over a discrete noise schedule alpha_bar[0..K-1] (k = K-1 is noisiest).
 
 Every sampler takes `predict(x, k) -> (eps, x0)`, the model's noise and clean-sample estimates at
-level k (k a Python int shared by the batch; x0 already clipped and in-painted, eps consistent with
-it: `TrajectoryDiffusion.predict`), and `levels`, a strided subset of the K noise levels of
+level k (k a Python int shared by the batch; computed from the in-painted x, x0 clipped, eps
+consistent with it: `TrajectoryDiffusion.predict`), and `levels`, a strided subset of the K noise levels of
 training, one per sampling step, so the number of sampling steps N <= K is a knob. The last step
 always lands on the clean sample (alpha_bar = 1). Each
 sampler is a few lines of the standard update rule:
