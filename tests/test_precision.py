@@ -75,7 +75,7 @@ def test_world_model_step_and_synthesis_in_bfloat16(tmp_path):
     cfg = dict(dataset=str(path), dim=8, batch_size=16, idm_hidden=(16,), idm_steps=6, steps=6, val_size=32,
                log_every=3, eval_every=6, checkpoint_every=6, ema_start=0, ema_every=1, device="cpu",
                val_fraction=0.25)
-    run32 = train_world_model(WorldModelConfig(**cfg, out=str(tmp_path / "f32")))
+    run32 = train_world_model(WorldModelConfig(**cfg, out=str(tmp_path / "f32"), precision="float32"))
     run16 = train_world_model(WorldModelConfig(**cfg, out=str(tmp_path / "bf16"), precision="bfloat16"))
     v32 = json.loads((run32 / "summary.json").read_text())["val"]
     v16 = json.loads((run16 / "summary.json").read_text())["val"]
@@ -116,3 +116,13 @@ def test_train_agent_records_its_precision(tmp_path, monkeypatch):
     cfg = TrainAgentConfig(algo="td3bc", steps=4, eval_every=4, eval_episodes=1, log_every=2, device="cpu",
                            precision="auto", run_dir=str(tmp_path / "a"))
     assert train_agent(cfg, dataset=ds)["precision"] == "float32"  # auto on emulating hardware
+
+
+def test_auto_is_the_default_and_stays_float32_on_a_gpu_until_checked_there(monkeypatch):
+    from dawm.agents.trainer import TrainAgentConfig
+    from dawm.world_model.synthesis import SynthesisConfig
+
+    assert TrainAgentConfig().precision == WorldModelConfig().precision == SynthesisConfig().precision == "auto"
+    monkeypatch.setattr(precision, "native_bfloat16", lambda device: True)
+    assert precision.resolve_precision("auto", "cuda") == torch.float32
+    assert precision.resolve_precision("bfloat16", "cuda") == torch.bfloat16  # an explicit choice still holds

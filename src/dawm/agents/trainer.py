@@ -73,9 +73,10 @@ class TrainAgentConfig:
     CUDA only), torch-compile (torch.compile the update; takes a while to compile)."""
     device: str = "auto"
     """Torch device: auto (CUDA if present), cpu, cuda, cuda:1, ..."""
-    precision: Precision = "float32"
-    """Matmul precision of the updates: float32, bfloat16 (autocast; parameters, optimiser state, targets
-    and losses stay float32) or auto (bfloat16 where the hardware runs it natively, see dawm.utils.precision).
+    precision: Precision = "auto"
+    """Matmul precision of the updates: auto (bfloat16 on a CPU that runs it natively, float32 elsewhere;
+    dawm.utils.precision), float32 or bfloat16 (autocast; parameters, optimiser state, targets and losses
+    stay float32).
     Evaluation always runs in float32."""
     run_dir: str | None = None
     """Run directory (default runs/train-agent/<algo>-<dataset>-seed<seed>); resumed if it has a checkpoint."""

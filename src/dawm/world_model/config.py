@@ -150,9 +150,9 @@ class WorldModelConfig(DiffusionSettings):
     """Torch device: 'auto' (CUDA if present), 'cpu' or 'cuda'."""
     threads: int | None = None
     """torch CPU threads (default: torch's)."""
-    precision: Precision = "float32"
-    """Matmul precision of the training steps: float32, bfloat16 (autocast; weights, optimiser state and
-    losses stay float32; validation runs in float32) or auto (bfloat16 where native; dawm.utils.precision)."""
+    precision: Precision = "auto"
+    """Matmul precision of the training steps: auto (bfloat16 where native; dawm.utils.precision), float32 or
+    bfloat16 (autocast; weights, optimiser state and losses stay float32; validation runs in float32)."""
     compile: Literal["auto", "none", "cuda-graph"] = "auto"
     """'auto' (cuda-graph on a GPU, none elsewhere), 'none' or 'cuda-graph': replay each training
     step as a captured CUDA graph (CUDA only; many times faster there, since an eager step is bound

@@ -238,8 +238,9 @@ class SynthesisConfig:
     """Torch device: 'auto', 'cpu' or 'cuda'."""
     threads: int | None = None
     """torch CPU threads (default: torch's)."""
-    precision: Precision = "float32"
-    """Matmul precision of sampling and the IDM: float32, bfloat16 (autocast) or auto (dawm.utils.precision)."""
+    precision: Precision = "auto"
+    """Matmul precision of sampling and the IDM: auto (bfloat16 where native; dawm.utils.precision), float32 or
+    bfloat16 (autocast)."""
     overwrite: bool = False
     """Replace an existing output file."""
 
