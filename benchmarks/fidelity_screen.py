@@ -50,7 +50,8 @@ def main() -> None:
     dataset = load_dataset(args.dataset or wm.metadata.get("source", ""))
     ensemble, _ = reference_ensemble(dataset, Path(args.out) / "ensemble",
                                      EnsembleConfig(members=5, max_steps=3000, seed=args.seed))
-    base = SynthesisConfig(world_model=args.world_model, n_starts=args.n_starts, seed=args.seed)
+    # float32, as the recorded screen ran (before `auto` became the default)
+    base = SynthesisConfig(world_model=args.world_model, n_starts=args.n_starts, seed=args.seed, precision="float32")
     rows = []
     for name in args.variants:
         cfg = dataclasses.replace(base, **VARIANTS[name])

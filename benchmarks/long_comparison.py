@@ -37,7 +37,8 @@ def command(method: str, args) -> list[str]:
            "--seed", "0", "--world-model-seed", "0", "--no-baseline", "--root", str(Path(args.out) / "pipeline"),
            "--agent.seeds", str(args.seeds), "--agent.steps", str(args.steps),
            "--agent.eval-every", str(args.eval_every), "--agent.checkpoint-every", str(args.checkpoint_every),
-           "--agent.precision", args.precision]
+           "--agent.precision", args.precision, "--world-model.precision", args.precision,
+           "--synthesis.precision", args.precision]
     cmd += ["--preset", args.preset] if args.preset else []
     return cmd + (VARIANTS[args.variant] if method.startswith("dawm-") else [])
 

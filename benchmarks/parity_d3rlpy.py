@@ -67,7 +67,8 @@ def run_ours(algo: str, dataset: str, seed: int, steps: int, args) -> dict:
     run_dir = Path(args.out) / "ours" / f"{algo}-{Path(dataset).stem}-{steps}-seed{seed}"
     cfg = TrainAgentConfig(algo=algo, dataset=resolve(dataset), steps=steps, eval_every=steps,
                            eval_episodes=args.eval_episodes, seed=seed, log_every=min(1000, steps),
-                           checkpoint_every=max(steps // 4, 1), run_dir=str(run_dir))
+                           checkpoint_every=max(steps // 4, 1), run_dir=str(run_dir),
+                           precision="float32")  # as d3rlpy: the comparison is of the learning rules
     s = train_agent(cfg)
     return {"score": s["final_score_mean"], "return": s["final_return_mean"], "updates_per_s": s["updates_per_s"]}
 

@@ -53,7 +53,9 @@ AGENTS = ("td3bc", "iql")
 def grid(out: Path, variant: str, args) -> BenchConfig:
     methods = AGENTS if variant == "baseline" else tuple(f"dawm-{a}" for a in AGENTS)
     base = load_config(RunConfig, "run", args.preset or None)
-    base = update_config(base, {"world_model_seed": 0, "root": str(out / "pipeline")})
+    precision = {"precision": args.precision}  # every stage: the recorded cells ran in float32
+    base = update_config(base, {"world_model_seed": 0, "root": str(out / "pipeline"), "world_model": precision,
+                                "synthesis": precision, "agent": precision})
     run = update_config(base, VARIANTS.get(variant, {}))
     return BenchConfig(methods=methods, datasets=tuple(args.datasets), seeds=tuple(args.seeds), workers=args.workers,
                        out=str(out / variant), run=run)
@@ -96,6 +98,8 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=2, help="local processes (one CPU-heavy process per core)")
     p.add_argument("--out", default="runs/study-synthetic")
     p.add_argument("--reps", type=int, default=2000, help="bootstrap resamples")
+    p.add_argument("--precision", default="float32", choices=("float32", "bfloat16", "auto"),
+                   help="matmul precision of every stage (float32: as the recorded cells ran)")
     p.add_argument("--preset", default="", help="`dawm run` preset of every cell (e.g. tiny, for a smoke test)")
     args = p.parse_args()
     out = Path(args.out)
