@@ -4,8 +4,9 @@
 
 For every run summary found in both roots (<root>/<method>-<dataset>-seed<k>.json, or
 <root>/<method>-<dataset>-seed<k>/summary.json since run directories exist), it compares the final
-score and return, every data array of the synthetic set (hdf5; its metadata/ group records settings, not data) and every tensor of the world model and
-the IDM, and prints one table row per item: equal bit for bit, or the largest absolute difference.
+score and return, every data array of the synthetic set (hdf5; its metadata/ group records settings,
+not data) and every tensor of the world model and the IDM, and prints one table row per item: equal
+bit for bit, or the largest absolute difference.
 File names may differ between versions (a config hash changes when a setting is added), so files
 are matched through the summaries, not by name. Exit status 1 when anything differs.
 """
@@ -19,6 +20,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 import torch
+
+from dawm.world_model.diffusion import current_keys
 
 
 def summaries(root: Path) -> dict[str, dict]:
@@ -39,9 +42,9 @@ def arrays_h5(path: str) -> dict[str, np.ndarray]:
 def arrays_pt(path: Path) -> dict[str, np.ndarray]:
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
     state = ckpt.get("state_dict", ckpt)
-    # tensors under their current names (the condition embedding moved from the denoiser to the model)
-    return {k.replace("net.embed.", "embed.", 1) if k.startswith("net.embed.") else k: v.float().numpy()
-            for k, v in state.items() if torch.is_tensor(v)}
+    if path.name == "world_model.pt":  # tensors under their current names, whichever version wrote them
+        state = current_keys(state)
+    return {k: v.float().numpy() for k, v in state.items() if torch.is_tensor(v)}
 
 
 def compare(label: str, a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> tuple[str, bool]:

@@ -74,6 +74,7 @@ class SynthesisSettings(SynthesisConfig):
 @dataclass
 class RunConfig:
     """The whole DAWM pipeline on one dataset, for one method and seed."""
+
     method: Method = "dawm-td3bc"
     """td3bc, iql (real data only), dawm-td3bc, dawm-iql (real + synthetic transitions) or dwm-td3bc,
     dwm-iql (the DWM baseline: world-model rollouts in the critic target only)."""
@@ -217,7 +218,6 @@ def _run_stages(cfg: RunConfig, dataset: Dataset, algo: str, root: Path, times: 
         agent_inputs = [_fingerprint(synthetic), cfg.synthesis.refresh_every]
         summary.update(synthetic_file=str(synthetic_path), synthetic_transitions=len(synthetic), fidelity=fidelity)
     elif cfg.method.startswith("dwm-"):
-
         world_model, _, learned_term = load_world_model_run(wm_dir, device)
         spec = get_env_spec(dataset.env_id or "")
         termination = spec.termination if spec else (learned_term.predict if learned_term else None)
@@ -250,7 +250,6 @@ class _Baseline:
     for a result that never comes. Its progress goes to <root>/logs/, its summary to a file beside."""
 
     def __init__(self, cfg: RunConfig, algo: str, slug: str):
-
         self.log = Path(cfg.root) / "logs" / f"{algo}-{slug}-seed{cfg.seed}-baseline.log"
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self.result = self.log.with_suffix(".json")

@@ -28,10 +28,11 @@ def prepare(device: str, threads: int | None, seed: int | None) -> torch.device:
 
 def set_threads(threads: int | None) -> None:
     """torch's intra-op CPU threads; None leaves torch's choice."""
-    if threads is not None and threads < 1:
+    if threads is None:
+        return
+    if threads < 1:
         raise DawmError(f"--threads {threads}: must be at least 1 (leave it unset for torch's default)")
-    if threads is not None:
-        torch.set_num_threads(threads)
+    torch.set_num_threads(threads)
 
 
 def set_seed(seed: int) -> torch.Generator:

@@ -210,7 +210,7 @@ class TrajectoryDiffusion(nn.Module):
             out = out_null + c.guidance * (out_cond - out_null)
         ab = self.alpha_bar[k]
         eps = self.to_eps(out, x, k)
-        x0 = x0_from_eps(x, eps, ab)
+        x0 = x0_from_eps(x, eps, ab)  # via eps for every parameterisation: the samplers' arithmetic, bit for bit
         if c.clip is None:
             return eps, x0
         x0 = clip_x0(x0, c.clip)
@@ -266,10 +266,7 @@ class TrajectoryDiffusion(nn.Module):
                 "dim_mults": list(self.settings.dim_mults)}
 
     def load_state_dict(self, state_dict, *args, **kwargs):
-        # Checkpoints saved while the condition embedding lived inside the denoiser ("net.embed.").
-        state_dict = {("embed." + k[len("net.embed."):] if k.startswith("net.embed.") else k): v
-                      for k, v in state_dict.items()}
-        return super().load_state_dict(state_dict, *args, **kwargs)
+        return super().load_state_dict(current_keys(state_dict), *args, **kwargs)
 
     def save(self, path: str | Path, metadata: dict | None = None) -> Path:
         return save_checkpoint(path, {"format": FORMAT, "hparams": self.hparams, "state_dict": self.state_dict(),
@@ -289,3 +286,9 @@ class TrajectoryDiffusion(nn.Module):
         if ckpt.get("format") != FORMAT:
             raise DataError(path, "format", f"got {ckpt.get('format')!r}", f"'{FORMAT}' (a world_model.pt)")
         return cls.from_checkpoint(ckpt)
+
+
+def current_keys(state_dict: dict) -> dict:
+    """A world model's state_dict under today's names: checkpoints saved while the condition embedding
+    lived inside the denoiser have it under "net.embed."."""
+    return {("embed." + k[len("net.embed."):] if k.startswith("net.embed.") else k): v for k, v in state_dict.items()}

@@ -27,10 +27,10 @@ from dawm.data.dataset import Dataset
 from dawm.data.normalization import Normalizer
 from dawm.data.transitions import Transitions
 from dawm.utils.checkpoint import load_checkpoint, save_checkpoint
+from dawm.utils.config import check_choices
 from dawm.utils.errors import DawmError
 from dawm.utils.progress import progress
 from dawm.utils.runs import Run
-from dawm.utils.config import check_choices
 from dawm.utils.torch_utils import resolve_device, set_threads
 
 
