@@ -1,9 +1,11 @@
-"""A fingerprint of the agents' learning rules: parameter hashes after 60 updates on a fixed random stream.
+"""A fingerprint of the learning rules: parameter hashes after 60 updates on a fixed random stream.
 
     PYTHONPATH=<tree>/src python benchmarks/agent_fingerprint.py
 
 Run it in two versions of the code (e.g. two `git worktree`s): equal lines mean TD3+BC and IQL, with
-1 and 3 seeds, learn bit for bit the same. A check for changes of shape (docs/benchmarks.md, issue #14).
+1 and 3 seeds, and the one-step dynamics ensemble learn bit for bit the same. A check for changes of
+shape (docs/benchmarks.md, issue #14). The hash is over the set of tensors, so renaming or
+reordering parameters does not change it; their values do.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import torch
 from dawm.agents.iql import IQL
 from dawm.agents.td3bc import TD3BC
 from dawm.data.transitions import Transitions
+from dawm.world_model.dynamics_ensemble import DynamicsEnsemble, EnsembleConfig
 
 FIELDS = ("observations", "actions", "rewards", "next_observations", "dones")
 
@@ -35,13 +38,25 @@ def main() -> None:
             for _ in range(60):
                 idx = torch.randint(0, n, (seeds, 64) if seeds > 1 else (64,), generator=gen)
                 agent.update({k: torch.as_tensor(getattr(data, k))[idx] for k in FIELDS})
-            h = hashlib.sha256()
-            for name in agent._SEED_NETS:
-                for p in getattr(agent, name).parameters():
-                    h.update(p.detach().numpy().tobytes())
-            for name in agent._SEED_TENSORS:
-                h.update(getattr(agent, name).detach().numpy().tobytes())
-            print(f"{cls.__name__:6s} seeds {seeds}  {h.hexdigest()[:16]}")
+            tensors = [p for name in agent._SEED_NETS for p in getattr(agent, name).parameters()]
+            print(f"{cls.__name__:6s} seeds {seeds}  {digest(tensors + [getattr(agent, n) for n in agent._SEED_TENSORS])}")
+    torch.manual_seed(0)
+    ensemble = DynamicsEnsemble(obs_dim, act_dim, EnsembleConfig(members=3, hidden_dim=32))
+    opt = torch.optim.Adam(ensemble.parameters(), 1e-3)
+    x = torch.as_tensor(rng.normal(size=(3, 64, obs_dim + act_dim)), dtype=torch.float32)
+    y = torch.as_tensor(rng.normal(size=(3, 64, obs_dim + 1)), dtype=torch.float32)
+    for _ in range(60):
+        opt.zero_grad()
+        ensemble.loss(x, y).backward()
+        opt.step()
+    print(f"DynamicsEnsemble      {digest(list(ensemble.parameters()))}")
+
+
+def digest(tensors: list[torch.Tensor]) -> str:
+    """Order-free hash of the tensors' values (shapes included)."""
+    parts = sorted(hashlib.sha256(str(tuple(t.shape)).encode() + t.detach().numpy().tobytes()).hexdigest()
+                   for t in tensors)
+    return hashlib.sha256("".join(parts).encode()).hexdigest()[:16]
 
 
 if __name__ == "__main__":

@@ -21,8 +21,8 @@ def _agent(**cfg) -> IQL:
     agent = IQL(1, 1, IQLConfig(hidden=(), **cfg), reward_scale=2.0)
     with torch.no_grad():
         for net in (agent.critic, agent.critic_target):  # inputs [s, a]
-            net.weights[0].copy_(torch.tensor([[[0.0], [1.0]], [[0.0], [-1.0]]]))
-            net.biases[0].zero_()
+            net.layers[0].weight.copy_(torch.tensor([[[0.0], [1.0]], [[0.0], [-1.0]]]))
+            net.layers[0].bias.zero_()
         agent.value.layers[0].weight.zero_()
         agent.value.layers[0].bias.fill_(V0)
         agent.actor.layers[0].weight.zero_()
@@ -83,9 +83,9 @@ def test_critic_target_uses_value_of_next_state_and_reward_scale():
 
 def test_target_critic_polyak_every_step_and_cosine_actor_lr():
     agent = _agent(tau=0.1, lr_schedule_steps=4, actor_lr=1e-3)
-    target0 = agent.critic_target.weights[0].detach().clone()
+    target0 = agent.critic_target.layers[0].weight.detach().clone()
     agent.update(_batch([0.2, -0.8]))
-    torch.testing.assert_close(agent.critic_target.weights[0], 0.9 * target0 + 0.1 * agent.critic.weights[0].detach())
+    torch.testing.assert_close(agent.critic_target.layers[0].weight, 0.9 * target0 + 0.1 * agent.critic.layers[0].weight.detach())
     lrs = [agent.opt.param_groups[2]["lr"]]
     for _ in range(4):
         agent.update(_batch([0.2, -0.8]))

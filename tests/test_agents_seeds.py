@@ -5,6 +5,7 @@ seed extraction, and the trainer's `seeds` option."""
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dawm.agents import IQL, TD3BC, IQLConfig, TD3BCConfig, TrainAgentConfig, TransitionBuffer, train_agent
+from dawm.agents.networks import EnsembleMLP
 from dawm.agents.seeds import StackedSource
 from dawm.agents.targets import one_step_target
 from dawm.data.transitions import Transitions
@@ -47,7 +49,7 @@ def _copy_nets(agent):
     """The agent's networks rebuilt as separate CORL-style modules (actor, q1, q2, value)."""
     actor = _mlp([l.weight.detach() for l in agent.actor.layers], [l.bias.detach() for l in agent.actor.layers],
                  nn.Tanh())
-    qs = [_mlp([w[k].detach().T for w in agent.critic.weights], [b[k, 0].detach() for b in agent.critic.biases])
+    qs = [_mlp([w[k].detach().T for w in (l.weight for l in agent.critic.layers)], [b[k, 0].detach() for b in (l.bias for l in agent.critic.layers)])
           for k in range(2)]
     value = (_mlp([l.weight.detach() for l in agent.value.layers], [l.bias.detach() for l in agent.value.layers])
              if hasattr(agent, "value") else None)
@@ -152,7 +154,7 @@ def test_stacked_seeds_equal_separate_single_seed_runs(algo):
     noise = {"policy_noise": 0.0} if algo == "td3bc" else {}  # noise streams differ; all else must agree
     singles = [_agent(algo, seed=k, **noise) for k in range(3)]
     stacked = type(singles[0]).stack(singles)
-    assert stacked.n_seeds == 3 and stacked.critic.weights[0].shape == (3, 2, 7, 16)
+    assert stacked.n_seeds == 3 and stacked.critic.layers[0].weight.shape == (3, 2, 7, 16)
     source = StackedSource([TransitionBuffer(DATA, seed=10 + k) for k in range(3)])
     buffers = [TransitionBuffer(DATA, seed=10 + k) for k in range(3)]
     for _ in range(12):
@@ -285,3 +287,26 @@ def test_train_agent_seeds_match_single_runs_and_resume(tmp_path):
     b = load_checkpoint(tmp_path / "resumed" / "checkpoints" / "latest.pt")["agent"]
     assert all(torch.equal(t, b["critic"][n]) for n, t in a["critic"].items())
     assert resumed["per_seed"][0]["final_returns"] == summary["per_seed"][0]["final_returns"]
+
+
+@pytest.mark.parametrize("name", ["TD3BC-1", "TD3BC-2", "IQL-1", "IQL-2"])
+def test_checkpoint_from_before_stacked_linear_resumes_exactly(name):
+    """A checkpoint written before the critics' layers were StackedLinear modules (tests/fixtures/
+    make_legacy_agents.py, run at cdb3abe) loads and continues as the old code continued it."""
+    legacy = torch.load(Path(__file__).parent / "fixtures" / "legacy_agents.pt", weights_only=True)[name]
+    cls = {"TD3BC": TD3BC, "IQL": IQL}[name.split("-")[0]]
+    assert EnsembleMLP.is_legacy(legacy["checkpoint"]["critic"])
+    agent = cls.from_state_dict(legacy["checkpoint"])
+    torch.manual_seed(1)
+    for batch in legacy["batches"]:
+        agent.update(batch)
+    expected = cls.from_state_dict(legacy["after"]).state_dict()
+    got = agent.state_dict()
+    for part in (*cls._SEED_NETS, *cls._SEED_OPTS):
+        exp, cur = expected[part], got[part]
+        if "state" in exp:  # an optimiser: per-parameter moments in today's order
+            assert exp["state"].keys() == cur["state"].keys()
+            exp, cur = ({f"{i}.{k}": v for i, s in o["state"].items() for k, v in s.items()} for o in (exp, cur))
+        assert exp.keys() == cur.keys()
+        for key in exp:
+            torch.testing.assert_close(cur[key], exp[key], rtol=0, atol=0, msg=f"{part}.{key}")

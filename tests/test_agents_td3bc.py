@@ -18,8 +18,8 @@ def _linear_agent(**cfg) -> TD3BC:
             net.layers[0].weight.copy_(torch.tensor([[0.5, -1.0]]))
             net.layers[0].bias.fill_(1.0)
         for net in (agent.critic, agent.critic_target):  # weights (2 members, in=3, out=1)
-            net.weights[0].copy_(torch.tensor([[[1.0], [0.5], [2.0]], [[-1.0], [1.0], [1.0]]]))
-            net.biases[0].copy_(torch.tensor([[[0.5]], [[0.0]]]))
+            net.layers[0].weight.copy_(torch.tensor([[[1.0], [0.5], [2.0]], [[-1.0], [1.0], [1.0]]]))
+            net.layers[0].bias.copy_(torch.tensor([[[0.5]], [[0.0]]]))
     return agent
 
 
@@ -68,7 +68,7 @@ def test_critic_loss_gradient_by_hand():
         loss += np.mean((q - y.numpy()) ** 2)
         grads.append(2 / 3 * ((q - y.numpy())[:, None] * x).sum(0))
     assert metrics["critic_loss"].item() == pytest.approx(loss, rel=1e-5)
-    np.testing.assert_allclose(agent.critic.weights[0].grad[:, :, 0].numpy(), np.stack(grads), rtol=1e-5)
+    np.testing.assert_allclose(agent.critic.layers[0].weight.grad[:, :, 0].numpy(), np.stack(grads), rtol=1e-5)
     assert "actor_loss" not in metrics  # step 1: no actor update
 
 
@@ -78,8 +78,8 @@ def test_actor_loss_bc_term_and_detached_lambda():
     batch = _batch()
     agent.update(batch)  # step 1: critic only
     metrics = agent.update(batch)  # step 2: critic, then actor against the just-updated critic
-    u1 = agent.critic.weights[0].detach()[0, :, 0].numpy()
-    c1 = agent.critic.biases[0].detach()[0, 0, 0].item()
+    u1 = agent.critic.layers[0].weight.detach()[0, :, 0].numpy()
+    c1 = agent.critic.layers[0].bias.detach()[0, 0, 0].item()
 
     s, a = batch["observations"].numpy(), batch["actions"].numpy()[:, 0]
     pi = np.tanh(s @ np.array([0.5, -1.0]) + 1.0)
@@ -100,20 +100,20 @@ def test_actor_and_targets_updated_every_policy_freq_steps():
     agent.target_fn = lambda batch, gamma, next_value, reward_scale=1.0: torch.ones(3)
     actor0 = agent.actor.layers[0].weight.detach().clone()
     target_actor0 = agent.actor_target.layers[0].weight.detach().clone()
-    target_critic0 = agent.critic_target.weights[0].detach().clone()
+    target_critic0 = agent.critic_target.layers[0].weight.detach().clone()
     batch = _batch()
 
     agent.update(batch)  # step 1: critic moves, actor and all targets stay
     assert torch.equal(agent.actor.layers[0].weight, actor0)
     assert torch.equal(agent.actor_target.layers[0].weight, target_actor0)
-    assert torch.equal(agent.critic_target.weights[0], target_critic0)
-    assert not torch.equal(agent.critic.weights[0], target_critic0)
+    assert torch.equal(agent.critic_target.layers[0].weight, target_critic0)
+    assert not torch.equal(agent.critic.layers[0].weight, target_critic0)
 
     agent.update(batch)  # step 2: actor moves, targets <- (1 - tau) target + tau online
-    actor2, critic2 = agent.actor.layers[0].weight.detach(), agent.critic.weights[0].detach()
+    actor2, critic2 = agent.actor.layers[0].weight.detach(), agent.critic.layers[0].weight.detach()
     assert not torch.equal(actor2, actor0)
     torch.testing.assert_close(agent.actor_target.layers[0].weight, 0.9 * target_actor0 + 0.1 * actor2)
-    torch.testing.assert_close(agent.critic_target.weights[0], 0.9 * target_critic0 + 0.1 * critic2)
+    torch.testing.assert_close(agent.critic_target.layers[0].weight, 0.9 * target_critic0 + 0.1 * critic2)
 
     actor_before = actor2.clone()
     agent.update(batch)  # step 3: no actor step again
@@ -128,9 +128,9 @@ def test_actor_step_does_not_touch_critic_gradients():
     agent.update(batch)
     # Step 2's critic gradient, computed by hand from the critic after step 1, must be what is left
     # in .grad after the actor step (an actor backward into the critic would add to it).
-    w = agent.critic.weights[0].detach()[:, :, 0].numpy().copy()
-    c = agent.critic.biases[0].detach()[:, 0, 0].numpy().copy()
+    w = agent.critic.layers[0].weight.detach()[:, :, 0].numpy().copy()
+    c = agent.critic.layers[0].bias.detach()[:, 0, 0].numpy().copy()
     agent.update(batch)
     x = torch.cat([batch["observations"], batch["actions"]], -1).numpy()
     expected = np.stack([2 / 3 * (((x @ w[k] + c[k]) - y.numpy())[:, None] * x).sum(0) for k in range(2)])
-    np.testing.assert_allclose(agent.critic.weights[0].grad[:, :, 0].numpy(), expected, rtol=1e-5)
+    np.testing.assert_allclose(agent.critic.layers[0].weight.grad[:, :, 0].numpy(), expected, rtol=1e-5)

@@ -5,39 +5,21 @@ seed axis (S, ...), S independent networks whose layers run as one batched matmu
 state_dict is `{name: t[k]}` (dawm.agents.seeds). Inputs are then (S, B, in), or (B, in) shared
 by all seeds, and outputs carry the seed axis in front.
 
-Both call the functional ops directly (no nn.Sequential / per-layer Module calls) and apply ReLU
-in place: at batch 256 on a CPU an update is a few ms, and per-op overhead and temporary buffers
-are a noticeable share of it (see benchmarks/speed_agents.py). Initialisation
-matches nn.Linear's default, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases, as in
-CORL's TD3+BC and IQL.
+Stacks of layers are dawm.utils.stacked_linear.StackedLinear. The forward passes avoid
+nn.Sequential and apply ReLU in place: at batch 256 on a CPU an update is a few ms, and per-op
+overhead and temporary buffers are a noticeable share of it (see benchmarks/speed_agents.py).
+Initialisation is nn.Linear's default, as in CORL's TD3+BC and IQL.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-def _uniform_(t: torch.Tensor, fan_in: int) -> torch.Tensor:
-    bound = 1.0 / math.sqrt(fan_in)
-    return nn.init.uniform_(t, -bound, bound)
-
-
-class SeedLinear(nn.Module):
-    """S independent nn.Linear layers: weight (S, out, in), bias (S, out), nn.Linear's init."""
-
-    def __init__(self, seeds: int, in_dim: int, out_dim: int):
-        super().__init__()
-        self.weight = nn.Parameter(_uniform_(torch.empty(seeds, out_dim, in_dim), in_dim))
-        self.bias = nn.Parameter(_uniform_(torch.empty(seeds, out_dim), in_dim))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.expand(self.weight.shape[0], *x.shape[-2:])  # (B, in) is shared by all seeds
-        return torch.baddbmm(self.bias.unsqueeze(1), x, self.weight.mT)
+from dawm.utils.stacked_linear import StackedLinear, uniform_init_
 
 
 class MLP(nn.Module):
@@ -47,7 +29,7 @@ class MLP(nn.Module):
                  dropout: float = 0.0, seeds: int = 1):
         super().__init__()
         dims = [in_dim, *hidden, out_dim]
-        linear = nn.Linear if seeds == 1 else (lambda a, b: SeedLinear(seeds, a, b))
+        linear = nn.Linear if seeds == 1 else (lambda a, b: StackedLinear((seeds,), a, b, layout="linear"))
         self.layers = nn.ModuleList(linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
         self.tanh_output, self.dropout, self.seeds = tanh_output, dropout, seeds
 
@@ -78,32 +60,52 @@ class EnsembleMLP(nn.Module):
         dims = [in_dim, *hidden, out_dim]
         self.n, self.seeds = n, seeds
         lead = (n,) if seeds == 1 else (seeds, n)
-        self.weights = nn.ParameterList(
-            nn.Parameter(_uniform_(torch.empty(*lead, a, b), a)) for a, b in zip(dims[:-1], dims[1:]))
-        self.biases = nn.ParameterList(
-            nn.Parameter(_uniform_(torch.empty(*lead, 1, b), a)) for a, b in zip(dims[:-1], dims[1:]))
+        self.layers = nn.ModuleList(StackedLinear(lead, a, b, init=False) for a, b in zip(dims[:-1], dims[1:]))
+        # All weights first, then all biases: the draw order of earlier versions, so a seed gives the same critic.
+        for layer in self.layers:
+            uniform_init_(layer.weight.data, layer.in_dim)
+        for layer in self.layers:
+            uniform_init_(layer.bias.data, layer.in_dim)
+        self._register_load_state_dict_pre_hook(_rename_legacy_keys)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.seeds == 1:
             x = x.expand(self.n, *x.shape)
         else:  # every seed's input to each of its n members: (S * n, B, in)
             x = x.expand(self.seeds, *x.shape[-2:]).unsqueeze(1).expand(-1, self.n, -1, -1).flatten(0, 1)
-        last = len(self.weights) - 1
-        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            x = torch.baddbmm(b.flatten(0, -3), x, w.flatten(0, -3))  # no-op flatten when seeds == 1
-            if i < last:
-                x = x.relu_()
-        x = x.float()  # float32 out, also under bfloat16 autocast
+        *hidden, last = self.layers
+        for layer in hidden:
+            x = layer(x).relu_()
+        x = last(x).float()  # float32 out, also under bfloat16 autocast
         return x if self.seeds == 1 else x.unflatten(0, (self.seeds, self.n))
 
     def member(self, k: int, x: torch.Tensor) -> torch.Tensor:
         """Member k alone on (B, in) -> (B, out) (seeds: (S, B, in) -> (S, B, out)), e.g. Q1 for TD3's actor loss."""
-        last = len(self.weights) - 1
-        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            w, b = layer.weight, layer.bias
             x = torch.addmm(b[k], x, w[k]) if self.seeds == 1 else torch.baddbmm(b[:, k], x, w[:, k])
             if i < last:
                 x = x.relu_()
         return x.float()
+
+    def legacy_parameter_order(self) -> list[nn.Parameter]:
+        """The parameters in the order of checkpoints written before the layers were StackedLinear
+        modules (`weights.i` / `biases.i`: all weights, then all biases), for their optimiser states."""
+        return [layer.weight for layer in self.layers] + [layer.bias for layer in self.layers]
+
+    @staticmethod
+    def is_legacy(state: dict) -> bool:
+        """Whether a state_dict of this network was written before the layers were StackedLinear modules."""
+        return any(k.startswith("weights.") for k in state)
+
+
+def _rename_legacy_keys(state: dict, prefix: str, *_) -> None:
+    """Load-time hook: an old checkpoint's `weights.i` / `biases.i` are today's `layers.i.weight` / `.bias`."""
+    names = {"weights": "weight", "biases": "bias"}
+    for key in [k for k in state if k.startswith(prefix) and k[len(prefix):].split(".")[0] in names]:
+        kind, i = key[len(prefix):].split(".")
+        state[f"{prefix}layers.{i}.{names[kind]}"] = state.pop(key)
 
 
 def soft_update_(targets: list[torch.Tensor], online: list[torch.Tensor], tau: float) -> None:

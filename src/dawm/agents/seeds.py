@@ -26,6 +26,7 @@ import dataclasses
 
 import torch
 
+from dawm.agents.networks import EnsembleMLP
 from dawm.agents.targets import Batch, NextValueFn, TargetFn
 from dawm.utils.errors import DawmError
 
@@ -96,6 +97,7 @@ class SeedAxis:
         return state
 
     def load_state_dict(self, state: dict) -> None:
+        state = self._upgrade_legacy(state)
         for name in (*self._SEED_NETS, *self._SEED_OPTS, "obs_norm"):
             getattr(self, name).load_state_dict(state[name])
         with torch.no_grad():
@@ -104,6 +106,30 @@ class SeedAxis:
         for name in self._SCALARS:
             setattr(self, name, float(state[name]))
         self.step = int(state["step"])
+
+    def _upgrade_legacy(self, state: dict) -> dict:
+        """A checkpoint from before the critics' layers were StackedLinear modules, in today's layout:
+        the critics' keys are renamed by EnsembleMLP's load hook; here the optimisers' per-parameter
+        states are moved from the old parameter order (all weights, then all biases) to today's."""
+        legacy = [getattr(self, n) for n in self._SEED_NETS
+                  if isinstance(getattr(self, n), EnsembleMLP) and EnsembleMLP.is_legacy(state[n])]
+        if not legacy:
+            return state
+        state = dict(state)
+        for name in self._SEED_OPTS:
+            params = [p for group in getattr(self, name).param_groups for p in group["params"]]
+            old_order, seen = [], set()
+            for p in params:  # each critic's parameters are one run in the list; put that run in the old order
+                net = next((n for n in legacy if any(p is q for q in n.parameters())), None)
+                if net is None:
+                    old_order.append(p)
+                elif id(net) not in seen:
+                    seen.add(id(net))
+                    old_order += net.legacy_parameter_order()
+            index = {id(p): i for i, p in enumerate(params)}
+            opt = state[name]
+            state[name] = {**opt, "state": {index[id(old_order[int(i)])]: s for i, s in opt["state"].items()}}
+        return state
 
     @classmethod
     def from_state_dict(cls, state: dict, device: str | torch.device = "cpu"):

@@ -13,7 +13,6 @@ held-out weights.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import ClassVar, Literal
@@ -31,6 +30,7 @@ from dawm.utils.config import check_choices
 from dawm.utils.errors import DawmError
 from dawm.utils.progress import progress
 from dawm.utils.runs import Run
+from dawm.utils.stacked_linear import StackedLinear
 from dawm.utils.torch_utils import resolve_device, set_threads
 
 
@@ -77,19 +77,6 @@ class EnsembleConfig:
         return cls(**fields)
 
 
-class EnsembleLinear(nn.Module):
-    """`members` independent linear layers applied to (members, batch, in) in one batched matmul."""
-
-    def __init__(self, members: int, in_dim: int, out_dim: int):
-        super().__init__()
-        bound = 1.0 / math.sqrt(in_dim)
-        self.weight = nn.Parameter(torch.empty(members, in_dim, out_dim).uniform_(-bound, bound))
-        self.bias = nn.Parameter(torch.empty(members, 1, out_dim).uniform_(-bound, bound))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.baddbmm(self.bias, x, self.weight)
-
-
 class DynamicsEnsemble(nn.Module):
     def __init__(self, obs_dim: int, act_dim: int, config: EnsembleConfig | None = None):
         super().__init__()
@@ -99,8 +86,8 @@ class DynamicsEnsemble(nn.Module):
         self.input_norm = Normalizer.identity(obs_dim + act_dim)  # fitted by train_ensemble
         self.target_norm = Normalizer.identity(self.target_dim)
         dims = [obs_dim + act_dim] + [cfg.hidden_dim] * cfg.n_layers
-        self.layers = nn.ModuleList(EnsembleLinear(cfg.members, i, o) for i, o in zip(dims[:-1], dims[1:]))
-        self.head = EnsembleLinear(cfg.members, dims[-1], 2 * self.target_dim)
+        self.layers = nn.ModuleList(StackedLinear((cfg.members,), i, o) for i, o in zip(dims[:-1], dims[1:]))
+        self.head = StackedLinear((cfg.members,), dims[-1], 2 * self.target_dim)
         # Soft bounds on the log-variance keep the NLL from collapsing or exploding (MBPO's trick).
         self.max_logvar = nn.Parameter(torch.full((cfg.members, 1, self.target_dim), 0.5))
         self.min_logvar = nn.Parameter(torch.full((cfg.members, 1, self.target_dim), -10.0))
