@@ -7,6 +7,8 @@
 #     bash benchmarks/gpu_suite.sh OUT_DIR            # the figures (about 8 minutes)
 #     bash benchmarks/gpu_suite.sh OUT_DIR long       # instead: issue #12's long comparison (IQL vs
 #                                                     # DAWM-IQL, 200k updates, 5 seeds vectorised)
+#     bash benchmarks/gpu_suite.sh OUT_DIR parity     # instead: issue #13's d3rlpy parity grid at 30k
+#                                                     # updates, 8 runs sharing the GPU
 #
 # Expects dawm, its dependencies and d3rlpy importable (`pip install -e '.[dev]'` and d3rlpy as in
 # the `bench` extra's note); src/ is put on PYTHONPATH so an uninstalled checkout also runs.
@@ -32,6 +34,13 @@ if [ "${2:-}" = long ]; then  # resumable: a second call continues the runs unde
     L="python3 benchmarks/long_comparison.py --out $out/long --steps 200000 --seeds 5 --eval-every 50000"
     step long_comparison 540 $L --checkpoint-every 25000 run
     $L table | tee -a "$log"
+    exit 0
+fi
+
+if [ "${2:-}" = parity ]; then  # resumable: each finished run leaves a record under OUT_DIR/parity/runs
+    P="python3 benchmarks/parity_d3rlpy.py --out $out/parity --steps 30000 --algos iql td3bc"
+    step parity_d3rlpy 540 $P --device cuda --workers 8
+    $P --table | tee -a "$log"
     exit 0
 fi
 

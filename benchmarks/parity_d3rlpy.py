@@ -3,6 +3,7 @@
     python benchmarks/parity_d3rlpy.py                                # issue #13's grid: 4 datasets x 2 budgets x 5 seeds
     python benchmarks/parity_d3rlpy.py --steps 30000 --datasets walker2d-early-noisy
     python benchmarks/parity_d3rlpy.py --table                        # the table from the finished runs only
+    python benchmarks/parity_d3rlpy.py --device cuda --workers 8 --steps 30000 --out runs/parity-gpu  # a GPU
     # smoke test on a tiny random-policy file in D4RL's layout:
     python benchmarks/parity_d3rlpy.py --make-tiny /tmp/hopper-tiny.hdf5 --datasets /tmp/hopper-tiny.hdf5 \\
         --steps 200 --seeds 0 1 --eval-episodes 2 --out /tmp/parity-smoke
@@ -21,14 +22,20 @@ saved model every quarter of the run (its batch sampler's RNG is not restored, s
 run is not bit-identical to an uninterrupted one). The table gives, per dataset, budget and algo,
 each library's IQM with its 95% bootstrap CI (rliable), P(ours > d3rlpy) and whether our IQM is at or
 above d3rlpy's lowest seed (issue #13's bar).
+
+`--workers N` runs N runs at a time in separate processes (one per core on a CPU; several sharing
+one GPU with `--device cuda`, where our side replays its update as a CUDA graph). Keep the runs of
+one table on one kind of device (separate `--out`): the same seed gives a different run elsewhere.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -67,7 +74,7 @@ def run_ours(algo: str, dataset: str, seed: int, steps: int, args) -> dict:
     run_dir = Path(args.out) / "ours" / f"{algo}-{Path(dataset).stem}-{steps}-seed{seed}"
     cfg = TrainAgentConfig(algo=algo, dataset=resolve(dataset), steps=steps, eval_every=steps,
                            eval_episodes=args.eval_episodes, seed=seed, log_every=min(1000, steps),
-                           checkpoint_every=max(steps // 4, 1), run_dir=str(run_dir),
+                           checkpoint_every=max(steps // 4, 1), run_dir=str(run_dir), device=args.device,
                            precision="float32")  # as d3rlpy: the comparison is of the learning rules
     s = train_agent(cfg)
     return {"score": s["final_score_mean"], "return": s["final_return_mean"], "updates_per_s": s["updates_per_s"]}
@@ -79,7 +86,7 @@ def run_d3rlpy(algo: str, dataset: str, seed: int, steps: int, args) -> dict:
     ds = load_dataset(resolve(dataset))
     d3rlpy.seed(seed)
     d3ds = d3rlpy_dataset(ds)
-    agent = d3rlpy_algo(algo, steps=IQLConfig.lr_schedule_steps)
+    agent = d3rlpy_algo(algo, steps=IQLConfig.lr_schedule_steps, device="cuda:0" if args.device == "cuda" else "cpu:0")
     d3rlpy_build(agent, d3ds)
     ckpt = Path(args.out) / "d3rlpy" / f"{algo}-{Path(dataset).stem}-{steps}-seed{seed}"
     done = 0
@@ -101,6 +108,32 @@ def run_d3rlpy(algo: str, dataset: str, seed: int, steps: int, args) -> dict:
     res = evaluate(lambda obs: agent.predict(np.asarray(obs, dtype=np.float32)), ds.env_id, args.eval_episodes, seed,
                    ds.ref_scores())
     return {"score": res.score_mean, "return": res.return_mean, "updates_per_s": rate}
+
+
+def run_one(lib: str, algo: str, dataset: str, seed: int, steps: int, record: Path, args) -> str:
+    """One run, its record written when it is done (a worker process's job)."""
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    r = (run_ours if lib == "ours" else run_d3rlpy)(algo, dataset, seed, steps, args)
+    write_json(record, {"dataset": dataset, "algo": algo, "lib": lib, "seed": seed, "steps": steps, **r})
+    return f"{lib} {algo} {dataset} {steps} seed {seed}: score {r['score']:.1f}, {r['updates_per_s']:.0f} upd/s"
+
+
+def run_grid(libs: list[str], records: Path, args) -> None:
+    """Every run without a record, the short budget first (its table is ready long before the long one's)."""
+    jobs = [(lib, algo, dataset, seed, steps, records / f"{lib}-{algo}-{Path(dataset).stem}-{steps}-seed{seed}.json")
+            for steps in args.steps for dataset in args.datasets for algo in args.algos for seed in args.seeds
+            for lib in libs]
+    jobs = [j for j in jobs if not j[-1].exists()]
+    for dataset in args.datasets:  # made once, before workers could race to make it
+        resolve(dataset)
+    if args.workers <= 1:
+        for job in jobs:
+            print(run_one(*job, args), flush=True)
+        return
+    with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for done in as_completed([pool.submit(run_one, *job, args) for job in jobs]):
+            print(done.result(), flush=True)
 
 
 def table(rows: list[dict], reps: int) -> list[str]:
@@ -131,7 +164,9 @@ def main() -> None:
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     p.add_argument("--steps", nargs="+", type=int, default=[30_000, 200_000], help="budgets (updates per run)")
     p.add_argument("--eval-episodes", type=int, default=10)
-    p.add_argument("--threads", type=int, default=1, help="torch threads (0 = torch's default)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per run (0 = torch's default)")
+    p.add_argument("--workers", type=int, default=1, help="runs at a time, each in its own process")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where both libraries train")
     p.add_argument("--out", default="runs/parity-d3rlpy", help="output directory")
     p.add_argument("--reps", type=int, default=2000, help="bootstrap resamples")
     p.add_argument("--make-tiny", metavar="PATH", help="first write a tiny random-policy Hopper file in D4RL layout")
@@ -146,19 +181,7 @@ def main() -> None:
     records = Path(args.out) / "runs"
     records.mkdir(parents=True, exist_ok=True)
     if not args.table:
-        for steps in args.steps:  # the short budget first: its table is ready long before the long one's
-            for dataset in args.datasets:
-                for algo in args.algos:
-                    for seed in args.seeds:
-                        for lib in libs:
-                            record = records / f"{lib}-{algo}-{Path(dataset).stem}-{steps}-seed{seed}.json"
-                            if record.exists():
-                                continue
-                            r = (run_ours if lib == "ours" else run_d3rlpy)(algo, dataset, seed, steps, args)
-                            write_json(record, {"dataset": dataset, "algo": algo, "lib": lib, "seed": seed,
-                                                "steps": steps, **r})
-                            print(f"{lib} {algo} {dataset} {steps} seed {seed}: score {r['score']:.1f}, "
-                                  f"{r['updates_per_s']:.0f} upd/s", flush=True)
+        run_grid(libs, records, args)
     rows = [json.loads(f.read_text()) for f in sorted(records.glob("*.json"))]
     lines = [f"Final D4RL normalised score ({args.eval_episodes} evaluation episodes per run), IQM with 95% "
              "stratified bootstrap CI over seeds (rliable)", "", *table(rows, args.reps)]
