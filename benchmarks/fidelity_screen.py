@@ -33,6 +33,11 @@ VARIANTS = {
     "ensemble termination": {"ensemble_termination": True},
     "disagreement 0.99": {"disagreement_quantile": 0.99},
     "own + ensemble termination": {"target_rtg": "own", "ensemble_termination": True},
+    "combined": {"target_rtg": "own", "ensemble_termination": True, "first_step": "real"},
+    "combined + consistency 0.9": {"target_rtg": "own", "ensemble_termination": True, "first_step": "real",
+                                   "consistency_quantile": 0.9},
+    "combined + consistency 0.75": {"target_rtg": "own", "ensemble_termination": True, "first_step": "real",
+                                    "consistency_quantile": 0.75},
 }
 
 

@@ -144,3 +144,31 @@ def test_guard_ends_rollouts_the_ensemble_sees_fall_and_drops_disagreement():
     np.testing.assert_array_equal(out.timeouts, [False, False, False, True])  # the dropped step: a cut
     assert out.metadata["guard"]["kept"] == 4 and out.n_episodes == 2
     assert guard(syn, _FakeEnsemble(), src, rule) is syn  # both checks off: unchanged
+
+
+def test_consistency_guard_drops_steps_whose_next_state_the_ensemble_does_not_reach():
+    from dawm.world_model.guards import guard
+
+    # two rollouts of 4 steps; the fake ensemble's s' = s + a (padded); rollout 1's step 1 jumps by 3
+    obs = np.ones((8, 2), np.float32)
+    act = np.zeros((8, 1), np.float32)
+    nxt = obs.copy()
+    nxt[5, 0] += 3.0
+    syn = Dataset(obs, act, np.ones(8), np.zeros(8, bool), np.array([0, 0, 0, 1, 0, 0, 0, 1], bool), nxt,
+                  infos={"horizon_step": np.tile(np.arange(4), 2)}, metadata={"env_id": "x"})
+    rng = np.random.default_rng(0)
+    real_obs = rng.normal(1, 0.1, (200, 2))
+    src = Dataset(real_obs, np.zeros((200, 1)), np.zeros(200), np.zeros(200, bool), np.arange(200) % 50 == 49,
+                  real_obs + rng.normal(0, 0.01, (200, 2)))
+    out = guard(syn, _FakeEnsemble(), src, lambda s: np.zeros(len(s), bool), consistency_quantile=0.99)
+    np.testing.assert_array_equal(out.infos["horizon_step"], [0, 1, 2, 3, 0])  # rollout 1 cut at its step 1
+    np.testing.assert_array_equal(out.timeouts, [False, False, False, True, True])
+    g = out.metadata["guard"]
+    assert g["kept"] == 5 and 0.0 < g["consistency_threshold"] < 3.0 / 0.1 / 2
+
+
+def test_guard_quantiles_are_checked():
+    from dawm.world_model.synthesis import SynthesisConfig, synthesize_with
+
+    with pytest.raises(DawmError, match="--consistency-quantile 1.5: expected a quantile"):
+        synthesize_with(SynthesisConfig(consistency_quantile=1.5), None, None, None, None, 0)

@@ -7,7 +7,13 @@ and some generated steps leave the data's support. Both checks need no simulator
     predicted s' for the same (s, a);
   - `disagreement_quantile` q: a step whose members disagree more (mean over state dimensions of
     the members' std, in the data's std units) than the q-quantile of the same measure on real
-    transitions is dropped, with the rest of its rollout (which starts from it).
+    transitions is dropped, with the rest of its rollout (which starts from it);
+  - `consistency_quantile` q: a step whose generated s' is further from the ensemble's s' for the
+    same (s, a) (mean absolute gap over state dimensions, in std units) than the q-quantile of the
+    ensemble's own gap on real transitions is dropped likewise: the IDM's action, taken from s by
+    an independent model of the dynamics, does not lead to the generated next state, so that
+    transition is not one the environment makes (the model's error is what costs TD3+BC its gain,
+    issue #12's oracle).
 A rollout ends at its first terminal or dropped step, as synthesis ends it at its first done.
 """
 
@@ -26,10 +32,16 @@ def disagreement(ensemble, obs: np.ndarray, act: np.ndarray, state_std: np.ndarr
     return (preds.std(0) / state_std).mean(-1), preds.mean(0)
 
 
+def inconsistency(mean_next: np.ndarray, next_obs: np.ndarray, state_std: np.ndarray) -> np.ndarray:
+    """Per-row gap between a transition's s' and the ensemble's mean s' for its (s, a), in std units."""
+    return (np.abs(next_obs - mean_next) / state_std).mean(-1)
+
+
 def guard(synthetic: Dataset, ensemble, source: Dataset, done_rule: Callable[[np.ndarray], np.ndarray],
-          ensemble_termination: bool = False, disagreement_quantile: float = 0.0, seed: int = 0) -> Dataset:
+          ensemble_termination: bool = False, disagreement_quantile: float = 0.0, seed: int = 0,
+          consistency_quantile: float = 0.0) -> Dataset:
     """`synthetic` (rollouts as episodes) with the checks of the module docstring applied."""
-    if not ensemble_termination and disagreement_quantile <= 0.0:
+    if not ensemble_termination and disagreement_quantile <= 0.0 and consistency_quantile <= 0.0:
         return synthetic
     state_std = source.observations.std(0) + 1e-3
     spread, mean_next = disagreement(ensemble, synthetic.observations, synthetic.actions, state_std)
@@ -37,13 +49,17 @@ def guard(synthetic: Dataset, ensemble, source: Dataset, done_rule: Callable[[np
     if ensemble_termination:
         terminal |= np.asarray(done_rule(mean_next), dtype=bool)
     bad = np.zeros(len(synthetic), dtype=bool)
-    threshold = None
-    if disagreement_quantile > 0.0:
-        rng = np.random.default_rng(seed)
-        rows = rng.choice(len(source), size=min(20_000, len(source)), replace=False)
-        real, _ = disagreement(ensemble, source.observations[rows], source.actions[rows], state_std)
-        threshold = float(np.quantile(real, disagreement_quantile))
-        bad = spread > threshold
+    thresholds: dict[str, float] = {}
+    if disagreement_quantile > 0.0 or consistency_quantile > 0.0:  # thresholds from the same real rows
+        rows = np.random.default_rng(seed).choice(len(source), size=min(20_000, len(source)), replace=False)
+        real_spread, real_next = disagreement(ensemble, source.observations[rows], source.actions[rows], state_std)
+        if disagreement_quantile > 0.0:
+            thresholds["disagreement"] = float(np.quantile(real_spread, disagreement_quantile))
+            bad |= spread > thresholds["disagreement"]
+        if consistency_quantile > 0.0:
+            real_gap = inconsistency(real_next, source.next_observations[rows], state_std)
+            thresholds["consistency"] = float(np.quantile(real_gap, consistency_quantile))
+            bad |= inconsistency(mean_next, synthetic.next_observations, state_std) > thresholds["consistency"]
     # Within each rollout: keep the rows before its first bad row and up to its first terminal one.
     starts = synthetic.episode_starts
     ep = synthetic.episode_ids()
@@ -56,8 +72,10 @@ def guard(synthetic: Dataset, ensemble, source: Dataset, done_rule: Callable[[np
     infos = {k: np.asarray(v)[keep] for k, v in synthetic.infos.items() if len(v) == len(synthetic)}
     meta = {**synthetic.metadata, "guard": {"ensemble_termination": ensemble_termination,
                                             "disagreement_quantile": disagreement_quantile,
-                                            "disagreement_threshold": threshold, "kept": int(keep.sum()),
-                                            "of": len(synthetic)}}
+                                            "disagreement_threshold": thresholds.get("disagreement"),
+                                            "consistency_quantile": consistency_quantile,
+                                            "consistency_threshold": thresholds.get("consistency"),
+                                            "kept": int(keep.sum()), "of": len(synthetic)}}
     return Dataset(synthetic.observations[keep], synthetic.actions[keep], synthetic.rewards[keep], terminal[keep],
                    (last & ~terminal)[keep], synthetic.next_observations[keep], metadata=meta, infos=infos)
 

@@ -212,6 +212,10 @@ class SynthesisConfig:
     disagreement_quantile: float = 0.0
     """Drop a step, and the rest of its rollout, where the one-step ensemble's members disagree more than this
     quantile of their disagreement on real transitions (e.g. 0.99); 0 = off."""
+    consistency_quantile: float = 0.0
+    """Drop a step, and the rest of its rollout, where the generated s' is further from the one-step ensemble's s'
+    for the same (s, a) than this quantile of the ensemble's own error on real transitions (e.g. 0.9): the IDM's
+    action does not explain the generated state; 0 = off."""
     first_step: FirstStep = "generated"
     """Step 0 of each rollout (the real s_t, a_t): the model's r_t, s_{t+1} ('generated'), the dataset's own
     ('real'), or left out ('drop')."""
@@ -270,7 +274,7 @@ def run_synthesis(cfg: SynthesisConfig) -> tuple[Path, Dataset]:
 
 
 def guarded(cfg: SynthesisConfig) -> bool:
-    return cfg.ensemble_termination or cfg.disagreement_quantile > 0.0
+    return cfg.ensemble_termination or cfg.disagreement_quantile > 0.0 or cfg.consistency_quantile > 0.0
 
 
 def guard_ensemble(cfg: SynthesisConfig, dataset: Dataset, directory: Path):
@@ -287,6 +291,9 @@ def synthesize_with(cfg: SynthesisConfig, wm: TrajectoryDiffusion, idm: InverseD
                     term: TerminationClassifier | None, dataset: Dataset, seed: int, ensemble=None, **kw) -> Dataset:
     """`synthesize` with the generation knobs of `cfg`, then its guards (dawm.world_model.guards): the
     one place that maps the config onto the calls."""
+    for name in ("disagreement_quantile", "consistency_quantile"):
+        if not 0.0 <= getattr(cfg, name) <= 1.0:
+            raise DawmError(f"--{name.replace('_', '-')} {getattr(cfg, name)}: expected a quantile in [0, 1] (0 = off)")
     termination = term.predict if term is not None else None
     synthetic = synthesize(wm, idm, dataset, cfg.n_starts, cfg.target_rtg, cfg.horizon, cfg.guidance,
                            cfg.sampler, cfg.sampling_steps, cfg.batch_size, seed, termination=termination,
@@ -295,8 +302,10 @@ def synthesize_with(cfg: SynthesisConfig, wm: TrajectoryDiffusion, idm: InverseD
     if not guarded(cfg):
         return synthetic
     if ensemble is None:
-        raise DawmError("--ensemble-termination / --disagreement-quantile need a one-step ensemble (guard_ensemble)")
+        raise DawmError("--ensemble-termination / --disagreement-quantile / --consistency-quantile need a one-step "
+                        "ensemble (guard_ensemble)")
     from dawm.world_model.guards import guard
 
     done_fn, _ = resolve_termination(termination, dataset.env_id)
-    return guard(synthetic, ensemble, dataset, done_fn, cfg.ensemble_termination, cfg.disagreement_quantile, seed)
+    return guard(synthetic, ensemble, dataset, done_fn, cfg.ensemble_termination, cfg.disagreement_quantile, seed,
+                 cfg.consistency_quantile)
