@@ -45,6 +45,8 @@ VARIANTS: dict[str, dict] = {
                               "world_model": {"denoiser": "mlp", "dim": 512, "n_layers": 4}},
     "combined+ratio-0.25": {"synthesis": {"target_rtg": "own", "ensemble_termination": True, "first_step": "real"},
                             "synthetic_ratio": 0.25},
+    "combined+consistency-0.9": {"synthesis": {"target_rtg": "own", "ensemble_termination": True, "first_step": "real",
+                                               "consistency_quantile": 0.9}},
     "oracle": {"synthesis": {"oracle": True}},  # diagnostic: the simulator's (r, s', done)
 }
 AGENTS = ("td3bc", "iql")
