@@ -13,7 +13,7 @@ and some generated steps leave the data's support. Both checks need no simulator
     ensemble's own gap on real transitions is dropped likewise: the IDM's action, taken from s by
     an independent model of the dynamics, does not lead to the generated next state, so that
     transition is not one the environment makes (the model's error is what costs TD3+BC its gain,
-    issue #12's oracle).
+    issue #12's oracle). Terminal steps are kept: their s' does not enter the TD target.
 A rollout ends at its first terminal or dropped step, as synthesis ends it at its first done.
 """
 
@@ -59,7 +59,9 @@ def guard(synthetic: Dataset, ensemble, source: Dataset, done_rule: Callable[[np
         if consistency_quantile > 0.0:
             real_gap = inconsistency(real_next, source.next_observations[rows], state_std)
             thresholds["consistency"] = float(np.quantile(real_gap, consistency_quantile))
-            bad |= inconsistency(mean_next, synthetic.next_observations, state_std) > thresholds["consistency"]
+            # A terminal step is kept whatever its s': the TD target does not use s' there, and
+            # dropping falls (the steps the ensemble predicts worst) would teach an optimistic value.
+            bad |= (inconsistency(mean_next, synthetic.next_observations, state_std) > thresholds["consistency"]) & ~terminal
     # Within each rollout: keep the rows before its first bad row and up to its first terminal one.
     starts = synthetic.episode_starts
     ep = synthetic.episode_ids()
