@@ -165,6 +165,12 @@ def test_consistency_guard_drops_steps_whose_next_state_the_ensemble_does_not_re
     np.testing.assert_array_equal(out.timeouts, [False, False, False, True, True])
     g = out.metadata["guard"]
     assert g["kept"] == 5 and 0.0 < g["consistency_threshold"] < 3.0 / 0.1 / 2
+    # the same jump on a terminal step is kept: s' does not enter the TD target there
+    terminal = Dataset(obs[:6], act[:6], np.ones(6), np.arange(6) == 5, np.array([0, 0, 0, 1, 0, 0], bool), nxt[:6],
+                       infos={"horizon_step": np.r_[0:4, 0:2]}, metadata={"env_id": "x"})
+    out = guard(terminal, _FakeEnsemble(), src, lambda s: np.zeros(len(s), bool), consistency_quantile=0.99)
+    np.testing.assert_array_equal(out.infos["horizon_step"], [0, 1, 2, 3, 0, 1])
+    np.testing.assert_array_equal(out.terminals, [False, False, False, False, False, True])
 
 
 def test_guard_quantiles_are_checked():
