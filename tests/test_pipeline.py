@@ -79,6 +79,14 @@ def test_dawm_run_rejects_bad_schedules(flag, value, capsys):
     assert f"{flag} {value}: must be at least" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("flag", ["--synthesis.consistency-quantile", "--synthesis.disagreement-quantile"])
+def test_dawm_run_rejects_a_bad_guard_quantile_before_any_work(flag, tmp_path, capsys):
+    assert main(["run", flag, "1.5", "--root", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{flag.split('.')[1]} 1.5: expected a quantile in [0, 1]" in err and "Traceback" not in err
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
 @pytest.mark.parametrize("flag,value,instead", [
     ("--agent.seed", "3", "--seed"), ("--synthesis.dataset", "x", "--dataset"),
     ("--agent.synthetic-ratio", "0.2", "--synthetic-ratio"), ("--world-model.device", "cpu", "--device")])

@@ -153,6 +153,7 @@ def _fingerprint(ds: Dataset) -> list:
 def run_pipeline(cfg: RunConfig) -> dict:
     """Run every stage `cfg.method` needs; returns (and writes) the summary."""
     check_choices(cfg)
+    cfg.synthesis.check()
     check_stage_settings(cfg)
     if not 0.0 < cfg.synthetic_ratio < 1.0:
         raise DawmError(f"--synthetic-ratio {cfg.synthetic_ratio}: must be strictly between 0 and 1")

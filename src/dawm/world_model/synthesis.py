@@ -248,6 +248,14 @@ class SynthesisConfig:
     overwrite: bool = False
     """Replace an existing output file."""
 
+    def check(self) -> None:
+        """Every option in range, before any work is done (one line naming the option)."""
+        check_choices(self)
+        for name in ("disagreement_quantile", "consistency_quantile"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise DawmError(f"--{name.replace('_', '-')} {getattr(self, name)}: expected a quantile in [0, 1] "
+                                f"(0 = off)")
+
 
 def run_synthesis(cfg: SynthesisConfig) -> tuple[Path, Dataset]:
     """Load the run and the dataset, synthesize, write `cfg.out`; returns (path, synthetic dataset)."""
@@ -256,7 +264,7 @@ def run_synthesis(cfg: SynthesisConfig) -> tuple[Path, Dataset]:
     out = Path(cfg.out)
     if out.exists() and not cfg.overwrite:
         raise DataError(out, None, "already exists", "a new path, or --overwrite")
-    check_choices(cfg)
+    cfg.check()
     wm, idm, term = load_world_model_run(cfg.world_model, prepare(cfg.device, cfg.threads, None))
     source = cfg.dataset or wm.metadata.get("source", "")
     if not source:
@@ -291,9 +299,7 @@ def synthesize_with(cfg: SynthesisConfig, wm: TrajectoryDiffusion, idm: InverseD
                     term: TerminationClassifier | None, dataset: Dataset, seed: int, ensemble=None, **kw) -> Dataset:
     """`synthesize` with the generation knobs of `cfg`, then its guards (dawm.world_model.guards): the
     one place that maps the config onto the calls."""
-    for name in ("disagreement_quantile", "consistency_quantile"):
-        if not 0.0 <= getattr(cfg, name) <= 1.0:
-            raise DawmError(f"--{name.replace('_', '-')} {getattr(cfg, name)}: expected a quantile in [0, 1] (0 = off)")
+    cfg.check()
     termination = term.predict if term is not None else None
     synthetic = synthesize(wm, idm, dataset, cfg.n_starts, cfg.target_rtg, cfg.horizon, cfg.guidance,
                            cfg.sampler, cfg.sampling_steps, cfg.batch_size, seed, termination=termination,
