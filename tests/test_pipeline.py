@@ -83,7 +83,7 @@ def test_dawm_run_rejects_bad_schedules(flag, value, capsys):
 def test_dawm_run_rejects_a_bad_guard_quantile_before_any_work(flag, tmp_path, capsys):
     assert main(["run", flag, "1.5", "--root", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert f"{flag.split('.')[1]} 1.5: expected a quantile in [0, 1]" in err and "Traceback" not in err
+    assert f"{flag} 1.5: expected a quantile in [0, 1]" in err and "Traceback" not in err
     assert not any(tmp_path.iterdir())  # nothing written
 
 

@@ -171,6 +171,19 @@ def test_consistency_guard_drops_steps_whose_next_state_the_ensemble_does_not_re
     out = guard(terminal, _FakeEnsemble(), src, lambda s: np.zeros(len(s), bool), consistency_quantile=0.99)
     np.testing.assert_array_equal(out.infos["horizon_step"], [0, 1, 2, 3, 0, 1])
     np.testing.assert_array_equal(out.terminals, [False, False, False, False, False, True])
+    # a real step 0 (first_step='real') is the data's: neither dropped nor made terminal by the ensemble
+    jump0 = obs.copy()
+    jump0[4, 0] += 3.0  # rollout 1's step 0 jumps
+    real0 = Dataset(obs, act, np.ones(8), np.zeros(8, bool), np.array([0, 0, 0, 1, 0, 0, 0, 1], bool), jump0,
+                    infos={"horizon_step": np.tile(np.arange(4), 2)}, metadata={"env_id": "x"})
+    never = lambda s: np.zeros(len(s), bool)  # noqa: E731
+    for real_first_step, kept in ((False, [0, 1, 2, 3]), (True, [0, 1, 2, 3, 0, 1, 2, 3])):
+        out = guard(real0, _FakeEnsemble(), src, never, consistency_quantile=0.99, real_first_step=real_first_step)
+        np.testing.assert_array_equal(out.infos["horizon_step"], kept)
+    everything_falls = lambda s: np.ones(len(s), bool)  # noqa: E731
+    out = guard(real0, _FakeEnsemble(), src, everything_falls, ensemble_termination=True, real_first_step=True)
+    np.testing.assert_array_equal(out.infos["horizon_step"], [0, 1, 0, 1])  # step 1 ends each rollout, step 0 is real
+    np.testing.assert_array_equal(out.terminals, [False, True, False, True])
 
 
 def test_guard_quantiles_are_checked():

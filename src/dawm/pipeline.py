@@ -70,6 +70,11 @@ class SynthesisSettings(SynthesisConfig):
     """Agent updates between regenerations of the synthetic set (new start pairs and rollouts from the
     same world model, in memory; the first set is the exported, fidelity-checked file). 0 = generate once."""
 
+    def check(self, prefix: str = "") -> None:
+        super().check(prefix)
+        if self.refresh_every < 0:
+            raise DawmError(f"--{prefix}refresh-every {self.refresh_every}: must be at least 0")
+
 
 @dataclass
 class RunConfig:
@@ -153,12 +158,11 @@ def _fingerprint(ds: Dataset) -> list:
 def run_pipeline(cfg: RunConfig) -> dict:
     """Run every stage `cfg.method` needs; returns (and writes) the summary."""
     check_choices(cfg)
-    cfg.synthesis.check()
+    cfg.synthesis.check("synthesis.")
     check_stage_settings(cfg)
     if not 0.0 < cfg.synthetic_ratio < 1.0:
         raise DawmError(f"--synthetic-ratio {cfg.synthetic_ratio}: must be strictly between 0 and 1")
-    for flag, value, low in (("--synthesis.refresh-every", cfg.synthesis.refresh_every, 0),
-                             ("--dwm-pool-size", cfg.dwm_pool_size, 0), ("--dwm-refresh-every", cfg.dwm_refresh_every, 1)):
+    for flag, value, low in (("--dwm-pool-size", cfg.dwm_pool_size, 0), ("--dwm-refresh-every", cfg.dwm_refresh_every, 1)):
         if value < low:
             raise DawmError(f"{flag} {value}: must be at least {low}")
     root, times = Path(cfg.root), {}

@@ -37,17 +37,23 @@ def inconsistency(mean_next: np.ndarray, next_obs: np.ndarray, state_std: np.nda
     return (np.abs(next_obs - mean_next) / state_std).mean(-1)
 
 
-def guard(synthetic: Dataset, ensemble, source: Dataset, done_rule: Callable[[np.ndarray], np.ndarray],
-          ensemble_termination: bool = False, disagreement_quantile: float = 0.0, seed: int = 0,
-          consistency_quantile: float = 0.0) -> Dataset:
-    """`synthetic` (rollouts as episodes) with the checks of the module docstring applied."""
+def guard(synthetic: Dataset, ensemble, source: Dataset, done_rule: Callable[[np.ndarray], np.ndarray], *,
+          ensemble_termination: bool = False, disagreement_quantile: float = 0.0,
+          consistency_quantile: float = 0.0, real_first_step: bool = False, seed: int = 0) -> Dataset:
+    """`synthetic` (rollouts as episodes) with the checks of the module docstring applied.
+
+    real_first_step: step 0 of each rollout is a real transition (synthesis's first_step='real'); the
+    checks leave it as the data has it, since they exist to catch the model's errors."""
     if not ensemble_termination and disagreement_quantile <= 0.0 and consistency_quantile <= 0.0:
         return synthetic
     state_std = source.observations.std(0) + 1e-3
     spread, mean_next = disagreement(ensemble, synthetic.observations, synthetic.actions, state_std)
+    real = np.zeros(len(synthetic), dtype=bool)
+    if real_first_step:
+        real = np.asarray(synthetic.infos["horizon_step"]).reshape(-1) == 0
     terminal = synthetic.terminals.copy()
     if ensemble_termination:
-        terminal |= np.asarray(done_rule(mean_next), dtype=bool)
+        terminal |= np.asarray(done_rule(mean_next), dtype=bool) & ~real
     bad = np.zeros(len(synthetic), dtype=bool)
     thresholds: dict[str, float] = {}
     if disagreement_quantile > 0.0 or consistency_quantile > 0.0:  # thresholds from the same real rows
@@ -57,11 +63,16 @@ def guard(synthetic: Dataset, ensemble, source: Dataset, done_rule: Callable[[np
             thresholds["disagreement"] = float(np.quantile(real_spread, disagreement_quantile))
             bad |= spread > thresholds["disagreement"]
         if consistency_quantile > 0.0:
-            real_gap = inconsistency(real_next, source.next_observations[rows], state_std)
+            # the ensemble's own error on real non-terminal steps (mostly its training rows: a strict cut)
+            successors, known = source.successors()
+            ok = known[rows] & ~source.terminals[rows]
+            real_gap = inconsistency(real_next[ok], successors[rows][ok], state_std)
             thresholds["consistency"] = float(np.quantile(real_gap, consistency_quantile))
             # A terminal step is kept whatever its s': the TD target does not use s' there, and
             # dropping falls (the steps the ensemble predicts worst) would teach an optimistic value.
-            bad |= (inconsistency(mean_next, synthetic.next_observations, state_std) > thresholds["consistency"]) & ~terminal
+            gap = inconsistency(mean_next, synthetic.next_observations, state_std)
+            bad |= (gap > thresholds["consistency"]) & ~terminal
+    bad &= ~real
     # Within each rollout: keep the rows before its first bad row and up to its first terminal one.
     starts = synthetic.episode_starts
     ep = synthetic.episode_ids()

@@ -215,7 +215,7 @@ class SynthesisConfig:
     consistency_quantile: float = 0.0
     """Drop a step, and the rest of its rollout, where the generated s' is further from the one-step ensemble's s'
     for the same (s, a) than this quantile of the ensemble's own error on real transitions (e.g. 0.9): the IDM's
-    action does not explain the generated state; 0 = off."""
+    action does not explain the generated state; terminal steps are kept (s' is not used there); 0 = off."""
     first_step: FirstStep = "generated"
     """Step 0 of each rollout (the real s_t, a_t): the model's r_t, s_{t+1} ('generated'), the dataset's own
     ('real'), or left out ('drop')."""
@@ -248,13 +248,13 @@ class SynthesisConfig:
     overwrite: bool = False
     """Replace an existing output file."""
 
-    def check(self) -> None:
-        """Every option in range, before any work is done (one line naming the option)."""
+    def check(self, prefix: str = "") -> None:
+        """Every option in range, before any work is done (one line naming the flag, `--{prefix}name`)."""
         check_choices(self)
         for name in ("disagreement_quantile", "consistency_quantile"):
             if not 0.0 <= getattr(self, name) <= 1.0:
-                raise DawmError(f"--{name.replace('_', '-')} {getattr(self, name)}: expected a quantile in [0, 1] "
-                                f"(0 = off)")
+                raise DawmError(f"--{prefix}{name.replace('_', '-')} {getattr(self, name)}: expected a quantile in "
+                                f"[0, 1] (0 = off)")
 
 
 def run_synthesis(cfg: SynthesisConfig) -> tuple[Path, Dataset]:
@@ -313,5 +313,6 @@ def synthesize_with(cfg: SynthesisConfig, wm: TrajectoryDiffusion, idm: InverseD
     from dawm.world_model.guards import guard
 
     done_fn, _ = resolve_termination(termination, dataset.env_id)
-    return guard(synthetic, ensemble, dataset, done_fn, cfg.ensemble_termination, cfg.disagreement_quantile, seed,
-                 cfg.consistency_quantile)
+    return guard(synthetic, ensemble, dataset, done_fn, ensemble_termination=cfg.ensemble_termination,
+                 disagreement_quantile=cfg.disagreement_quantile, consistency_quantile=cfg.consistency_quantile,
+                 real_first_step=cfg.first_step == "real", seed=seed)
