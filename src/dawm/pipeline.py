@@ -162,7 +162,8 @@ def run_pipeline(cfg: RunConfig) -> dict:
     check_stage_settings(cfg)
     if not 0.0 < cfg.synthetic_ratio < 1.0:
         raise DawmError(f"--synthetic-ratio {cfg.synthetic_ratio}: must be strictly between 0 and 1")
-    for flag, value, low in (("--dwm-pool-size", cfg.dwm_pool_size, 0), ("--dwm-refresh-every", cfg.dwm_refresh_every, 1)):
+    for flag, value, low in (("--dwm-pool-size", cfg.dwm_pool_size, 0),
+                             ("--dwm-refresh-every", cfg.dwm_refresh_every, 1)):
         if value < low:
             raise DawmError(f"{flag} {value}: must be at least {low}")
     root, times = Path(cfg.root), {}
