@@ -17,6 +17,8 @@ import argparse
 import dataclasses
 from pathlib import Path
 
+import numpy as np
+
 from dawm.data.registry import load_dataset
 from dawm.utils.checkpoint import write_json
 from dawm.world_model.dynamics_ensemble import EnsembleConfig, reference_ensemble
@@ -61,26 +63,38 @@ def main() -> None:
     for name in args.variants:
         cfg = dataclasses.replace(base, **VARIANTS[name])
         syn = synthesize_with(cfg, wm, idm, term, dataset, args.seed, ensemble, show_progress=False)
-        rep = fidelity_report(syn, source=dataset, ensemble=None, n_samples=args.n_samples, seed=args.seed,
+        rep = fidelity_report(syn, source=dataset, ensemble=ensemble, n_samples=args.n_samples, seed=args.seed,
                               n_rollouts=50)
         sim, spread = rep["synthetic_vs_sim"], rep["spread"]["all"]
         step0 = sim.get("by_horizon", {}).get("0", {})
         rows.append({"variant": name, "transitions": len(syn), "rollouts": syn.n_episodes,
                      "terminated": float(syn.terminals.sum() / max(syn.n_episodes, 1)),
+                     "terminal_share": float(syn.terminals.mean()),
                      "state_rmse": sim["all"].get("state_rmse"), "state_rmse_step0": step0.get("state_rmse"),
+                     "state_rmse_generated": generated_rmse(sim), "ensemble_rmse_generated":
+                         generated_rmse(rep["ensemble_vs_sim"]),
                      "term_fn_rate": sim["all"].get("term_false_negative_rate"),
                      "term_fp_rate": sim["all"].get("term_false_positive_rate"),
                      "action_spread": spread.get("action_spread"), "state_change_spread": spread.get("state_change_spread")})
         print(f"{name}: {rows[-1]}", flush=True)
     write_json(Path(args.out) / "screen.json", {"world_model": args.world_model, "args": vars(args), "rows": rows})
     f = lambda x: "–" if x is None else f"{x:.3f}"  # noqa: E731
-    print("\n| variant | transitions | rollouts ending in a terminal | next-state RMSE (all / step 0) | missed "
-          "terminations | false terminations | action spread | state-change spread |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("\n| variant | transitions | rollouts | rollouts ending in a terminal | terminal share of transitions | "
+          "next-state RMSE (all / step 0 / steps ≥ 1) | ensemble on the same steps ≥ 1 | missed terminations | "
+          "false terminations | action spread | state-change spread |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['variant']} | {r['transitions']:,} | {f(r['terminated'])} | {f(r['state_rmse'])} / "
-              f"{f(r['state_rmse_step0'])} | {f(r['term_fn_rate'])} | {f(r['term_fp_rate'])} | "
-              f"{f(r['action_spread'])} | {f(r['state_change_spread'])} |")
+        print(f"| {r['variant']} | {r['transitions']:,} | {r['rollouts']:,} | {f(r['terminated'])} | "
+              f"{r['terminal_share']:.4f} | {f(r['state_rmse'])} / {f(r['state_rmse_step0'])} / "
+              f"{f(r['state_rmse_generated'])} | {f(r['ensemble_rmse_generated'])} | {f(r['term_fn_rate'])} | "
+              f"{f(r['term_fp_rate'])} | {f(r['action_spread'])} | {f(r['state_change_spread'])} |")
+
+
+def generated_rmse(grouped: dict) -> float | None:
+    """Next-state RMSE over the generated steps (horizon step ≥ 1), from the per-step figures."""
+    steps = [g for k, g in grouped.get("by_horizon", {}).items() if k != "0" and g.get("state_rmse") is not None]
+    n = sum(g["n"] for g in steps)
+    return float(np.sqrt(sum(g["n"] * g["state_rmse"] ** 2 for g in steps) / n)) if n else None
 
 
 if __name__ == "__main__":
