@@ -4,8 +4,8 @@
 
 Run it in two versions of the code (e.g. two `git worktree`s): equal lines mean TD3+BC and IQL, with
 1 and 3 seeds, and the one-step dynamics ensemble learn bit for bit the same. A check for changes of
-shape (docs/benchmarks.md, issue #14). The hash is over the set of tensors, so renaming or
-reordering parameters does not change it; their values do.
+shape (docs/benchmarks.md, issue #14). Each network's hash is over the set of its tensors, so
+renaming or reordering parameters does not change it; their values do.
 """
 
 from __future__ import annotations
@@ -38,8 +38,9 @@ def main() -> None:
             for _ in range(60):
                 idx = torch.randint(0, n, (seeds, 64) if seeds > 1 else (64,), generator=gen)
                 agent.update({k: torch.as_tensor(getattr(data, k))[idx] for k in FIELDS})
-            tensors = [p for name in agent._SEED_NETS for p in getattr(agent, name).parameters()]
-            print(f"{cls.__name__:6s} seeds {seeds}  {digest(tensors + [getattr(agent, n) for n in agent._SEED_TENSORS])}")
+            parts = {name: list(getattr(agent, name).parameters()) for name in agent._SEED_NETS}
+            parts.update({name: [getattr(agent, name)] for name in agent._SEED_TENSORS})
+            print(f"{cls.__name__:6s} seeds {seeds}  {digest(parts)}")
     torch.manual_seed(0)
     ensemble = DynamicsEnsemble(obs_dim, act_dim, EnsembleConfig(members=3, hidden_dim=32))
     opt = torch.optim.Adam(ensemble.parameters(), 1e-3)
@@ -49,14 +50,18 @@ def main() -> None:
         opt.zero_grad()
         ensemble.loss(x, y).backward()
         opt.step()
-    print(f"DynamicsEnsemble      {digest(list(ensemble.parameters()))}")
+    print(f"DynamicsEnsemble      {digest({'ensemble': list(ensemble.parameters())})}")
 
 
-def digest(tensors: list[torch.Tensor]) -> str:
-    """Order-free hash of the tensors' values (shapes included)."""
-    parts = sorted(hashlib.sha256(str(tuple(t.shape)).encode() + t.detach().numpy().tobytes()).hexdigest()
-                   for t in tensors)
-    return hashlib.sha256("".join(parts).encode()).hexdigest()[:16]
+def digest(parts: dict[str, list[torch.Tensor]]) -> str:
+    """Hash of each part's tensor values (shapes included), order-free within a part: renaming or
+    reordering a network's parameters does not change it, moving values between networks does."""
+    h = hashlib.sha256()
+    for name in sorted(parts):
+        tensors = sorted(hashlib.sha256(str(tuple(t.shape)).encode() + t.detach().numpy().tobytes()).hexdigest()
+                         for t in parts[name])
+        h.update(name.encode() + "".join(tensors).encode())
+    return h.hexdigest()[:16]
 
 
 if __name__ == "__main__":

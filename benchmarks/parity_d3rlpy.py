@@ -1,6 +1,6 @@
 """Score parity: our TD3+BC / IQL vs d3rlpy 2.8.1's TD3PlusBC / IQL, same data, budget, seeds, evaluation.
 
-    python benchmarks/parity_d3rlpy.py                                # issue #13's grid: 4 datasets x 2 budgets x 5 seeds
+    python benchmarks/parity_d3rlpy.py                      # issue #13's grid: 4 datasets x 2 budgets x 5 seeds
     python benchmarks/parity_d3rlpy.py --steps 30000 --datasets walker2d-early-noisy
     python benchmarks/parity_d3rlpy.py --table                        # the table from the finished runs only
     python benchmarks/parity_d3rlpy.py --device cuda --workers 8 --steps 30000 --out runs/parity-gpu  # a GPU
@@ -35,6 +35,7 @@ import json
 import multiprocessing
 import sys
 import time
+import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
@@ -70,11 +71,17 @@ def resolve(dataset: str) -> str:
     return str(path)
 
 
+def run_name(algo: str, dataset: str, steps: int, seed: int, device: str) -> str:
+    """A run's name in records and directories; GPU runs are kept apart (the same seed differs there)."""
+    return f"{algo}-{Path(dataset).stem}-{steps}-seed{seed}" + ("-cuda" if device == "cuda" else "")
+
+
 def run_ours(algo: str, dataset: str, seed: int, steps: int, args) -> dict:
-    run_dir = Path(args.out) / "ours" / f"{algo}-{Path(dataset).stem}-{steps}-seed{seed}"
+    run_dir = Path(args.out) / "ours" / run_name(algo, dataset, steps, seed, args.device)
     cfg = TrainAgentConfig(algo=algo, dataset=resolve(dataset), steps=steps, eval_every=steps,
                            eval_episodes=args.eval_episodes, seed=seed, log_every=min(1000, steps),
                            checkpoint_every=max(steps // 4, 1), run_dir=str(run_dir), device=args.device,
+                           threads=args.threads or None,
                            precision="float32")  # as d3rlpy: the comparison is of the learning rules
     s = train_agent(cfg)
     return {"score": s["final_score_mean"], "return": s["final_return_mean"], "updates_per_s": s["updates_per_s"]}
@@ -88,7 +95,7 @@ def run_d3rlpy(algo: str, dataset: str, seed: int, steps: int, args) -> dict:
     d3ds = d3rlpy_dataset(ds)
     agent = d3rlpy_algo(algo, steps=IQLConfig.lr_schedule_steps, device="cuda:0" if args.device == "cuda" else "cpu:0")
     d3rlpy_build(agent, d3ds)
-    ckpt = Path(args.out) / "d3rlpy" / f"{algo}-{Path(dataset).stem}-{steps}-seed{seed}"
+    ckpt = Path(args.out) / "d3rlpy" / run_name(algo, dataset, steps, seed, args.device)
     done = 0
     if (ckpt / "step.json").exists():
         agent.load_model(str(ckpt / "model.pt"))
@@ -111,29 +118,44 @@ def run_d3rlpy(algo: str, dataset: str, seed: int, steps: int, args) -> dict:
 
 
 def run_one(lib: str, algo: str, dataset: str, seed: int, steps: int, record: Path, args) -> str:
-    """One run, its record written when it is done (a worker process's job)."""
+    """One run, its record written when it is done (a worker process's job); a failure leaves
+    <record>.error.txt and a line, and the other runs go on."""
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    r = (run_ours if lib == "ours" else run_d3rlpy)(algo, dataset, seed, steps, args)
-    write_json(record, {"dataset": dataset, "algo": algo, "lib": lib, "seed": seed, "steps": steps, **r})
-    return f"{lib} {algo} {dataset} {steps} seed {seed}: score {r['score']:.1f}, {r['updates_per_s']:.0f} upd/s"
+    name = f"{lib} {algo} {dataset} {steps} seed {seed}"
+    try:
+        r = (run_ours if lib == "ours" else run_d3rlpy)(algo, dataset, seed, steps, args)
+    except Exception as e:  # noqa: BLE001 (one run's failure must not stop the grid)
+        record.with_suffix(".error.txt").write_text(traceback.format_exc())
+        return f"FAILED {name}: {type(e).__name__}: {e} (see {record.with_suffix('.error.txt')})"
+    write_json(record, {"dataset": dataset, "algo": algo, "lib": lib, "seed": seed, "steps": steps,
+                        "device": args.device, **r})
+    return f"{name}: score {r['score']:.1f}, {r['updates_per_s']:.0f} upd/s"
 
 
-def run_grid(libs: list[str], records: Path, args) -> None:
-    """Every run without a record, the short budget first (its table is ready long before the long one's)."""
-    jobs = [(lib, algo, dataset, seed, steps, records / f"{lib}-{algo}-{Path(dataset).stem}-{steps}-seed{seed}.json")
+def run_grid(libs: list[str], records: Path, args) -> int:
+    """Every run without a record, the short budget first (its table is ready long before the long one's);
+    returns the number of failed runs."""
+    jobs = [(lib, algo, dataset, seed, steps,
+             records / f"{lib}-{run_name(algo, dataset, steps, seed, args.device)}.json")
             for steps in args.steps for dataset in args.datasets for algo in args.algos for seed in args.seeds
             for lib in libs]
     jobs = [j for j in jobs if not j[-1].exists()]
-    for dataset in args.datasets:  # made once, before workers could race to make it
+    for dataset in dict.fromkeys(j[2] for j in jobs):  # made once, before workers could race to make it
         resolve(dataset)
     if args.workers <= 1:
-        for job in jobs:
-            print(run_one(*job, args), flush=True)
-        return
+        return report(run_one(*job, args) for job in jobs)
     with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        for done in as_completed([pool.submit(run_one, *job, args) for job in jobs]):
-            print(done.result(), flush=True)
+        return report(f.result() for f in as_completed([pool.submit(run_one, *job, args) for job in jobs]))
+
+
+def report(lines) -> int:
+    """Print each run's line as it finishes; the number of failed runs."""
+    failed = 0
+    for line in lines:
+        print(line, flush=True)
+        failed += line.startswith("FAILED")
+    return failed
 
 
 def table(rows: list[dict], reps: int) -> list[str]:
@@ -180,13 +202,14 @@ def main() -> None:
     libs = ["ours"] + (["d3rlpy"] if not args.no_d3rlpy and d3rlpy_available() else [])
     records = Path(args.out) / "runs"
     records.mkdir(parents=True, exist_ok=True)
-    if not args.table:
-        run_grid(libs, records, args)
+    failed = run_grid(libs, records, args) if not args.table else 0
     rows = [json.loads(f.read_text()) for f in sorted(records.glob("*.json"))]
     lines = [f"Final D4RL normalised score ({args.eval_episodes} evaluation episodes per run), IQM with 95% "
              "stratified bootstrap CI over seeds (rliable)", "", *table(rows, args.reps)]
     print("\n" + "\n".join(lines))
     write_json(Path(args.out) / "parity.json", {"args": vars(args), "rows": rows, "table": lines})
+    if failed:
+        raise SystemExit(f"{failed} run(s) failed; re-run the same command to retry only those")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ import dataclasses
 
 import torch
 
-from dawm.agents.networks import EnsembleMLP
 from dawm.agents.targets import Batch, NextValueFn, TargetFn
 from dawm.utils.errors import DawmError
 
@@ -111,22 +110,23 @@ class SeedAxis:
         """A checkpoint from before the critics' layers were StackedLinear modules, in today's layout:
         the critics' keys are renamed by EnsembleMLP's load hook; here the optimisers' per-parameter
         states are moved from the old parameter order (all weights, then all biases) to today's."""
-        legacy = [getattr(self, n) for n in self._SEED_NETS
-                  if isinstance(getattr(self, n), EnsembleMLP) and EnsembleMLP.is_legacy(state[n])]
+        nets = {n: getattr(self, n) for n in self._SEED_NETS}
+        legacy = [net for n, net in nets.items() if hasattr(net, "legacy_parameter_order") and net.is_legacy(state[n])]
         if not legacy:
             return state
         state = dict(state)
         for name in self._SEED_OPTS:
             params = [p for group in getattr(self, name).param_groups for p in group["params"]]
-            old_order, seen = [], set()
-            for p in params:  # each critic's parameters are one run in the list; put that run in the old order
-                net = next((n for n in legacy if any(p is q for q in n.parameters())), None)
-                if net is None:
-                    old_order.append(p)
-                elif id(net) not in seen:
-                    seen.add(id(net))
-                    old_order += net.legacy_parameter_order()
             index = {id(p): i for i, p in enumerate(params)}
+            old_order = list(params)
+            for net in legacy:  # today a critic's parameters are one run of the list, in layer order
+                at = [index[id(p)] for p in net.parameters() if id(p) in index]
+                if not at:
+                    continue
+                if at != list(range(at[0], at[0] + len(list(net.parameters())))):
+                    raise DawmError(f"checkpoint from an older dawm: optimiser {name} does not hold the critic's "
+                                    "parameters as one run, so its state cannot be re-ordered")
+                old_order[at[0]:at[0] + len(at)] = net.legacy_parameter_order()
             opt = state[name]
             state[name] = {**opt, "state": {index[id(old_order[int(i)])]: s for i, s in opt["state"].items()}}
         return state

@@ -37,6 +37,8 @@ class StackedLinear(nn.Module):
     def __init__(self, lead: tuple[int, ...], in_dim: int, out_dim: int, layout: Layout = "batched",
                  init: bool = True):
         super().__init__()
+        if layout == "linear" and len(lead) != 1:
+            raise ValueError("the 'linear' layout stacks along one axis (seeds)")
         self.in_dim, self.layout = in_dim, layout
         w_shape, b_shape = ((out_dim, in_dim), (out_dim,)) if layout == "linear" else ((in_dim, out_dim), (1, out_dim))
         self.weight = nn.Parameter(torch.empty(*lead, *w_shape))
@@ -49,4 +51,5 @@ class StackedLinear(nn.Module):
         if self.layout == "linear":  # lead = (S,); a (B, in) input is shared by all S
             x = x.expand(self.weight.shape[0], *x.shape[-2:])
             return torch.baddbmm(self.bias.unsqueeze(1), x, self.weight.mT)
-        return torch.baddbmm(self.bias.flatten(0, -3), x, self.weight.flatten(0, -3))  # flatten: no-op for one lead axis
+        # several lead axes run as one (K, B, in) batch; flatten is a no-op for one axis
+        return torch.baddbmm(self.bias.flatten(0, -3), x, self.weight.flatten(0, -3))
