@@ -23,13 +23,18 @@ from dawm.world_model.dynamics_ensemble import DynamicsEnsemble, EnsembleConfig
 FIELDS = ("observations", "actions", "rewards", "next_observations", "dones")
 
 
+def random_transitions(rng: np.random.Generator, n: int, obs_dim: int, act_dim: int, done_rate: float) -> Transitions:
+    """Random transitions for learning-rule fingerprints (also tests/fixtures/make_legacy_agents.py)."""
+    return Transitions(observations=rng.normal(size=(n, obs_dim)), actions=rng.uniform(-1, 1, (n, act_dim)),
+                       rewards=rng.normal(size=n), next_observations=rng.normal(size=(n, obs_dim)),
+                       dones=rng.uniform(size=n) < done_rate)
+
+
 def main() -> None:
     torch.set_num_threads(1)
     rng = np.random.default_rng(0)
     n, obs_dim, act_dim = 512, 11, 3
-    data = Transitions(observations=rng.normal(size=(n, obs_dim)), actions=rng.uniform(-1, 1, (n, act_dim)),
-                       rewards=rng.normal(size=n), next_observations=rng.normal(size=(n, obs_dim)),
-                       dones=rng.uniform(size=n) < 0.05)
+    data = random_transitions(rng, n, obs_dim, act_dim, 0.05)
     for cls in (TD3BC, IQL):
         for seeds in (1, 3):
             torch.manual_seed(0)
