@@ -107,19 +107,26 @@ def format_catalog(cat: dict) -> str:
     for env, levels in cat["can_generate"].items():
         note = "" if len(levels) > 1 else "   (no behaviour policies published yet)"
         lines.append(f"  {env:<12} " + ", ".join(f"{env}-{lvl}" for lvl in levels) + note)
-    lines += ["", f"Minari datasets on local disk ({cat['minari_root']}; use them by id):"]
-    for d in cat["minari"]:
-        detail = d.get("error") or f"{d.get('transitions') or 0:,} steps, {d.get('episodes') or 0:,} episodes"
-        lines.append(f"  {d['id']:<32} {detail}")
-    if not cat["minari"]:
-        lines.append("  (none; `minari download mujoco/hopper/medium-v0` fetches one)")
-    lines += ["", f"D4RL files in {cat['d4rl_root']} (use them by path; any other D4RL file works too):"]
-    for d in cat["d4rl"]:
-        detail = d.get("error") or f"{d['transitions']:,} steps"
-        lines.append(f"  {d['path']:<48} {detail:>16} {_mb(d['bytes']):>8}")
-    if not cat["d4rl"]:
-        lines.append("  (none)")
+    lines += _section(f"Minari datasets on local disk ({cat['minari_root']}; use them by id):", cat["minari"],
+                      _minari_line, "(none; `minari download mujoco/hopper/medium-v0` fetches one)")
+    lines += _section(f"D4RL files in {cat['d4rl_root']} (use them by path; any other D4RL file works too):",
+                      cat["d4rl"], _d4rl_line, "(none)")
     return "\n".join(lines)
+
+
+def _section(title: str, rows: list[dict], line, empty: str) -> list[str]:
+    """A titled block of the listing: one line per row, or `empty`."""
+    return ["", title, *(line(d) for d in rows)] + ([] if rows else [f"  {empty}"])
+
+
+def _minari_line(d: dict) -> str:
+    detail = d.get("error") or f"{d.get('transitions') or 0:,} steps, {d.get('episodes') or 0:,} episodes"
+    return f"  {d['id']:<32} {detail}"
+
+
+def _d4rl_line(d: dict) -> str:
+    detail = d.get("error") or f"{d['transitions']:,} steps"
+    return f"  {d['path']:<48} {detail:>16} {_mb(d['bytes']):>8}"
 
 
 def catalog() -> dict:
