@@ -58,22 +58,28 @@ def run(args) -> None:
 
 
 def curves(out: Path, method: str, dataset: str) -> dict[int, list[float]]:
-    """{update: per-seed scores} from the run's agent summary (every evaluation of every seed)."""
-    run_summary = out / "pipeline" / f"{method}-{dataset}-seed0" / "summary.json"
-    if not run_summary.exists():
+    """{update: per-seed scores} from the run's metrics (every evaluation of every seed so far, so an
+    unfinished run gives a partial table; a resumed run's later record of a step wins)."""
+    runs = sorted((out / "pipeline" / "agents").glob(f"{method}-{dataset}-seed0-*/metrics.jsonl"),
+                  key=lambda f: f.stat().st_mtime)
+    if not runs:
         return {}
-    agent = json.loads((Path(json.loads(run_summary.read_text())["agent_run"]) / "summary.json").read_text())
     by_step: dict[int, list[float]] = {}
-    for seed in agent.get("per_seed", []):
-        for e in seed["evals"]:
-            by_step.setdefault(int(e["step"]), []).append(float(e["score_mean"]))
+    for line in runs[-1].read_text().splitlines():
+        row = json.loads(line)
+        seeds = sorted((k for k in row if k.startswith("eval/seed") and k.endswith("/score_mean")),
+                       key=lambda k: int(k.split("/")[1].removeprefix("seed")))
+        if seeds:
+            by_step[int(row["step"])] = [float(row[k]) for k in seeds]
+        elif "eval/score_mean" in row:  # a single-seed run
+            by_step[int(row["step"])] = [float(row["eval/score_mean"])]
     return dict(sorted(by_step.items()))
 
 
 def table(args) -> None:
     out, algo = Path(args.out), args.algo
     plain, dawm = curves(out, algo, args.dataset), curves(out, f"dawm-{algo}", args.dataset)
-    steps = [s for s in plain if s in dawm and (s in args.at or s == max(plain))]
+    steps = [s for s in plain if s in dawm and (s in args.at or s == max(set(plain) & set(dawm)))]
     if not steps:
         print(f"no finished runs under {out} (run first)")
         return
