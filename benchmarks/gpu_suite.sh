@@ -9,6 +9,12 @@
 #                                                     # DAWM-IQL, 200k updates, 5 seeds vectorised)
 #     bash benchmarks/gpu_suite.sh OUT_DIR parity     # instead: issue #13's d3rlpy parity grid at 30k
 #                                                     # updates, 8 runs sharing the GPU
+#     bash benchmarks/gpu_suite.sh OUT_DIR study      # instead: issue #12's study, every variant and its
+#                                                     # own plain baseline, 5 seeds, 6 cells sharing the GPU
+#
+# Datasets: a machine without the generated datasets makes them on first use (minutes each). To
+# skip that, copy them into gpu-cache/datasets/ (ignored by git; e.g. cp ~/.cache/dawm/datasets/
+# hopper-medium-replay.hdf5 gpu-cache/datasets/) and carry gpu-cache; the suite then uses it.
 #
 # Expects dawm, its dependencies and d3rlpy importable (`pip install -e '.[dev]'` and d3rlpy as in
 # the `bench` extra's note); src/ is put on PYTHONPATH so an uninstalled checkout also runs.
@@ -19,6 +25,7 @@ set -u
 out=${1:-gpu-suite}
 mkdir -p "$out"
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+[ -d gpu-cache ] && export DAWM_CACHE="$PWD/gpu-cache"
 log="$out/suite.log"
 step() {  # step NAME SECONDS CMD...: run CMD with a limit, appending its output to the log
     local name=$1 limit=$2; shift 2
@@ -41,6 +48,14 @@ if [ "${2:-}" = parity ]; then  # resumable: each finished run leaves a record u
     P="python3 benchmarks/parity_d3rlpy.py --out $out/parity --steps 30000 --algos iql td3bc"
     step parity_d3rlpy 540 $P --device cuda --workers 8
     $P --table | tee -a "$log"
+    exit 0
+fi
+
+if [ "${2:-}" = study ]; then  # resumable cell by cell; GPU runs differ from CPU ones, so the baseline runs here too
+    S="python3 benchmarks/study_synthetic.py --out $out/study --seeds 0 1 2 3 4 --variants default combined \
+       combined+consistency-0.9 oracle combined+karras combined+mlp-denoiser combined+ratio-0.25"
+    step study 540 $S --workers 6 run
+    $S table | tee -a "$log"
     exit 0
 fi
 
