@@ -2,7 +2,7 @@
 
     python benchmarks/parity_d3rlpy.py                      # issue #13's grid: 4 datasets x 2 budgets x 5 seeds
     python benchmarks/parity_d3rlpy.py --steps 30000 --datasets walker2d-early-noisy
-    python benchmarks/parity_d3rlpy.py --table                        # the table from the finished runs only
+    python benchmarks/parity_d3rlpy.py --table              # the table from the finished runs only
     python benchmarks/parity_d3rlpy.py --device cuda --workers 8 --steps 30000 --out runs/parity-gpu  # a GPU
     # smoke test on a tiny random-policy file in D4RL's layout:
     python benchmarks/parity_d3rlpy.py --make-tiny /tmp/hopper-tiny.hdf5 --datasets /tmp/hopper-tiny.hdf5 \\
@@ -195,8 +195,6 @@ def main() -> None:
     p.add_argument("--no-d3rlpy", action="store_true", help="run our side only")
     p.add_argument("--table", action="store_true", help="only print the table of the finished runs")
     args = p.parse_args()
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
     if args.make_tiny:
         print(f"wrote {write_tiny_d4rl(args.make_tiny)}")
     libs = ["ours"] + (["d3rlpy"] if not args.no_d3rlpy and d3rlpy_available() else [])
