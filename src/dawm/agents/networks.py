@@ -83,8 +83,7 @@ class EnsembleMLP(nn.Module):
         """Member k alone on (B, in) -> (B, out) (seeds: (S, B, in) -> (S, B, out)), e.g. Q1 for TD3's actor loss."""
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
-            w, b = layer.weight, layer.bias
-            x = torch.addmm(b[k], x, w[k]) if self.seeds == 1 else torch.baddbmm(b[:, k], x, w[:, k])
+            x = layer.member(k, x)
             if i < last:
                 x = x.relu_()
         return x.float()

@@ -53,3 +53,11 @@ class StackedLinear(nn.Module):
             return torch.baddbmm(self.bias.unsqueeze(1), x, self.weight.mT)
         # several lead axes run as one (K, B, in) batch; flatten is a no-op for one axis
         return torch.baddbmm(self.bias.flatten(0, -3), x, self.weight.flatten(0, -3))
+
+    def member(self, k: int, x: torch.Tensor) -> torch.Tensor:
+        """Slice k of the last lead axis alone ("batched" layout), e.g. one critic of every seed's pair:
+        lead (M,): (B, in) -> (B, out); lead (S, M): (S, B, in) -> (S, B, out)."""
+        w, b = self.weight.select(-3, k), self.bias.select(-3, k)
+        if w.dim() == 2:
+            return torch.addmm(b, x, w)
+        return torch.baddbmm(b.flatten(0, -3), x, w.flatten(0, -3))
