@@ -10,7 +10,7 @@ import pytest
 
 from dawm.cli import main
 from dawm.results import stats
-from dawm.results.grid import Grid, write_results
+from dawm.results.grid import Grid, fidelity_table, write_results
 from dawm.results.report import write_grid_report
 from dawm.results.tables import GridStats, latex
 
@@ -93,11 +93,11 @@ def test_latex_bolds_the_best_per_row():
     assert r"\textbf{5.5}" in row and r"\textbf{1.5}" not in row and r"\toprule" in latex(g)
 
 
-def _cell(out, method, dataset, seed, score, agent_run=""):
+def _cell(out, method, dataset, seed, score, agent_run="", **extra):
     path = out / "cells" / f"{method}__{dataset}__seed{seed}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"method": method, "dataset": dataset, "seed": seed, "score_mean": score,
-                                "agent_run": agent_run, "stage_seconds": {"agent": 10.0}}))
+                                "agent_run": agent_run, "stage_seconds": {"agent": 10.0}, **extra}))
     return path
 
 
@@ -139,3 +139,14 @@ def test_grid_report_from_written_results(tmp_path):
     page = parse_page(write_grid_report(out, g=g, grid=grid))
     assert "no dawm-X with its baseline" in page.all_text
     assert (out / "results.tex").is_file() and (out / "scores.csv").read_text().count("\n") == 4
+
+
+def test_fidelity_table_labels_the_oracle_sets_check(tmp_path):
+    fidelity = {"synthetic": {"state_rmse": 0.1}, "ensemble": {"state_rmse": 0.05}, "real": {"state_rmse": 0.01}}
+    for seed in range(2):
+        _cell(tmp_path / "model", "dawm-iql", "d", seed, 1.0, fidelity=fidelity, synthetic_file=f"s{seed}")
+        _cell(tmp_path / "oracle", "dawm-iql", "d", seed, 1.0, fidelity=fidelity, synthetic_file=f"s{seed}",
+              synthetic_source="oracle (diagnostic)")
+    model, oracle = (fidelity_table(Grid.load(tmp_path / v)) for v in ("model", "oracle"))
+    assert "| d | synthetic | 0.100 |" in model and "before the oracle" not in model
+    assert "| d | synthetic (model's, before the oracle) | 0.100 |" in oracle and "| 2 |" in oracle

@@ -128,11 +128,13 @@ FIDELITY_KEYS = ("state_rmse", "reward_mae", "term_accuracy", "term_fn_rate", "t
 def fidelity_table(grid: Grid) -> str:
     """Markdown: the fidelity headline of the DAWM cells' synthetic sets (mean over sets) beside the
     one-step ensemble and the real-data floor; '' when the grid has no DAWM cell."""
-    fid, seen = defaultdict(lambda: defaultdict(list)), set()
+    fid, seen, oracle = defaultdict(lambda: defaultdict(list)), set(), set()
     for c in grid.cells:
         if not c.get("fidelity") or c.get("synthetic_file") in seen:  # dawm-td3bc / dawm-iql share a set
             continue
         seen.add(c.get("synthetic_file"))
+        if str(c.get("synthetic_source", "")).startswith("oracle"):
+            oracle.add(c["dataset"])
         for source, values in c["fidelity"].items():
             if isinstance(values, dict):
                 for key, v in values.items():
@@ -147,5 +149,7 @@ def fidelity_table(grid: Grid) -> str:
             v = fid.get((d, source))
             if v:
                 cells = [f"{_mean(v[k]):.3f}" if v.get(k) else "–" for k in keys]
-                lines.append(f"| {d} | {source} | " + " | ".join(cells) + f" | {max(len(x) for x in v.values())} |")
+                # the check ran on the model's set; the oracle's (r, s', done) are the simulator's by construction
+                label = "synthetic (model's, before the oracle)" if source == "synthetic" and d in oracle else source
+                lines.append(f"| {d} | {label} | " + " | ".join(cells) + f" | {max(len(x) for x in v.values())} |")
     return "\n".join(lines)
