@@ -23,10 +23,11 @@ from dawm.data.registry import load_dataset
 from dawm.utils.checkpoint import write_json
 from dawm.world_model.dynamics_ensemble import EnsembleConfig, reference_ensemble
 from dawm.world_model.fidelity import fidelity_report
-from dawm.world_model.synthesis import SynthesisConfig, load_world_model_run, synthesize_with
+from dawm.world_model.synthesis import PUBLISHED_SYNTHESIS, SynthesisConfig, load_world_model_run, synthesize_with
 
+# each against DAWM as published (the defaults before issue #12's study; `default (q0.9)` in the first record)
 VARIANTS = {
-    "default (q0.9)": {},
+    "published (q0.9)": {},
     "q0.5": {"target_rtg": "q0.5"},
     "own": {"target_rtg": "own"},
     "own+0.1": {"target_rtg": "own+0.1"},
@@ -58,7 +59,8 @@ def main() -> None:
     ensemble, _ = reference_ensemble(dataset, Path(args.out) / "ensemble",
                                      EnsembleConfig(members=5, max_steps=3000, seed=args.seed))
     # float32, as the recorded screen ran (before `auto` became the default)
-    base = SynthesisConfig(world_model=args.world_model, n_starts=args.n_starts, seed=args.seed, precision="float32")
+    base = SynthesisConfig(world_model=args.world_model, n_starts=args.n_starts, seed=args.seed, precision="float32",
+                           **PUBLISHED_SYNTHESIS)
     rows = []
     for name in args.variants:
         cfg = dataclasses.replace(base, **VARIANTS[name])

@@ -52,7 +52,7 @@ if [ "${2:-}" = parity ]; then  # resumable: each finished run leaves a record u
 fi
 
 if [ "${2:-}" = study ]; then  # resumable cell by cell; GPU runs differ from CPU ones, so the baseline runs here too
-    S="python3 benchmarks/study_synthetic.py --out $out/study --seeds 0 1 2 3 4 --variants default combined \
+    S="python3 benchmarks/study_synthetic.py --out $out/study --seeds 0 1 2 3 4 --variants published combined \
        combined+consistency-0.9 oracle combined+karras combined+mlp-denoiser combined+ratio-0.25"
     step study 540 $S --workers 6 run
     $S table | tee -a "$log"

@@ -25,8 +25,9 @@ from pathlib import Path
 
 from dawm.results import stats
 
-VARIANTS = {  # synthesis settings of the DAWM run (benchmarks/study_synthetic.py's names)
-    "default": [],
+VARIANTS = {  # synthesis settings of the DAWM run (benchmarks/study_synthetic.py's names), in full
+    "published": ["--synthesis.target-rtg", "q0.9", "--synthesis.no-ensemble-termination", "--synthesis.first-step",
+                  "generated"],
     "combined": ["--synthesis.target-rtg", "own", "--synthesis.ensemble-termination", "--synthesis.first-step",
                  "real"],
 }

@@ -1,12 +1,13 @@
 """Issue #12's screening study: which synthetic-data setting stops DAWM's data from hurting the agent.
 
-    python benchmarks/study_synthetic.py run   [--variants default own-rtg ...] [--workers 2]
+    python benchmarks/study_synthetic.py run   [--variants published own-rtg ...] [--workers 2]
     python benchmarks/study_synthetic.py table [--out runs/study-synthetic]
 
 Every variant is one `dawm bench` grid (dawm-td3bc, dawm-iql) under <out>/<variant>, sharing one
 pipeline root, so variants that leave the world model alone reuse one (8k steps, seed 0); the
-plain agents run once, in <out>/baseline. Each variant changes one thing against `default`
-(today's defaults), and `oracle` is the diagnostic bound, not a candidate. Grids are resumable
+plain agents run once, in <out>/baseline. Each variant changes one thing against `published`
+(DAWM as published, the defaults before this study) or `combined` (today's defaults), and
+`oracle` is the diagnostic bound, not a candidate. Grids are resumable
 cell by cell: an interrupted study continues where it stopped. `table` prints, per variant and
 agent, the IQM with its 95% CI, P(variant > plain agent) with its CI, and the fidelity headline.
 """
@@ -22,32 +23,44 @@ from dawm.results import stats
 from dawm.results.grid import Grid, fidelity_table
 from dawm.utils.config import load_config, update_config
 from dawm.utils.errors import DawmError
+from dawm.world_model.synthesis import PUBLISHED_SYNTHESIS
 
+
+def _on(base: dict, **changes) -> dict:
+    """A variant: `base`'s synthesis settings with `changes` (a top-level RunConfig field or a section dict)."""
+    out = {"synthesis": dict(base)}
+    for key, value in changes.items():
+        out[key] = {**out.get(key, {}), **value} if isinstance(value, dict) else value
+    return out
+
+
+# Each variant changes one thing against `published` (DAWM as published: the defaults before this study, called
+# `default` in its first records) or against `combined` (today's defaults); they are spelled out in full so a
+# recorded cell keeps its meaning when the defaults change.
+COMBINED = {"target_rtg": "own", "ensemble_termination": True, "first_step": "real"}
 VARIANTS: dict[str, dict] = {
-    "default": {},
-    "own-rtg": {"synthesis": {"target_rtg": "own"}},
-    "own-rtg+0.1": {"synthesis": {"target_rtg": "own+0.1"}},
-    "step0-real": {"synthesis": {"first_step": "real"}},
-    "step0-drop": {"synthesis": {"first_step": "drop"}},
-    "temperature-1": {"synthesis": {"temperature": 1.0}},
-    "karras": {"world_model": {"schedule": "karras"}},
-    "karras-temperature-1": {"world_model": {"schedule": "karras"}, "synthesis": {"temperature": 1.0}},
-    "mlp-denoiser": {"world_model": {"denoiser": "mlp", "dim": 512, "n_layers": 4}},
-    "ensemble-termination": {"synthesis": {"ensemble_termination": True}},
-    "disagreement-0.99": {"synthesis": {"disagreement_quantile": 0.99}},
-    "ratio-0.25": {"synthetic_ratio": 0.25},
-    "horizon-3": {"synthesis": {"horizon": 3}},
-    "combined": {"synthesis": {"target_rtg": "own", "ensemble_termination": True, "first_step": "real"}},
+    "published": _on(PUBLISHED_SYNTHESIS),
+    "own-rtg": _on(PUBLISHED_SYNTHESIS, synthesis={"target_rtg": "own"}),
+    "own-rtg+0.1": _on(PUBLISHED_SYNTHESIS, synthesis={"target_rtg": "own+0.1"}),
+    "step0-real": _on(PUBLISHED_SYNTHESIS, synthesis={"first_step": "real"}),
+    "step0-drop": _on(PUBLISHED_SYNTHESIS, synthesis={"first_step": "drop"}),
+    "temperature-1": _on(PUBLISHED_SYNTHESIS, synthesis={"temperature": 1.0}),
+    "karras": _on(PUBLISHED_SYNTHESIS, world_model={"schedule": "karras"}),
+    "karras-temperature-1": _on(PUBLISHED_SYNTHESIS, world_model={"schedule": "karras"},
+                                synthesis={"temperature": 1.0}),
+    "mlp-denoiser": _on(PUBLISHED_SYNTHESIS, world_model={"denoiser": "mlp", "dim": 512, "n_layers": 4}),
+    "ensemble-termination": _on(PUBLISHED_SYNTHESIS, synthesis={"ensemble_termination": True}),
+    "disagreement-0.99": _on(PUBLISHED_SYNTHESIS, synthesis={"disagreement_quantile": 0.99}),
+    "ratio-0.25": _on(PUBLISHED_SYNTHESIS, synthetic_ratio=0.25),
+    "horizon-3": _on(PUBLISHED_SYNTHESIS, synthesis={"horizon": 3}),
+    "combined": _on(COMBINED),
     # the next round: one more change on top of `combined` each (the world-model ones retrain the model)
-    "combined+karras": {"synthesis": {"target_rtg": "own", "ensemble_termination": True, "first_step": "real"},
-                        "world_model": {"schedule": "karras"}},
-    "combined+mlp-denoiser": {"synthesis": {"target_rtg": "own", "ensemble_termination": True, "first_step": "real"},
-                              "world_model": {"denoiser": "mlp", "dim": 512, "n_layers": 4}},
-    "combined+ratio-0.25": {"synthesis": {"target_rtg": "own", "ensemble_termination": True, "first_step": "real"},
-                            "synthetic_ratio": 0.25},
-    "combined+consistency-0.9": {"synthesis": {"target_rtg": "own", "ensemble_termination": True, "first_step": "real",
-                                               "consistency_quantile": 0.9}},
-    "oracle": {"synthesis": {"oracle": True}},  # diagnostic: the simulator's (r, s', done)
+    "combined+karras": _on(COMBINED, world_model={"schedule": "karras"}),
+    "combined+mlp-denoiser": _on(COMBINED, world_model={"denoiser": "mlp", "dim": 512, "n_layers": 4}),
+    "combined+ratio-0.25": _on(COMBINED, synthetic_ratio=0.25),
+    "combined+consistency-0.9": _on(COMBINED, synthesis={"consistency_quantile": 0.9}),
+    # diagnostic: the published variant's synthetic (s, a) with the simulator's (r, s', done)
+    "oracle": _on(PUBLISHED_SYNTHESIS, synthesis={"oracle": True}),
 }
 AGENTS = ("td3bc", "iql")
 

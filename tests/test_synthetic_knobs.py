@@ -59,7 +59,7 @@ def test_first_step_real_and_drop(parts):  # noqa: F811
     nxt, _ = ds.successors()
     np.testing.assert_array_equal(real.rewards[step0], ds.rewards[start])
     np.testing.assert_array_equal(real.next_observations[step0], nxt[start])
-    gen = synthesize(wm, idm, ds, 40, **kw)
+    gen = synthesize(wm, idm, ds, 40, first_step="generated", **kw)
     later = gen.infos["horizon_step"] > 0
     assert not np.array_equal(gen.rewards[gen.infos["horizon_step"] == 0], ds.rewards[start])
     dropped = synthesize(wm, idm, ds, 40, first_step="drop", **kw)
@@ -191,3 +191,23 @@ def test_guard_quantiles_are_checked():
 
     with pytest.raises(DawmError, match="--consistency-quantile 1.5: expected a quantile"):
         synthesize_with(SynthesisConfig(consistency_quantile=1.5), None, None, None, None, 0)
+    with pytest.raises(DawmError, match="--ensemble-steps 0: must be at least 1"):
+        SynthesisConfig(ensemble_steps=0).check()
+
+
+def test_defaults_are_the_studied_settings_and_published_is_one_flag_set_away(tmp_path, monkeypatch):
+    """Issue #12's `combined` is the default; DAWM as published is PUBLISHED_SYNTHESIS, all real fields; the
+    guards' ensemble is trained at the configured size."""
+    import dataclasses
+
+    from dawm.world_model import dynamics_ensemble, synthesis
+
+    cfg = synthesis.SynthesisConfig(ensemble_members=2, ensemble_steps=7, seed=3)
+    assert (cfg.target_rtg, cfg.first_step, cfg.ensemble_termination) == ("own", "real", True)
+    published = dataclasses.replace(cfg, **synthesis.PUBLISHED_SYNTHESIS)
+    assert (published.target_rtg, published.first_step, published.ensemble_termination) == ("q0.9", "generated", False)
+    assert synthesis.guard_ensemble(published, None, tmp_path) is None  # no guard on: no ensemble trained
+    seen = {}
+    monkeypatch.setattr(dynamics_ensemble, "reference_ensemble", lambda ds, d, c: seen.update(config=c) or ("e", {}))
+    assert synthesis.guard_ensemble(cfg, None, tmp_path) == "e"
+    assert (seen["config"].members, seen["config"].max_steps, seen["config"].seed) == (2, 7, 3)

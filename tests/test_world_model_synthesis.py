@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 import torch
@@ -35,7 +37,8 @@ def parts():
 
 def test_transitions_are_complete_and_cut_at_the_first_done(parts):
     ds, wm, idm = parts
-    syn = synthesize(wm, idm, ds, 64, target_rtg="q0.5", horizon=6, seed=0, show_progress=False)
+    # the generated step 0 (DAWM as published), so every step's s' is the model's and steps chain
+    syn = synthesize(wm, idm, ds, 64, target_rtg="q0.5", horizon=6, seed=0, show_progress=False, first_step="generated")
     hs, start = syn.infos["horizon_step"], syn.infos["start_index"]
     first = hs == 0
     assert first.sum() == 64 == syn.n_episodes
@@ -67,27 +70,28 @@ def test_transitions_are_complete_and_cut_at_the_first_done(parts):
 
 def test_custom_termination_and_unknown_env(parts):
     ds, wm, idm = parts
+    generated = functools.partial(synthesize, first_step="generated")  # step 0's done too is the rule's
 
     def rule(s):  # done for ~10% of states, by their digits: independent of what the untrained model favours
         return np.floor(np.abs(s[:, 3]) * 1e5) % 10 == 0
 
-    syn = synthesize(wm, idm, ds, 64, horizon=7, termination=rule, show_progress=False)
+    syn = generated(wm, idm, ds, 64, horizon=7, termination=rule, show_progress=False)
     assert 0 < syn.terminals.sum() < 64  # both endings occur
     for sl in syn.episode_slices():
         above = rule(syn.next_observations[sl])
         assert not above[:-1].any() and (above[-1] == syn.terminals[sl.stop - 1])
         assert above[-1] or sl.stop - sl.start == 7
-    syn = synthesize(wm, idm, ds, 32, horizon=7, termination=lambda s: np.zeros(len(s), bool), show_progress=False)
+    syn = generated(wm, idm, ds, 32, horizon=7, termination=lambda s: np.zeros(len(s), bool), show_progress=False)
     assert len(syn) == 32 * 7 and syn.terminals.sum() == 0 and syn.timeouts.sum() == 32
-    syn = synthesize(wm, idm, ds, 32, horizon=7, termination=lambda s: np.ones(len(s), bool), show_progress=False)
+    syn = generated(wm, idm, ds, 32, horizon=7, termination=lambda s: np.ones(len(s), bool), show_progress=False)
     assert len(syn) == 32 and syn.terminals.all()  # done at step 0: the rest is discarded
-    syn = synthesize(wm, idm, ds, 16, horizon=1, termination=lambda s: np.zeros(len(s), bool), show_progress=False)
+    syn = generated(wm, idm, ds, 16, horizon=1, termination=lambda s: np.zeros(len(s), bool), show_progress=False)
     assert len(syn) == 16 and syn.timeouts.all() and (syn.infos["horizon_step"] == 0).all()
     unknown = make_random_dataset(n_episodes=2, ep_len=20, obs_dim=11, act_dim=3, env_id="Mystery-v0")
     with pytest.raises(DawmError, match="no declared termination rule"):
-        synthesize(wm, idm, unknown, 8, show_progress=False)
+        generated(wm, idm, unknown, 8, show_progress=False)
     with pytest.raises(DawmError, match="horizon"):
-        synthesize(wm, idm, ds, 8, horizon=8, show_progress=False)
+        generated(wm, idm, ds, 8, horizon=8, show_progress=False)
 
 
 def test_target_rtg_forms(parts):

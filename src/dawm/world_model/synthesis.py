@@ -39,6 +39,85 @@ from dawm.world_model.samplers import Sampler
 
 FirstStep = Literal["generated", "real", "drop"]
 FIRST_STEPS = typing.get_args(FirstStep)
+# DAWM as published (and this project's defaults before issue #12's study chose today's): one high return-to-go
+# target for every start, step 0 generated, no ensemble check; e.g. for a baseline of the method as published.
+PUBLISHED_SYNTHESIS = {"target_rtg": "q0.9", "first_step": "generated", "ensemble_termination": False}
+
+
+@dataclass
+class SynthesisConfig:
+    """Generate a synthetic dataset with a trained world model and export it (HDF5, D4RL layout)."""
+
+    RENAMED: ClassVar[dict[str, str]] = {"steps": "sampling_steps"}  # `steps`: training updates only
+
+    world_model: str = ""
+    """World-model run directory (from `dawm train-world-model`) or its world_model.pt."""
+    dataset: str | None = None
+    """Dataset of the real (s_t, a_t) start pairs (default: the one the model was trained on)."""
+    out: str = ""
+    """Output HDF5 file (written atomically)."""
+    n_starts: int = 100_000
+    """Number of rollouts (start pairs drawn uniformly from the chosen episodes)."""
+    starts: Literal["all", "train", "val"] = "all"
+    """Episodes to draw start pairs from: 'all', 'train' or 'val' (the world model's held-out episodes)."""
+    ensemble_termination: bool = True
+    """Also end a rollout where the env's termination rule fires on a one-step model ensemble's s' for the
+    same (s, a) (trained on the real data; dawm.world_model.guards): the diffusion model alone misses about
+    half of the falls (docs/results.md)."""
+    disagreement_quantile: float = 0.0
+    """Drop a step, and the rest of its rollout, where the one-step ensemble's members disagree more than this
+    quantile of their disagreement on real transitions (e.g. 0.99); 0 = off."""
+    consistency_quantile: float = 0.0
+    """Drop a step, and the rest of its rollout, where the generated s' is further from the one-step ensemble's s'
+    for the same (s, a) than this quantile of the ensemble's own error on real transitions (e.g. 0.9): the IDM's
+    action does not explain the generated state; terminal steps are kept (s' is not used there); 0 = off."""
+    ensemble_members: int = 5
+    """Members of the guards' one-step ensemble (trained once per synthetic set, beside it)."""
+    ensemble_steps: int = 3000
+    """Most training steps of the guards' one-step ensemble (early stopping usually ends it sooner)."""
+    first_step: FirstStep = "real"
+    """Step 0 of each rollout (the real s_t, a_t): the dataset's own r_t, s_{t+1} ('real': known, and the
+    model's is the least accurate step), the model's ('generated', DAWM as published), or left out ('drop')."""
+    target_rtg: str = "own"
+    """Return-to-go condition: 'own' (each start's own RTG: one high target for every start keeps the hopper
+    upright where the data falls), 'own+X' (own + X x rtg_scale), a number (absolute), 'qX' (quantile of the
+    data's RTGs; DAWM/DWM used a high one) or 'gX' (X x rtg_scale)."""
+    horizon: int | None = None
+    """Rollout horizon H: transitions per rollout, 1..T-1 (default: T - 1)."""
+    guidance: float | None = None
+    """Guidance weight w (default: the model's)."""
+    sampler: Sampler | None = None
+    """'ddpm', 'ddim' or 'dpm' (default: the model's)."""
+    sampling_steps: int | None = None
+    """Sampling steps N, 1..K (default: the model's)."""
+    temperature: float | None = None
+    """Noise scale of stochastic sampling steps (default: the model's)."""
+    eta: float = 0.0
+    """DDIM stochasticity (0 = deterministic DDIM)."""
+    batch_size: int = 2048
+    """Rollouts generated per batch (~2k keeps CPU activations in cache; larger on a GPU)."""
+    seed: int = 0
+    """Seed for start pairs and sampling noise."""
+    device: str = "auto"
+    """Torch device: 'auto', 'cpu' or 'cuda'."""
+    threads: int | None = None
+    """torch CPU threads (default: torch's)."""
+    precision: Precision = "auto"
+    """Matmul precision of sampling and the IDM: auto (bfloat16 where native; dawm.utils.precision), float32 or
+    bfloat16 (autocast)."""
+    overwrite: bool = False
+    """Replace an existing output file."""
+
+    def check(self, prefix: str = "") -> None:
+        """Every option in range, before any work is done (one line naming the flag, `--{prefix}name`)."""
+        check_choices(self)
+        for name in ("ensemble_members", "ensemble_steps"):
+            if getattr(self, name) < 1:
+                raise DawmError(f"--{prefix}{name.replace('_', '-')} {getattr(self, name)}: must be at least 1")
+        for name in ("disagreement_quantile", "consistency_quantile"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise DawmError(f"--{prefix}{name.replace('_', '-')} {getattr(self, name)}: expected a quantile in "
+                                f"[0, 1] (0 = off)")
 
 
 def resolve_target_rtg(target: str | float, dataset: Dataset, gamma: float = 0.99, rtg_scale: float = 1.0,
@@ -84,11 +163,12 @@ def resolve_termination(termination: Callable | None, env_id: str | None) -> tup
 
 @torch.no_grad()
 def synthesize(world_model: TrajectoryDiffusion, idm: InverseDynamics, dataset: Dataset, n_starts: int,
-               target_rtg: str | float = "q0.9", horizon: int | None = None, guidance: float | None = None,
-               sampler: str | None = None, sampling_steps: int | None = None, batch_size: int = 2048, seed: int = 0,
-               termination: Callable[[np.ndarray], np.ndarray] | None = None, temperature: float | None = None,
-               eta: float = 0.0, start_indices: np.ndarray | None = None, world_model_path: str | None = None,
-               show_progress: bool = True, precision: str = "float32", first_step: str = "generated") -> Dataset:
+               target_rtg: str | float = SynthesisConfig.target_rtg, horizon: int | None = None,
+               guidance: float | None = None, sampler: str | None = None, sampling_steps: int | None = None,
+               batch_size: int = 2048, seed: int = 0, termination: Callable[[np.ndarray], np.ndarray] | None = None,
+               temperature: float | None = None, eta: float = 0.0, start_indices: np.ndarray | None = None,
+               world_model_path: str | None = None, show_progress: bool = True, precision: str = "float32",
+               first_step: str = SynthesisConfig.first_step) -> Dataset:
     """Generate `n_starts` rollouts of `horizon` (<= T - 1, default T - 1) steps; see the module docstring.
 
     `first_step`: what step 0 (the real s_t, a_t) gets: 'generated' (the model's r_t, s_{t+1}),
@@ -190,73 +270,6 @@ def load_world_model_run(path: str | Path, device: str | torch.device = "cpu"):
     return wm, idm, term
 
 
-@dataclass
-class SynthesisConfig:
-    """Generate a synthetic dataset with a trained world model and export it (HDF5, D4RL layout)."""
-
-    RENAMED: ClassVar[dict[str, str]] = {"steps": "sampling_steps"}  # `steps`: training updates only
-
-    world_model: str = ""
-    """World-model run directory (from `dawm train-world-model`) or its world_model.pt."""
-    dataset: str | None = None
-    """Dataset of the real (s_t, a_t) start pairs (default: the one the model was trained on)."""
-    out: str = ""
-    """Output HDF5 file (written atomically)."""
-    n_starts: int = 100_000
-    """Number of rollouts (start pairs drawn uniformly from the chosen episodes)."""
-    starts: Literal["all", "train", "val"] = "all"
-    """Episodes to draw start pairs from: 'all', 'train' or 'val' (the world model's held-out episodes)."""
-    ensemble_termination: bool = False
-    """Also end a rollout where the env's termination rule fires on a one-step model ensemble's s' for the
-    same (s, a) (trained on the real data; dawm.world_model.guards)."""
-    disagreement_quantile: float = 0.0
-    """Drop a step, and the rest of its rollout, where the one-step ensemble's members disagree more than this
-    quantile of their disagreement on real transitions (e.g. 0.99); 0 = off."""
-    consistency_quantile: float = 0.0
-    """Drop a step, and the rest of its rollout, where the generated s' is further from the one-step ensemble's s'
-    for the same (s, a) than this quantile of the ensemble's own error on real transitions (e.g. 0.9): the IDM's
-    action does not explain the generated state; terminal steps are kept (s' is not used there); 0 = off."""
-    first_step: FirstStep = "generated"
-    """Step 0 of each rollout (the real s_t, a_t): the model's r_t, s_{t+1} ('generated'), the dataset's own
-    ('real'), or left out ('drop')."""
-    target_rtg: str = "q0.9"
-    """Return-to-go condition: a number (absolute), 'qX' (quantile of the data's RTGs), 'gX' (X x rtg_scale),
-    'own' (each start's own RTG) or 'own+X' (own + X x rtg_scale)."""
-    horizon: int | None = None
-    """Rollout horizon H: transitions per rollout, 1..T-1 (default: T - 1)."""
-    guidance: float | None = None
-    """Guidance weight w (default: the model's)."""
-    sampler: Sampler | None = None
-    """'ddpm', 'ddim' or 'dpm' (default: the model's)."""
-    sampling_steps: int | None = None
-    """Sampling steps N, 1..K (default: the model's)."""
-    temperature: float | None = None
-    """Noise scale of stochastic sampling steps (default: the model's)."""
-    eta: float = 0.0
-    """DDIM stochasticity (0 = deterministic DDIM)."""
-    batch_size: int = 2048
-    """Rollouts generated per batch (~2k keeps CPU activations in cache; larger on a GPU)."""
-    seed: int = 0
-    """Seed for start pairs and sampling noise."""
-    device: str = "auto"
-    """Torch device: 'auto', 'cpu' or 'cuda'."""
-    threads: int | None = None
-    """torch CPU threads (default: torch's)."""
-    precision: Precision = "auto"
-    """Matmul precision of sampling and the IDM: auto (bfloat16 where native; dawm.utils.precision), float32 or
-    bfloat16 (autocast)."""
-    overwrite: bool = False
-    """Replace an existing output file."""
-
-    def check(self, prefix: str = "") -> None:
-        """Every option in range, before any work is done (one line naming the flag, `--{prefix}name`)."""
-        check_choices(self)
-        for name in ("disagreement_quantile", "consistency_quantile"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise DawmError(f"--{prefix}{name.replace('_', '-')} {getattr(self, name)}: expected a quantile in "
-                                f"[0, 1] (0 = off)")
-
-
 def run_synthesis(cfg: SynthesisConfig) -> tuple[Path, Dataset]:
     """Load the run and the dataset, synthesize, write `cfg.out`; returns (path, synthetic dataset)."""
     if not cfg.world_model or not cfg.out:
@@ -292,7 +305,8 @@ def guard_ensemble(cfg: SynthesisConfig, dataset: Dataset, directory: Path):
         return None
     from dawm.world_model.dynamics_ensemble import EnsembleConfig, reference_ensemble
 
-    return reference_ensemble(dataset, directory, EnsembleConfig(members=5, max_steps=3000, seed=cfg.seed))[0]
+    config = EnsembleConfig(members=cfg.ensemble_members, max_steps=cfg.ensemble_steps, seed=cfg.seed)
+    return reference_ensemble(dataset, directory, config)[0]
 
 
 def synthesize_with(cfg: SynthesisConfig, wm: TrajectoryDiffusion, idm: InverseDynamics,
