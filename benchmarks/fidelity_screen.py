@@ -41,6 +41,7 @@ VARIANTS = {
                                    "consistency_quantile": 0.9},
     "combined + consistency 0.75": {"target_rtg": "own", "ensemble_termination": True, "first_step": "real",
                                     "consistency_quantile": 0.75},
+    "combined + anchored": {"target_rtg": "own", "ensemble_termination": True, "first_step": "anchored"},
 }
 
 

@@ -38,6 +38,24 @@ def test_own_return_to_go_reaches_the_model_per_start(parts, monkeypatch):  # no
     assert len(set(np.round(own, 3))) > 10  # really one condition per start, not one for all
 
 
+def test_anchor_reaches_the_network_and_comes_back_exactly(parts):  # noqa: F811
+    ds, wm, _ = parts
+    s, a = torch.as_tensor(ds.observations[:6]), torch.as_tensor(ds.actions[:6])
+    nxt, r = torch.as_tensor(ds.observations[1:7]), torch.as_tensor(ds.rewards[:6])
+
+    def sample(anchor):
+        return wm.sample(s, a, torch.full((6,), 100.0), generator=torch.Generator().manual_seed(0), anchor=anchor)
+
+    states, rewards = sample((nxt, r))
+    torch.testing.assert_close(states[:, 1], nxt, rtol=0, atol=0)
+    torch.testing.assert_close(rewards[:, 0], r, rtol=0, atol=0)
+    other, _ = sample((nxt + 0.5, r))  # another s_{t+1}, same noise: the later rows follow it
+    assert not torch.equal(states[:, 2:], other[:, 2:])
+    plain, _ = wm.sample(s, a, torch.full((6,), 100.0), generator=torch.Generator().manual_seed(0))
+    unanchored, _ = sample(None)
+    torch.testing.assert_close(plain, unanchored, rtol=0, atol=0)  # no anchor: the sampler as before
+
+
 def test_target_rtg_forms():
     ds = make_random_dataset()
     g = returns_to_go(ds, 0.99)
@@ -62,6 +80,16 @@ def test_first_step_real_and_drop(parts):  # noqa: F811
     gen = synthesize(wm, idm, ds, 40, first_step="generated", **kw)
     later = gen.infos["horizon_step"] > 0
     assert not np.array_equal(gen.rewards[gen.infos["horizon_step"] == 0], ds.rewards[start])
+    # anchored: step 0 as 'real', and the generated steps continue from the real s_{t+1}: the rollout chains
+    anchored = synthesize(wm, idm, ds, 40, first_step="anchored", **kw)
+    step0, hs = anchored.infos["horizon_step"] == 0, anchored.infos["horizon_step"]
+    start = anchored.infos["start_index"]
+    np.testing.assert_array_equal(anchored.next_observations[step0], nxt[start[step0]])
+    np.testing.assert_array_equal(anchored.rewards[step0], ds.rewards[start[step0]])
+    step1 = np.flatnonzero(hs == 1)
+    np.testing.assert_array_equal(anchored.observations[step1], nxt[start[step1]])
+    assert not np.array_equal(real.observations[real.infos["horizon_step"] == 1], nxt[real.infos["start_index"][
+        real.infos["horizon_step"] == 1]])  # 'real' does not chain: step 1 starts from the model's s_{t+1}
     dropped = synthesize(wm, idm, ds, 40, first_step="drop", **kw)
     assert (dropped.infos["horizon_step"] > 0).all() and len(dropped) == later.sum()
     with pytest.raises(DawmError, match="first-step"):

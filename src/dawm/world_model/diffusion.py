@@ -50,6 +50,7 @@ class Condition:
     known: torch.Tensor  # (B, T, obs_dim + 1) holding the normalised s_t in row 0: the in-painted entries
     guidance: float  # w
     clip: object = None  # x0 clipping: None, a bound, or (low, high) tensors in normalised units
+    anchor: tuple | None = None  # (mask (T, obs+1), clean values (B, T, obs+1), fixed noise): the real r_t, s_{t+1}
 
 
 def noise_schedule(kind: str, n_steps: int) -> torch.Tensor:
@@ -183,8 +184,12 @@ class TrajectoryDiffusion(nn.Module):
         return (1 - ab).sqrt() * x + ab.sqrt() * out  # v
 
     # --- sampling ----------------------------------------------------------------------------------
-    def condition(self, state, action, rtg, guidance: float, clip) -> Condition:
-        """What a batch of rollouts is conditioned on, prepared once and reused at every sampling step."""
+    def condition(self, state, action, rtg, guidance: float, clip, anchor=None, generator=None) -> Condition:
+        """What a batch of rollouts is conditioned on, prepared once and reused at every sampling step.
+
+        `anchor` = (s_{t+1}, r_t), raw: the known successor, in-painted RePaint-style (noised to each level
+        with one fixed noise draw, so the network sees it as it saw data in training: it never had a clean
+        row 1), so the generated future continues from the real s_{t+1}."""
         a, g = self.action_norm.normalize(action), rtg / self.rtg_scale
         keep = torch.full((len(a),), guidance != 0.0, dtype=torch.bool, device=a.device)
         if guidance in (0.0, 1.0):  # one network call per step: conditional (w = 1) or null-g only (w = 0)
@@ -193,14 +198,25 @@ class TrajectoryDiffusion(nn.Module):
             emb = self.embed.condition(torch.cat([a, a]), torch.cat([g, g]), torch.cat([keep, ~keep]))
         known = torch.zeros((len(a), self.window, self.obs_dim + 1), device=a.device)
         known[:, 0, : self.obs_dim] = self.state_norm.normalize(state)
-        return Condition(emb, a, known, guidance, clip)
+        if anchor is not None:
+            mask = torch.zeros((self.window, self.obs_dim + 1), dtype=torch.bool, device=a.device)
+            mask[1, : self.obs_dim] = mask[0, self.obs_dim] = True
+            values = torch.zeros_like(known)
+            values[:, 1, : self.obs_dim] = self.state_norm.normalize(anchor[0])
+            values[:, 0, self.obs_dim] = self.reward_norm.normalize(anchor[1][:, None])[:, 0]
+            anchor = (mask, values, torch.randn(values.shape, generator=generator, device=a.device))
+        return Condition(emb, a, known, guidance, clip, anchor)
 
     def predict(self, x: torch.Tensor, k: int, c: Condition) -> tuple[torch.Tensor, torch.Tensor]:
         """The guided network at noise level k as (eps, x0): x0 clipped once, eps consistent with it.
 
         Guidance eps = w eps(x, k, g) + (1 - w) eps(x, k, null) is combined on the raw output (every
         parameterisation is affine in it, so this is the same)."""
+        ab = self.alpha_bar[k]
         x = self.inpaint(x, c.known)
+        if c.anchor is not None:
+            mask, values, noise = c.anchor
+            x = torch.where(mask, ab.sqrt() * values + (1 - ab).sqrt() * noise, x)
         emb = c.embedding + self.embed.step(torch.full((1,), k, device=x.device))
         inp = self.net_input(x, c.action)
         if c.guidance in (0.0, 1.0):
@@ -208,12 +224,14 @@ class TrajectoryDiffusion(nn.Module):
         else:
             out_cond, out_null = self.net(torch.cat([inp, inp]), emb).float().chunk(2)
             out = out_null + c.guidance * (out_cond - out_null)
-        ab = self.alpha_bar[k]
         eps = self.to_eps(out, x, k)
         x0 = x0_from_eps(x, eps, ab)  # via eps for every parameterisation: the samplers' arithmetic, bit for bit
-        if c.clip is None:
+        if c.clip is None and c.anchor is None:
             return eps, x0
-        x0 = clip_x0(x0, c.clip)
+        if c.clip is not None:
+            x0 = clip_x0(x0, c.clip)
+        if c.anchor is not None:  # the known entries' clean value is known: the sampler steps towards it
+            x0 = torch.where(c.anchor[0], c.anchor[1], x0)
         return (x - ab.sqrt() * x0) / (1 - ab).sqrt(), x0
 
     def sampling(self, guidance: float | None = None, sampler: str | None = None, sampling_steps: int | None = None,
@@ -229,23 +247,29 @@ class TrajectoryDiffusion(nn.Module):
     @torch.no_grad()  # not inference_mode: results may feed critic targets inside autograd graphs
     def sample(self, state, action, rtg, guidance: float | None = None, sampler: str | None = None,
                sampling_steps: int | None = None, temperature: float | None = None, eta: float = 0.0,
-               clip=None, generator: torch.Generator | None = None):
+               clip=None, generator: torch.Generator | None = None, anchor=None):
         """Raw s_t (B, obs), a_t (B, act), RTG (B,) -> raw states (B, T, obs) with states[:, 0] == s_t exactly,
         and rewards (B, T). Unset knobs (None) take the defaults stored in the model; `clip` (a bound or a
-        (low, high) pair in normalised units) defaults to the training data's range when `clip_denoised`."""
+        (low, high) pair in normalised units) defaults to the training data's range when `clip_denoised`.
+        `anchor` = raw (s_{t+1} (B, obs), r_t (B,)): generate the rest given them too (`condition`); they
+        come back exactly as states[:, 1] and rewards[:, 0]."""
         if clip is None and self.settings.clip_denoised:
             clip = (self.x_low, self.x_high)
         knobs = self.sampling(guidance, sampler, sampling_steps, temperature)
         state = torch.as_tensor(state, dtype=torch.float32, device=self.alpha_bar.device)
         action = torch.as_tensor(action, dtype=torch.float32, device=state.device)
         rtg = torch.as_tensor(rtg, dtype=torch.float32, device=state.device).reshape(-1).expand(len(state))
-        c = self.condition(state, action, rtg, knobs["guidance"], clip)
+        if anchor is not None:
+            anchor = tuple(torch.as_tensor(v, dtype=torch.float32, device=state.device) for v in anchor)
+        c = self.condition(state, action, rtg, knobs["guidance"], clip, anchor, generator)
         x = torch.randn((len(state), self.window, self.obs_dim + 1), generator=generator, device=state.device)
         levels = strided_levels(self.n_diffusion_steps, knobs["sampling_steps"])
         x = run_sampler(knobs["sampler"], lambda x, k: self.predict(x, k, c), x, self.alpha_bar, levels,
                         generator=generator, temperature=knobs["temperature"], eta=eta)
         states, rewards = self.decode(x)
         states[:, 0] = state  # exact, not a round trip through the normaliser
+        if anchor is not None:
+            states[:, 1], rewards[:, 0] = anchor
         return states, rewards
 
     def rollout(self, state, action, horizon: int, rtg=None, **knobs):

@@ -37,7 +37,7 @@ from dawm.world_model.inverse_dynamics import InverseDynamics, TerminationClassi
 from dawm.world_model.samplers import Sampler
 
 
-FirstStep = Literal["generated", "real", "drop"]
+FirstStep = Literal["generated", "real", "anchored", "drop"]
 FIRST_STEPS = typing.get_args(FirstStep)
 # DAWM as published (and this project's defaults before issue #12's study chose today's): one high return-to-go
 # target for every start, step 0 generated, no ensemble check; e.g. for a baseline of the method as published.
@@ -77,7 +77,9 @@ class SynthesisConfig:
     """Most training steps of the guards' one-step ensemble (early stopping usually ends it sooner)."""
     first_step: FirstStep = "real"
     """Step 0 of each rollout (the real s_t, a_t): the dataset's own r_t, s_{t+1} ('real': known, and the
-    model's is the least accurate step), the model's ('generated', DAWM as published), or left out ('drop')."""
+    model's is the least accurate step), the same with the generated steps conditioned on them too ('anchored':
+    in-painted, so step 1 starts from the real s_{t+1}), the model's ('generated', DAWM as published), or left
+    out ('drop')."""
     target_rtg: str = "own"
     """Return-to-go condition: 'own' (each start's own RTG: one high target for every start keeps the hopper
     upright where the data falls), 'own+X' (own + X x rtg_scale), a number (absolute), 'qX' (quantile of the
@@ -173,7 +175,8 @@ def synthesize(world_model: TrajectoryDiffusion, idm: InverseDynamics, dataset: 
 
     `first_step`: what step 0 (the real s_t, a_t) gets: 'generated' (the model's r_t, s_{t+1}),
     'real' (the dataset's own r_t, s_{t+1}: it is known, and the generated one is the least accurate
-    step) or 'drop' (no step-0 transition: only the IDM-labelled steps k >= 1)."""
+    step), 'anchored' (the same, and the model generates the later steps given them: step 1 starts from
+    the real s_{t+1}) or 'drop' (no step-0 transition: only the IDM-labelled steps k >= 1)."""
     if first_step not in FIRST_STEPS:
         raise DawmError(f"--first-step '{first_step}' (expected one of: {', '.join(FIRST_STEPS)})")
     T = world_model.window
@@ -193,11 +196,12 @@ def synthesize(world_model: TrajectoryDiffusion, idm: InverseDynamics, dataset: 
     rng = np.random.default_rng(seed)
     gen = torch.Generator(device).manual_seed(seed)
     pool = np.arange(len(dataset)) if start_indices is None else np.asarray(start_indices, dtype=np.int64)
-    if first_step == "real":  # only starts whose real successor is known (or unneeded: a terminal)
+    real_first = first_step in ("real", "anchored")
+    if real_first:  # only starts whose real successor is known (or unneeded: a terminal)
         real_next, known = dataset.successors()
         pool = pool[known[pool] | dataset.terminals[pool]]
         if len(pool) == 0:
-            raise DawmError(f"--first-step real: no start pair in '{dataset.name}' has a known next state")
+            raise DawmError(f"--first-step {first_step}: no start pair in '{dataset.name}' has a known next state")
     starts = np.sort(rng.choice(pool, size=n_starts, replace=n_starts > len(pool)))
     rtg = resolve_target_rtg(target_rtg, dataset, meta.get("gamma", 0.99), float(world_model.rtg_scale), starts)
     rtgs = np.broadcast_to(np.asarray(rtg, dtype=np.float32), (n_starts,))  # one condition per start
@@ -211,7 +215,10 @@ def synthesize(world_model: TrajectoryDiffusion, idm: InverseDynamics, dataset: 
         a0 = torch.as_tensor(dataset.actions[idx], device=device)
         with autocast(device, dtype):
             g = torch.as_tensor(rtgs[i: i + batch_size].copy(), device=device)
-            states, rewards = world_model.sample(s0, a0, g, eta=eta, generator=gen, **knobs)
+            # a terminal start's unknown s' (never used: its rollout ends at step 0) is anchored at s_t, not NaN
+            anchor = None if first_step != "anchored" else (
+                np.where(known[idx, None], real_next[idx], dataset.observations[idx]), dataset.rewards[idx])
+            states, rewards = world_model.sample(s0, a0, g, eta=eta, generator=gen, anchor=anchor, **knobs)
             s, s2 = states[:, :horizon], states[:, 1: horizon + 1]
             obs, nxt = s[:, 1:].reshape(-1, s.shape[-1]), s2[:, 1:].reshape(-1, s.shape[-1])
             inferred = torch.cat([idm(o, n) for o, n in zip(obs.split(4096), nxt.split(4096))])  # cache-sized chunks
@@ -223,10 +230,10 @@ def synthesize(world_model: TrajectoryDiffusion, idm: InverseDynamics, dataset: 
     if bar is not None:
         bar.close()
     s, a, r, s2 = (np.concatenate(parts[k]) for k in ("s", "a", "r", "s2"))
-    if first_step == "real":
+    if real_first:
         r[:, 0], s2[:, 0] = dataset.rewards[starts], real_next[starts]
     done = np.asarray(done_fn(s2.reshape(-1, s2.shape[-1])), dtype=bool).reshape(n_starts, horizon)
-    if first_step == "real":
+    if real_first:
         done[:, 0] = dataset.terminals[starts]
     keep = (np.cumsum(done, 1) - done) == 0  # nothing after a rollout's first done
     if first_step == "drop":
@@ -329,4 +336,4 @@ def synthesize_with(cfg: SynthesisConfig, wm: TrajectoryDiffusion, idm: InverseD
     done_fn, _ = resolve_termination(termination, dataset.env_id)
     return guard(synthetic, ensemble, dataset, done_fn, ensemble_termination=cfg.ensemble_termination,
                  disagreement_quantile=cfg.disagreement_quantile, consistency_quantile=cfg.consistency_quantile,
-                 real_first_step=cfg.first_step == "real", seed=seed)
+                 real_first_step=cfg.first_step in ("real", "anchored"), seed=seed)
