@@ -84,6 +84,7 @@ def table(out: Path, variants: list[str], reps: int) -> None:
         for dataset, by_method in g.scores().items():
             for method, values in by_method.items():
                 scores.setdefault(dataset, {})[method if variant == "baseline" else f"{method}@{variant}"] = values
+    scores = {d: by for d, by in scores.items() if any("@" in m for m in by)}  # datasets a variant ran on
     for dataset, by in scores.items():
         print(f"\n{dataset}\n\n| variant | agent | IQM [95% CI] | seeds | P(variant > plain agent) [95% CI] |")
         print("|---|---|---|---|---|")
@@ -98,11 +99,32 @@ def table(out: Path, variants: list[str], reps: int) -> None:
                 poi = stats.probability_of_improvement(scores, key, agent, [dataset], reps) if agent in by else None
                 print(f"| {variant} | {agent} | {table_[dataset, key]['iqm'].text()} | {len(by[key])} | "
                       f"{poi.text(2) if poi else '–'} |")
+    across(scores, variants, reps)
     for variant in variants:
         if (out / variant / "cells").is_dir():
             fid = fidelity_table(Grid.load(out / variant))
             if fid:
                 print(f"\nfidelity, {variant}:\n\n{fid}")
+
+
+def across(scores: stats.Scores, variants: list[str], reps: int) -> None:
+    """Per variant and agent, over every dataset that has both it and the plain agent (>= 2): the
+    aggregate IQM of each and P(variant > plain agent), rliable's stratified bootstrap."""
+    rows = []
+    for agent in AGENTS:
+        for variant in variants:
+            key = f"dawm-{agent}@{variant}"
+            datasets = [d for d, by in scores.items() if key in by and agent in by]
+            if len(datasets) < 2:
+                continue
+            agg = stats.aggregate_table(scores, [agent, key], datasets, reps)
+            poi = stats.probability_of_improvement(scores, key, agent, datasets, reps)
+            rows.append(f"| {variant} | {agent} | {len(datasets)} | {agg[agent]['iqm'].text()} | "
+                        f"{agg[key]['iqm'].text()} | {poi.text(2)} |")
+    if rows:
+        print("\nacross datasets\n\n| variant | agent | datasets | plain IQM [95% CI] | variant IQM [95% CI] | "
+              "P(variant > plain agent) [95% CI] |\n|---|---|---:|---|---|---|")
+        print("\n".join(rows))
 
 
 def main() -> None:
