@@ -29,9 +29,11 @@ from dawm.results import stats
 
 VARIANTS = {  # synthesis settings of the DAWM run (benchmarks/study_synthetic.py's names), in full
     "published": ["--synthesis.target-rtg", "q0.9", "--synthesis.no-ensemble-termination", "--synthesis.first-step",
-                  "generated"],
+                  "generated", "--synthetic-ratio", "0.5"],
     "combined": ["--synthesis.target-rtg", "own", "--synthesis.ensemble-termination", "--synthesis.first-step",
-                 "real"],
+                 "real", "--synthetic-ratio", "0.5"],
+    "combined+ratio-0.25": ["--synthesis.target-rtg", "own", "--synthesis.ensemble-termination",
+                            "--synthesis.first-step", "real", "--synthetic-ratio", "0.25"],
 }
 
 

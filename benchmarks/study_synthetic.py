@@ -27,16 +27,17 @@ from dawm.world_model.synthesis import PUBLISHED_SYNTHESIS
 
 
 def _on(base: dict, **changes) -> dict:
-    """A variant: `base`'s synthesis settings with `changes` (a top-level RunConfig field or a section dict)."""
-    out = {"synthesis": dict(base)}
+    """A variant: `base`'s synthesis settings and the 50% synthetic ratio of the study's first rounds, with
+    `changes` (a top-level RunConfig field or a section dict)."""
+    out = {"synthesis": dict(base), "synthetic_ratio": 0.5}
     for key, value in changes.items():
         out[key] = {**out.get(key, {}), **value} if isinstance(value, dict) else value
     return out
 
 
 # Each variant changes one thing against `published` (DAWM as published: the defaults before this study, called
-# `default` in its first records) or against `combined` (today's defaults); they are spelled out in full so a
-# recorded cell keeps its meaning when the defaults change.
+# `default` in its first records) or against `combined` (today's synthesis defaults; `combined+ratio-0.25` is
+# today's `dawm run`); they are spelled out in full so a recorded cell keeps its meaning when defaults change.
 COMBINED = {"target_rtg": "own", "ensemble_termination": True, "first_step": "real"}
 VARIANTS: dict[str, dict] = {
     "published": _on(PUBLISHED_SYNTHESIS),

@@ -90,7 +90,7 @@ class RunConfig:
     world_model_seed: int | None = None
     """Seed of the world model stage alone (default: `seed`). Fixing it lets several seeds' runs share
     one world model (their agents and synthetic data still differ), e.g. in a CPU-budget bench."""
-    synthetic_ratio: float = 0.5
+    synthetic_ratio: float = TrainAgentConfig.synthetic_ratio
     """Fraction of each agent batch drawn from the synthetic transitions (dawm-* methods)."""
     dwm_horizon: int = 5
     """Rollout horizon H of DWM's value expansion (dwm-* methods; 1..T-1, DWM used 1, 3, 5, 7)."""
