@@ -9,8 +9,9 @@
 #                                                     # DAWM-IQL, 200k updates, 5 seeds vectorised)
 #     bash benchmarks/gpu_suite.sh OUT_DIR parity     # instead: issue #13's d3rlpy parity grid at 30k
 #                                                     # updates, 8 runs sharing the GPU
-#     bash benchmarks/gpu_suite.sh OUT_DIR study      # instead: issue #12's study, every variant and its
-#                                                     # own plain baseline, 5 seeds, 6 cells sharing the GPU
+#     bash benchmarks/gpu_suite.sh OUT_DIR study      # instead: issue #12's study (today's default and the
+#                                                     # oracle on three datasets, then the world-model
+#                                                     # variants), with its own plain baseline, 5 seeds
 #
 # Datasets: a machine without the generated datasets makes them on first use (minutes each). To
 # skip that, copy them into gpu-cache/datasets/ (ignored by git; e.g. cp ~/.cache/dawm/datasets/
@@ -52,9 +53,15 @@ if [ "${2:-}" = parity ]; then  # resumable: each finished run leaves a record u
 fi
 
 if [ "${2:-}" = study ]; then  # resumable cell by cell; GPU runs differ from CPU ones, so the baseline runs here too
-    S="python3 benchmarks/study_synthetic.py --out $out/study --seeds 0 1 2 3 4 --variants published combined \
-       combined+consistency-0.9 oracle combined+karras combined+mlp-denoiser combined+ratio-0.25"
-    step study 540 $S --workers 6 run
+    # first today's default (combined+ratio-0.25) and the oracle bound on all three datasets (issue #12's
+    # decision), then the world-model variants on hopper-medium-replay
+    D="python3 benchmarks/study_synthetic.py --out $out/study --seeds 0 1 2 3 4 --variants combined+ratio-0.25 \
+       combined+ratio-0.25+oracle --datasets hopper-medium-replay hopper-medium walker2d-medium-replay"
+    S="python3 benchmarks/study_synthetic.py --out $out/study --seeds 0 1 2 3 4 --variants combined+karras \
+       combined+mlp-denoiser"
+    step study_decide 360 $D --workers 6 run
+    step study_screen 180 $S --workers 6 run
+    $D table | tee -a "$log"
     $S table | tee -a "$log"
     exit 0
 fi

@@ -61,8 +61,9 @@ VARIANTS: dict[str, dict] = {
     "combined+ratio-0.25": _on(COMBINED, synthetic_ratio=0.25),
     "combined+consistency-0.9": _on(COMBINED, synthesis={"consistency_quantile": 0.9}),
     "combined+anchored": _on(COMBINED, synthesis={"first_step": "anchored"}),
-    # diagnostic: the published variant's synthetic (s, a) with the simulator's (r, s', done)
+    # diagnostics: a variant's synthetic (s, a) with the simulator's (r, s', done)
     "oracle": _on(PUBLISHED_SYNTHESIS, synthesis={"oracle": True}),
+    "combined+ratio-0.25+oracle": _on(COMBINED, synthetic_ratio=0.25, synthesis={"oracle": True}),
 }
 AGENTS = ("td3bc", "iql")
 
