@@ -69,6 +69,9 @@ def curves(out: Path, method: str, dataset: str) -> dict[int, list[float]]:
                   key=lambda f: f.stat().st_mtime)
     if not runs:
         return {}
+    if len(runs) > 1:  # e.g. two variants under one --out: say which one the table reads
+        print(f"note: {len(runs)} {method} runs under {out}; reading the newest, {runs[-1].parent.name} "
+              f"(use one --out per variant)", file=sys.stderr)
     by_step: dict[int, list[float]] = {}
     for line in runs[-1].read_text().splitlines():
         row = json.loads(line)
@@ -99,13 +102,13 @@ def table(args) -> None:
               f"{poi.text(2)} |")
     # Fujimoto & Gu's (TD3+BC) convention beside CORL's "last": each seed's mean over its final k evaluations,
     # less sensitive to where one evaluation catches a policy that oscillates
-    final = [s for s in plain if s in dawm][-args.final:]
-    if len(final) == args.final:
+    final = [s for s in plain if s in dawm][-args.final:]  # fewer when the runs have fewer evaluations
+    if len({len(c[s]) for s in final for c in (plain, dawm)}) == 1:  # every seed at every step: a mean per seed
         scores = {args.dataset: {m: list(np.mean([c[s] for s in final], 0)) for m, c in ((algo, plain),
                                                                                          (f"dawm-{algo}", dawm))}}
         t = stats.dataset_table(scores, args.reps)
         poi = stats.probability_of_improvement(scores, f"dawm-{algo}", algo, [args.dataset], args.reps)
-        print(f"| mean of the final {args.final} evaluations ({final[0]:,}–{final[-1]:,}) | "
+        print(f"| mean of the final {len(final)} evaluations ({final[0]:,}–{final[-1]:,}) | "
               f"{t[args.dataset, algo]['iqm'].text()} | {t[args.dataset, f'dawm-{algo}']['iqm'].text()} | "
               f"{poi.text(2)} |")
 

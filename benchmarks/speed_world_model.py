@@ -112,7 +112,7 @@ def sampling_case(ds, wm, idm, sampler: str, steps: int, guidance: float, n_star
                   precision: str = "float32"):
     never = lambda s: np.zeros(len(s), bool)  # noqa: E731  (count every generated step)
     kw = dict(sampler=sampler, sampling_steps=steps, guidance=guidance, termination=never, batch_size=batch,
-              show_progress=False, precision=precision)
+              show_progress=False, precision=precision, target_rtg="q0.9", first_step="generated")  # as recorded
     synthesize(wm, idm, ds, min(batch, n_starts), **kw)
     flops = count_flops(lambda: synthesize(wm, idm, ds, batch, **kw)) * n_starts / batch
     return (lambda: synthesize(wm, idm, ds, n_starts, **kw)), n_starts * (wm.window - 1), flops

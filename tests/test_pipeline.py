@@ -37,9 +37,12 @@ def test_dawm_run_tiny_end_to_end_and_reuse(hopper_file, tmp_path, capsys):
     wm_file = tmp_path / "world_model" / summary["world_model"].rsplit("/", 1)[-1] / "world_model.pt"
     wm_mtime = wm_file.stat().st_mtime
 
-    # The plain baseline shares nothing but the dataset; re-running DAWM reuses every stage.
+    # The plain baseline shares nothing but the dataset, and no ratio reaches it (same cached agent run);
+    # re-running DAWM reuses every stage.
     assert main(["run", "--preset", "tiny", "--method", "td3bc", "--dataset", str(hopper_file), "--root",
-                 str(tmp_path), "--device", "cpu"]) == 0
+                 str(tmp_path), "--device", "cpu", "--synthetic-ratio", "0.9"]) == 0
+    plain = json.loads((tmp_path / "td3bc-hopper-random-small-seed0" / "summary.json").read_text())
+    assert plain["agent_run"] == base["agent_run"] and plain["score_mean"] == base["score_mean"]
     quick = args + ["--no-baseline"]  # the baseline was checked above; later runs skip its process
     assert main(quick) == 0
     again = json.loads((tmp_path / "dawm-td3bc-hopper-random-small-seed0" / "summary.json").read_text())

@@ -113,7 +113,8 @@ def test_cli_synthesize_exports_and_round_trips(parts, tmp_path):
     data = write_dataset(ds, tmp_path / "data.hdf5")
     out = tmp_path / "syn.hdf5"
     args = ["synthesize", "--world-model", str(run), "--dataset", str(data), "--out", str(out), "--n-starts", "40",
-            "--sampler", "dpm", "--sampling-steps", "2", "--guidance", "1.5", "--target-rtg", "g0.5", "--starts", "val"]
+            "--sampler", "dpm", "--sampling-steps", "2", "--guidance", "1.5", "--target-rtg", "g0.5", "--starts", "val",
+            "--ensemble-members", "2", "--ensemble-steps", "20"]
     assert main(args) == 0
     back = read_d4rl(out)
     assert back.metadata["sampler"] == "dpm" and back.metadata["guidance"] == 1.5 and back.metadata["synthetic"]

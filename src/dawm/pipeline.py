@@ -50,8 +50,8 @@ from dawm.world_model.config import WorldModelConfig
 from dawm.world_model.fidelity import FidelityConfig
 from dawm.world_model.fidelity_outputs import run_fidelity
 from dawm.world_model.oracle import oracle_dataset
-from dawm.world_model.synthesis import (SynthesisConfig, guard_ensemble, load_world_model_run, run_synthesis,
-                                        synthesize_with)
+from dawm.world_model.synthesis import (SynthesisConfig, guard_ensemble, guarded, load_world_model_run,
+                                        run_synthesis, synthesize_with)
 from dawm.world_model.trainer import train_world_model
 
 Method = Literal["td3bc", "iql", "dawm-td3bc", "dawm-iql", "dwm-td3bc", "dwm-iql"]
@@ -234,8 +234,10 @@ def _run_stages(cfg: RunConfig, dataset: Dataset, algo: str, root: Path, times: 
                        dwm_refresh_every=cfg.dwm_refresh_every)
 
     agent_cfg = dataclasses.replace(cfg.agent, algo=algo, dataset=cfg.dataset, seed=cfg.seed, device=cfg.device)
-    if synthetic_source is not None:  # the ratio means nothing without synthetic data: plain runs hash alike
-        agent_cfg = dataclasses.replace(agent_cfg, synthetic_ratio=cfg.synthetic_ratio)
+    # the ratio means nothing without synthetic data: plain runs hash alike, with the value every plain run
+    # was keyed with before the default became 0.25 (so their cached agents stay valid)
+    ratio = cfg.synthetic_ratio if synthetic_source is not None else 0.5
+    agent_cfg = dataclasses.replace(agent_cfg, synthetic_ratio=ratio)
     key = _digest(fp, dataclasses.asdict(dataclasses.replace(agent_cfg, run_dir=None)), agent_inputs)
     agent_cfg = dataclasses.replace(
         agent_cfg, run_dir=str(root / "agents" / f"{cfg.method}-{slug}-seed{cfg.seed}-{key}"))
@@ -311,8 +313,9 @@ def _synthetic_stage(cfg: RunConfig, wm_dir: Path, slug: str, root: Path, times:
     """Synthesise (or reuse) the transitions and check (or reuse) their fidelity."""
     syn = cfg.synthesis
     # later sets are made in memory, the oracle is derived from this file; the pipeline's own fields are set below
+    unused = ("ensemble_members", "ensemble_steps") if not guarded(syn) else ()  # no guard: no ensemble
     first_set = {k: v for k, v in dataclasses.asdict(syn).items()
-                 if k not in ("refresh_every", "oracle", "threads", *PIPELINE_SETS["synthesis"])}
+                 if k not in ("refresh_every", "oracle", "threads", *unused, *PIPELINE_SETS["synthesis"])}
     syn_path = root / "synthetic" / f"{slug}-{_digest(str(wm_dir), first_set, cfg.seed)}.hdf5"
     t0 = time.perf_counter()
     if not syn_path.exists():

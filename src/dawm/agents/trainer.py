@@ -88,7 +88,8 @@ class TrainAgentConfig:
     """torch intra-op threads (None = torch's default). 1 by default: 256-wide nets gain little from more,
     and extra threads collapse throughput on a CPU shared with other processes."""
     synthetic_ratio: float = 0.25
-    """Fraction of each batch drawn from a synthetic source, when one is given. 0.25 since issue #12's study:
+    """Fraction of each batch drawn from a synthetic source, when one is given (Python API; `dawm run` sets it
+    from its own `--synthetic-ratio`). 0.25 since issue #12's study:
     at 0.5 each real transition is seen half as often, and TD3+BC did better at 0.25 (docs/methods.md)."""
     td3bc: TD3BCConfig = field(default_factory=TD3BCConfig)
     """TD3+BC settings (used when algo = td3bc)."""

@@ -261,8 +261,9 @@ class TrajectoryDiffusion(nn.Module):
         rtg = torch.as_tensor(rtg, dtype=torch.float32, device=state.device).reshape(-1).expand(len(state))
         if anchor is not None:
             anchor = tuple(torch.as_tensor(v, dtype=torch.float32, device=state.device) for v in anchor)
-        c = self.condition(state, action, rtg, knobs["guidance"], clip, anchor, generator)
+        # x's noise first: an anchored run starts from the same noise as an unanchored one of the same seed
         x = torch.randn((len(state), self.window, self.obs_dim + 1), generator=generator, device=state.device)
+        c = self.condition(state, action, rtg, knobs["guidance"], clip, anchor, generator)
         levels = strided_levels(self.n_diffusion_steps, knobs["sampling_steps"])
         x = run_sampler(knobs["sampler"], lambda x, k: self.predict(x, k, c), x, self.alpha_bar, levels,
                         generator=generator, temperature=knobs["temperature"], eta=eta)
