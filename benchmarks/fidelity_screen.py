@@ -24,6 +24,7 @@ from dawm.utils.checkpoint import write_json
 from dawm.world_model.dynamics_ensemble import EnsembleConfig, reference_ensemble
 from dawm.world_model.fidelity import fidelity_report
 from dawm.world_model.synthesis import PUBLISHED_SYNTHESIS, SynthesisConfig, load_world_model_run, synthesize_with
+from study_synthetic import COMBINED  # the study's `combined` synthesis settings, spelled out there once
 
 # each against DAWM as published (the defaults before issue #12's study; `default (q0.9)` in the first record)
 VARIANTS = {
@@ -36,12 +37,10 @@ VARIANTS = {
     "ensemble termination": {"ensemble_termination": True},
     "disagreement 0.99": {"disagreement_quantile": 0.99},
     "own + ensemble termination": {"target_rtg": "own", "ensemble_termination": True},
-    "combined": {"target_rtg": "own", "ensemble_termination": True, "first_step": "real"},
-    "combined + consistency 0.9": {"target_rtg": "own", "ensemble_termination": True, "first_step": "real",
-                                   "consistency_quantile": 0.9},
-    "combined + consistency 0.75": {"target_rtg": "own", "ensemble_termination": True, "first_step": "real",
-                                    "consistency_quantile": 0.75},
-    "combined + anchored": {"target_rtg": "own", "ensemble_termination": True, "first_step": "anchored"},
+    "combined": COMBINED,
+    "combined + consistency 0.9": {**COMBINED, "consistency_quantile": 0.9},
+    "combined + consistency 0.75": {**COMBINED, "consistency_quantile": 0.75},
+    "combined + anchored": {**COMBINED, "first_step": "anchored"},
 }
 
 

@@ -87,30 +87,30 @@ def curves(out: Path, method: str, dataset: str) -> dict[int, list[float]]:
 def table(args) -> None:
     out, algo = Path(args.out), args.algo
     plain, dawm = curves(out, algo, args.dataset), curves(out, f"dawm-{algo}", args.dataset)
-    steps = [s for s in plain if s in dawm and (s in args.at or s == max(set(plain) & set(dawm)))]
+    common = [s for s in plain if s in dawm]  # evaluations both runs have reached
+    steps = [s for s in common if s in args.at or s == common[-1]]
     if not steps:
         print(f"no finished runs under {out} (run first)")
         return
     print(f"{args.dataset}, {len(plain[steps[-1]])} seeds\n")
     print(f"| updates | {algo} IQM [95% CI] | dawm-{algo} IQM [95% CI] | P(dawm-{algo} > {algo}) [95% CI] |")
     print("|---:|---|---|---|")
-    for s in steps:
-        scores = {args.dataset: {algo: plain[s], f"dawm-{algo}": dawm[s]}}
+
+    def row(label: str, plain_scores, dawm_scores) -> None:
+        scores = {args.dataset: {algo: list(plain_scores), f"dawm-{algo}": list(dawm_scores)}}
         t = stats.dataset_table(scores, args.reps)
         poi = stats.probability_of_improvement(scores, f"dawm-{algo}", algo, [args.dataset], args.reps)
-        print(f"| {s:,} | {t[args.dataset, algo]['iqm'].text()} | {t[args.dataset, f'dawm-{algo}']['iqm'].text()} | "
+        print(f"| {label} | {t[args.dataset, algo]['iqm'].text()} | {t[args.dataset, f'dawm-{algo}']['iqm'].text()} | "
               f"{poi.text(2)} |")
+
+    for s in steps:
+        row(f"{s:,}", plain[s], dawm[s])
     # Fujimoto & Gu's (TD3+BC) convention beside CORL's "last": each seed's mean over its final k evaluations,
     # less sensitive to where one evaluation catches a policy that oscillates
-    final = [s for s in plain if s in dawm][-args.final:]  # fewer when the runs have fewer evaluations
+    final = common[-args.final:]  # fewer when the runs have fewer evaluations
     if len({len(c[s]) for s in final for c in (plain, dawm)}) == 1:  # every seed at every step: a mean per seed
-        scores = {args.dataset: {m: list(np.mean([c[s] for s in final], 0)) for m, c in ((algo, plain),
-                                                                                         (f"dawm-{algo}", dawm))}}
-        t = stats.dataset_table(scores, args.reps)
-        poi = stats.probability_of_improvement(scores, f"dawm-{algo}", algo, [args.dataset], args.reps)
-        print(f"| mean of the final {len(final)} evaluations ({final[0]:,}–{final[-1]:,}) | "
-              f"{t[args.dataset, algo]['iqm'].text()} | {t[args.dataset, f'dawm-{algo}']['iqm'].text()} | "
-              f"{poi.text(2)} |")
+        row(f"mean of the final {len(final)} evaluations ({final[0]:,}–{final[-1]:,})",
+            *(np.mean([c[s] for s in final], 0) for c in (plain, dawm)))
 
 
 def main() -> None:

@@ -39,6 +39,7 @@ from dawm.world_model.samplers import Sampler
 
 FirstStep = Literal["generated", "real", "anchored", "drop"]
 FIRST_STEPS = typing.get_args(FirstStep)
+REAL_STEP0 = ("real", "anchored")  # the first_step values whose step 0 is the data's own transition
 # DAWM as published (and this project's defaults before issue #12's study chose today's): one high return-to-go
 # target for every start, step 0 generated, no ensemble check; e.g. for a baseline of the method as published.
 PUBLISHED_SYNTHESIS = {"target_rtg": "q0.9", "first_step": "generated", "ensemble_termination": False}
@@ -196,7 +197,7 @@ def synthesize(world_model: TrajectoryDiffusion, idm: InverseDynamics, dataset: 
     rng = np.random.default_rng(seed)
     gen = torch.Generator(device).manual_seed(seed)
     pool = np.arange(len(dataset)) if start_indices is None else np.asarray(start_indices, dtype=np.int64)
-    real_first = first_step in ("real", "anchored")
+    real_first = first_step in REAL_STEP0
     if real_first:  # only starts whose real successor is known (or unneeded: a terminal)
         real_next, known = dataset.successors()
         pool = pool[known[pool] | dataset.terminals[pool]]
@@ -336,4 +337,4 @@ def synthesize_with(cfg: SynthesisConfig, wm: TrajectoryDiffusion, idm: InverseD
     done_fn, _ = resolve_termination(termination, dataset.env_id)
     return guard(synthetic, ensemble, dataset, done_fn, ensemble_termination=cfg.ensemble_termination,
                  disagreement_quantile=cfg.disagreement_quantile, consistency_quantile=cfg.consistency_quantile,
-                 real_first_step=cfg.first_step in ("real", "anchored"), seed=seed)
+                 real_first_step=cfg.first_step in REAL_STEP0, seed=seed)
