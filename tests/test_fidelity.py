@@ -191,3 +191,17 @@ def test_ensembles_saved_before_the_thread_rename_load(tmp_path):
     state["config"]["cpu_threads"] = state["config"].pop("threads") or 0  # as older versions wrote it
     torch.save(state, tmp_path / "old.pt")
     assert DynamicsEnsemble.load(tmp_path / "old.pt").config.threads == 1
+
+
+def test_reference_ensemble_is_reused_on_the_auto_device(source, tmp_path):
+    """The synthesis guards pass their device ('auto' by default) to the ensemble: training and reloading a
+    saved ensemble both resolve it."""
+    from dawm.world_model.dynamics_ensemble import reference_ensemble
+
+    cfg = EnsembleConfig(members=2, hidden_dim=8, n_layers=1, max_steps=5, eval_every=5, device="auto")
+    first, _ = reference_ensemble(source, tmp_path / "ens", cfg)
+    before = (tmp_path / "ens" / "ensemble.pt").stat().st_mtime_ns
+    again, _ = reference_ensemble(source, tmp_path / "ens", cfg)
+    assert (tmp_path / "ens" / "ensemble.pt").stat().st_mtime_ns == before  # loaded, not retrained
+    obs, act = source.observations[:4], source.actions[:4]
+    np.testing.assert_array_equal(again.predict(obs, act)[0], first.predict(obs, act)[0])

@@ -239,3 +239,4 @@ def test_defaults_are_the_studied_settings_and_published_is_one_flag_set_away(tm
     monkeypatch.setattr(dynamics_ensemble, "reference_ensemble", lambda ds, d, c: seen.update(config=c) or ("e", {}))
     assert synthesis.guard_ensemble(cfg, None, tmp_path) == "e"
     assert (seen["config"].members, seen["config"].max_steps, seen["config"].seed) == (2, 7, 3)
+    assert seen["config"].device == cfg.device  # trained where the synthesis runs (a GPU when there is one)

@@ -248,7 +248,7 @@ def reference_ensemble(ds: Dataset, run_dir: str | Path, config: EnsembleConfig 
     if weights.exists() and summary_path.exists():
         previous = json.loads(summary_path.read_text())
         if previous.get("trained_on") == key:
-            return DynamicsEnsemble.load(weights, cfg.device), previous
+            return DynamicsEnsemble.load(weights, str(resolve_device(cfg.device))), previous
     for stale in (summary_path, run_dir / "metrics.jsonl"):  # a different model: start the record afresh
         stale.unlink(missing_ok=True)
     run = Run(run_dir, cfg)

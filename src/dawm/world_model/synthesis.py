@@ -313,7 +313,9 @@ def guard_ensemble(cfg: SynthesisConfig, dataset: Dataset, directory: Path):
         return None
     from dawm.world_model.dynamics_ensemble import EnsembleConfig, reference_ensemble
 
-    config = EnsembleConfig(members=cfg.ensemble_members, max_steps=cfg.ensemble_steps, seed=cfg.seed)
+    # on the synthesis device: the guards' ensemble is small, but on a GPU run it need not hold up the CPU
+    config = EnsembleConfig(members=cfg.ensemble_members, max_steps=cfg.ensemble_steps, seed=cfg.seed,
+                            device=cfg.device)
     return reference_ensemble(dataset, directory, config)[0]
 
 
