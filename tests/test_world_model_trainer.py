@@ -13,7 +13,7 @@ from dawm.data.d4rl import write_dataset
 from dawm.data.dataset import Dataset
 from dawm.utils.errors import DawmError, TrainingDiverged
 from dawm.world_model import InverseDynamics, TrajectoryDiffusion, WorldModelConfig, train_world_model
-from dawm.world_model.trainer import select_episodes, split_episodes
+from dawm.world_model.trainer import split_episodes
 
 
 def toy_linear_dataset(n_episodes=16, ep_len=40, seed=0) -> Dataset:
@@ -72,7 +72,7 @@ def test_split_is_deterministic_and_disjoint():
     ds = toy_linear_dataset()
     val = split_episodes(ds, 0.25, seed=3)
     assert len(val) == 4 and np.array_equal(val, split_episodes(ds, 0.25, seed=3))
-    sub = select_episodes(ds, val)
+    sub = ds.select_episodes(val)
     assert sub.n_episodes == 4 and len(sub) == 4 * 40 and sub.timeouts.sum() == 4
 
 

@@ -1,18 +1,22 @@
-"""`dawm dataset ...`: inspect offline datasets."""
+"""`dawm dataset ...`: inspect offline datasets and take subsets of them."""
 
 from __future__ import annotations
 
 import json as _json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated
 
 import tyro
 
 from dawm.cli.app import command
 from dawm.data.cache import cache_dir, d4rl_root, list_d4rl, list_generated, list_minari
+from dawm.data.d4rl import write_dataset
+from dawm.data.dataset import episode_subset
 from dawm.data.minari_io import minari_root
-from dawm.data.registry import dataset_info, load_dataset
+from dawm.data.registry import HDF5_SUFFIXES, dataset_info, load_dataset
 from dawm.envs.collect import ENVS, CollectConfig, available_levels, collect, policies_dir
+from dawm.utils.errors import DawmError
 
 
 @dataclass
@@ -55,6 +59,38 @@ def _info(cfg: DatasetInfoCli) -> dict:
     info = dataset_info(load_dataset(cfg.dataset, cfg.env_id or None))
     print(_json.dumps(info, indent=2) if cfg.json else format_info(info))
     return info
+
+
+@dataclass
+class DatasetSubsetCli:
+    dataset: Annotated[tyro.conf.Positional[str], tyro.conf.arg(metavar="NAME_OR_PATH")] = ""
+    """Dataset to take episodes from (any form `dawm dataset info` accepts)."""
+    fraction: float = 0.1
+    """Fraction of its episodes to keep, in (0, 1] (whole episodes, drawn uniformly)."""
+    seed: int = 0
+    """Seed of the draw."""
+    out: str = ""
+    """Output HDF5 file (D4RL layout; written atomically). Its name becomes the dataset's name."""
+    overwrite: bool = False
+    """Replace an existing output file."""
+
+
+@command("dataset subset", DatasetSubsetCli, "keep a random fraction of a dataset's episodes (HDF5)",
+         required=("dataset",))
+def _subset(cfg: DatasetSubsetCli) -> Path:
+    if not 0.0 < cfg.fraction <= 1.0:
+        raise DawmError(f"--fraction {cfg.fraction}: expected a value in (0, 1]")
+    if not cfg.out:
+        raise DawmError("--out is required (an .hdf5 path)")
+    out = Path(cfg.out)
+    if out.suffix.lower() not in HDF5_SUFFIXES:
+        raise DawmError(f"--out {out}: expected a path ending in .hdf5 or .h5")
+    ds = load_dataset(cfg.dataset)
+    sub = episode_subset(ds, cfg.fraction, cfg.seed)
+    sub.metadata.update(name=out.stem, subset_of=ds.name, subset_fraction=cfg.fraction, subset_seed=cfg.seed)
+    path = write_dataset(sub, out, overwrite=cfg.overwrite)
+    print(f"wrote {path}: {sub.n_episodes:,} of {ds.n_episodes:,} episodes, {len(sub):,} transitions")
+    return path
 
 
 # ================================================================================================

@@ -1,7 +1,7 @@
 """Offline datasets: readers (D4RL HDF5, Minari), the project's file format, and training views."""
 
 from dawm.data.d4rl import read_d4rl, write_dataset
-from dawm.data.dataset import Dataset
+from dawm.data.dataset import Dataset, episode_subset
 from dawm.data.minari_io import load_minari
 from dawm.data.normalization import Normalizer, iql_reward_scale
 from dawm.data.registry import dataset_info, load_dataset
@@ -11,6 +11,7 @@ from dawm.data.validate import validate_dataset
 
 __all__ = [
     "Dataset",
+    "episode_subset",
     "load_dataset",
     "dataset_info",
     "read_d4rl",

@@ -96,6 +96,16 @@ class Dataset:
     def episode_returns(self) -> np.ndarray:
         return np.add.reduceat(self.rewards.astype(np.float64), self.episode_starts) if len(self) else np.zeros(0)
 
+    def select_episodes(self, episode_ids: np.ndarray) -> Dataset:
+        """The dataset restricted to the given episodes (each still closed by its terminal or a timeout)."""
+        rows = np.isin(self.episode_ids(), episode_ids)
+        last = np.zeros(len(self), bool)
+        last[self.episode_ends - 1] = True
+        pick = lambda a: None if a is None else a[rows]  # noqa: E731
+        return Dataset(self.observations[rows], self.actions[rows], self.rewards[rows], self.terminals[rows],
+                       (self.timeouts | (last & ~self.terminals))[rows], pick(self.next_observations),
+                       dict(self.metadata), {k: np.asarray(v)[rows] for k, v in self.infos.items()})
+
     def ref_scores(self) -> tuple[float, float] | None:
         return reference_scores(self.env_id or "", self.metadata)
 
@@ -119,3 +129,13 @@ class Dataset:
             out.update(score_mean=float(scores.mean()), score_std=float(scores.std()), ref_min_score=ref[0],
                        ref_max_score=ref[1])
         return out
+
+
+def episode_subset(ds: Dataset, fraction: float, seed: int = 0) -> Dataset:
+    """A seeded random `fraction` of `ds`'s whole episodes (at least one), in their original order: the
+    reduced-data setting in which synthetic data is expected to matter most (SynthER's 'data-scarce' runs)."""
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"fraction {fraction}: expected a value in (0, 1]")
+    n = ds.n_episodes
+    keep = np.sort(np.random.default_rng(seed).permutation(n)[: max(1, round(fraction * n))])
+    return ds.select_episodes(keep)

@@ -35,7 +35,7 @@ from dawm.world_model.config import SAMPLING_FIELDS, DiffusionSettings, WorldMod
 from dawm.world_model.diffusion import TrajectoryDiffusion
 from dawm.world_model.inverse_dynamics import InverseDynamics, TerminationClassifier
 
-__all__ = ["WorldModelConfig", "train_world_model", "split_episodes", "select_episodes"]
+__all__ = ["WorldModelConfig", "train_world_model", "split_episodes"]
 
 # --- data ------------------------------------------------------------------------------------------
 def split_episodes(ds: Dataset, val_fraction: float, seed: int) -> np.ndarray:
@@ -43,17 +43,6 @@ def split_episodes(ds: Dataset, val_fraction: float, seed: int) -> np.ndarray:
     n = ds.n_episodes
     n_val = min(int(math.ceil(val_fraction * n)), n - 1) if n >= 2 and val_fraction > 0 else 0
     return np.sort(np.random.default_rng(seed).permutation(n)[:n_val]).astype(np.int64)
-
-
-def select_episodes(ds: Dataset, episode_ids: np.ndarray) -> Dataset:
-    """The dataset restricted to the given episodes (each still closed by its terminal or a timeout)."""
-    rows = np.isin(ds.episode_ids(), episode_ids)
-    last = np.zeros(len(ds), bool)
-    last[ds.episode_ends - 1] = True
-    pick = lambda a: None if a is None else a[rows]  # noqa: E731
-    return Dataset(ds.observations[rows], ds.actions[rows], ds.rewards[rows], ds.terminals[rows],
-                   (ds.timeouts | (last & ~ds.terminals))[rows], pick(ds.next_observations), dict(ds.metadata),
-                   {k: np.asarray(v)[rows] for k, v in ds.infos.items()})
 
 
 def segment_tensors(ds: Dataset, window: int, gamma: float, device, chunk: int = 100_000) -> dict[str, torch.Tensor]:
@@ -121,8 +110,8 @@ def train_world_model(cfg: WorldModelConfig) -> Path:
     run = Run(default_run_dir(cfg, ds), cfg)
 
     val_ids = split_episodes(ds, cfg.val_fraction, cfg.seed)
-    train_ds = select_episodes(ds, np.setdiff1d(np.arange(ds.n_episodes), val_ids))
-    val_ds = select_episodes(ds, val_ids)
+    train_ds = ds.select_episodes(np.setdiff1d(np.arange(ds.n_episodes), val_ids))
+    val_ds = ds.select_episodes(val_ids)
     train_seg, val_seg = (segment_tensors(d, cfg.window, cfg.gamma, device) for d in (train_ds, val_ds))
     train_tr, val_tr = transition_tensors(train_ds, device), transition_tensors(val_ds, device)
     if len(train_seg["rtg"]) == 0:
