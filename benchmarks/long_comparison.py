@@ -1,6 +1,6 @@
 """Issue #12's long comparison: IQL and DAWM-IQL at a long agent budget, seeds vectorised in one process each.
 
-    python benchmarks/long_comparison.py run   [--steps 200000] [--seeds 5] [--variant combined]
+    python benchmarks/long_comparison.py run   [--steps 200000] [--seeds 5] [--variant combined]  (any study variant)
     python benchmarks/long_comparison.py table [--out runs/long-comparison]
 
 Two `dawm run`s side by side, one per core: the plain agent and the DAWM agent, each training its
@@ -26,15 +26,23 @@ from pathlib import Path
 import numpy as np
 
 from dawm.results import stats
+from study_synthetic import VARIANTS  # the study's variants, spelled out there once
 
-VARIANTS = {  # synthesis settings of the DAWM run (benchmarks/study_synthetic.py's names), in full
-    "published": ["--synthesis.target-rtg", "q0.9", "--synthesis.no-ensemble-termination", "--synthesis.first-step",
-                  "generated", "--synthetic-ratio", "0.5"],
-    "combined": ["--synthesis.target-rtg", "own", "--synthesis.ensemble-termination", "--synthesis.first-step",
-                 "real", "--synthetic-ratio", "0.5"],
-    "combined+ratio-0.25": ["--synthesis.target-rtg", "own", "--synthesis.ensemble-termination",
-                            "--synthesis.first-step", "real", "--synthetic-ratio", "0.25"],
-}
+
+
+def flags(changes: dict, prefix: str = "") -> list[str]:
+    """A study variant's RunConfig changes as `dawm run` flags ({"synthesis": {"first_step": "real"}} ->
+    --synthesis.first-step real; booleans as --x / --no-x)."""
+    out: list[str] = []
+    for key, value in changes.items():
+        name = key.replace("_", "-")
+        if isinstance(value, dict):
+            out += flags(value, f"{prefix}{name}.")
+        elif isinstance(value, bool):
+            out.append(f"--{prefix}{'' if value else 'no-'}{name}")
+        else:
+            out += [f"--{prefix}{name}", str(value)]
+    return out
 
 
 def command(method: str, args) -> list[str]:
@@ -45,7 +53,7 @@ def command(method: str, args) -> list[str]:
            "--agent.precision", args.precision, "--world-model.precision", args.precision,
            "--synthesis.precision", args.precision]
     cmd += ["--preset", args.preset] if args.preset else []
-    return cmd + (VARIANTS[args.variant] if method.startswith("dawm-") else [])
+    return cmd + (flags(VARIANTS[args.variant]) if method.startswith("dawm-") else [])
 
 
 def run(args) -> None:
