@@ -5,11 +5,13 @@
 
 Every variant is one `dawm bench` grid (dawm-td3bc, dawm-iql) under <out>/<variant>, sharing one
 pipeline root, so variants that leave the world model alone reuse one (8k steps, seed 0); the
-plain agents run once, in <out>/baseline. Each variant changes one thing against `published`
-(DAWM as published, the defaults before this study) or `combined` (today's defaults), and
-`oracle` is the diagnostic bound, not a candidate. Grids are resumable
-cell by cell: an interrupted study continues where it stopped. `table` prints, per variant and
-agent, the IQM with its 95% CI, P(variant > plain agent) with its CI, and the fidelity headline.
+plain agents run once, in <out>/baseline, and `dwm` is DWM's agents (dwm-td3bc, dwm-iql) on the
+same world model. Each variant changes one thing against `published` (DAWM as published, the
+defaults before this study) or `combined` (today's defaults), and `oracle` is the diagnostic
+bound, not a candidate. Grids are resumable cell by cell: an interrupted study continues where it
+stopped. `table` prints, per variant and agent, the IQM with its 95% CI, P(variant > plain agent)
+(and P(variant > DWM) when `dwm` is listed) with its CI, and the fidelity headline;
+`table --variants combined+ratio-0.25 dwm` is issue #12's six-method table.
 """
 
 from __future__ import annotations
@@ -64,12 +66,19 @@ VARIANTS: dict[str, dict] = {
     # diagnostics: a variant's synthetic (s, a) with the simulator's (r, s', done)
     "oracle": _on(PUBLISHED_SYNTHESIS, synthesis={"oracle": True}),
     "combined+ratio-0.25+oracle": _on(COMBINED, synthetic_ratio=0.25, synthesis={"oracle": True}),
+    # the earlier diffusion world model: DWM's agents (value expansion, `dawm run`'s DWM settings)
+    "dwm": {},
 }
 AGENTS = ("td3bc", "iql")
 
 
+def prefix(variant: str) -> str:
+    """The method prefix of a variant's cells: DWM's agents for `dwm`, DAWM's for the rest."""
+    return "dwm-" if variant == "dwm" else "dawm-"
+
+
 def grid(out: Path, variant: str, args) -> BenchConfig:
-    methods = AGENTS if variant == "baseline" else tuple(f"dawm-{a}" for a in AGENTS)
+    methods = AGENTS if variant == "baseline" else tuple(f"{prefix(variant)}{a}" for a in AGENTS)
     base = load_config(RunConfig, "run", args.preset or None)
     precision = {"precision": args.precision}  # every stage: the recorded cells ran in float32
     base = update_config(base, {"world_model_seed": 0, "root": str(out / "pipeline"), "world_model": precision,
@@ -87,20 +96,26 @@ def table(out: Path, variants: list[str], reps: int) -> None:
             for method, values in by_method.items():
                 scores.setdefault(dataset, {})[method if variant == "baseline" else f"{method}@{variant}"] = values
     scores = {d: by for d, by in scores.items() if any("@" in m for m in by)}  # datasets a variant ran on
+    versus_dwm = "dwm" in variants  # then also P(variant > DWM's agent): issue #12 asks DAWM to beat both
     for dataset, by in scores.items():
-        print(f"\n{dataset}\n\n| variant | agent | IQM [95% CI] | seeds | P(variant > plain agent) [95% CI] |")
-        print("|---|---|---|---|---|")
+        print(f"\n{dataset}\n\n| variant | agent | IQM [95% CI] | seeds | P(variant > plain agent) [95% CI] |"
+              + (" P(variant > DWM) [95% CI] |" if versus_dwm else ""))
+        print("|---|---|---|---|---|" + ("---|" if versus_dwm else ""))
         table_ = stats.dataset_table({dataset: by}, reps)
         for agent in AGENTS:
             if agent in by:
-                print(f"| plain | {agent} | {table_[dataset, agent]['iqm'].text()} | {len(by[agent])} | – |")
+                print(f"| plain | {agent} | {table_[dataset, agent]['iqm'].text()} | {len(by[agent])} | – |"
+                      + (" – |" if versus_dwm else ""))
             for variant in variants:
-                key = f"dawm-{agent}@{variant}"
+                key = f"{prefix(variant)}{agent}@{variant}"
                 if key not in by:
                     continue
-                poi = stats.probability_of_improvement(scores, key, agent, [dataset], reps) if agent in by else None
-                print(f"| {variant} | {agent} | {table_[dataset, key]['iqm'].text()} | {len(by[key])} | "
-                      f"{poi.text(2) if poi else '–'} |")
+                row = f"| {variant} | {agent} | {table_[dataset, key]['iqm'].text()} | {len(by[key])} | "
+                for base in [agent] + ([f"dwm-{agent}@dwm"] if versus_dwm else []):
+                    poi = (stats.probability_of_improvement(scores, key, base, [dataset], reps)
+                           if base in by and base != key else None)
+                    row += f"{poi.text(2) if poi else '–'} | "
+                print(row.rstrip())
     across(scores, variants, reps)
     for variant in variants:
         if (out / variant / "cells").is_dir():
@@ -115,7 +130,7 @@ def across(scores: stats.Scores, variants: list[str], reps: int) -> None:
     rows = []
     for agent in AGENTS:
         for variant in variants:
-            key = f"dawm-{agent}@{variant}"
+            key = f"{prefix(variant)}{agent}@{variant}"
             datasets = [d for d, by in scores.items() if key in by and agent in by]
             if len(datasets) < 2:
                 continue
