@@ -155,6 +155,7 @@ def test_cli_writes_report_and_plots(source, tmp_path, capsys):
     assert rc == 0
     report = json.loads((out / "fidelity.json").read_text())
     assert report["n_samples"] == 100 and "real_vs_sim" in report and report["ensemble_training"]["steps"] == 10
+    assert report["novelty"]["all"]["novelty"] > 0 and "novelty" in (out / "fidelity.md").read_text()
     assert report["idm"]["heldout_actions"]["n"] == int(np.isin(source.episode_ids(), [0, 3]).sum())
     assert sorted(p.name for p in out.glob("*.png")) == ["rollout_0.png", "rollout_1.png"]
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 5000 for p in out.glob("*.png"))

@@ -26,7 +26,8 @@ def test_dawm_run_tiny_end_to_end_and_reuse(hopper_file, tmp_path, capsys):
     # The plain agent ran beside it (same seed and budget), and both scores are printed with their difference.
     base = summary["baseline"]
     assert base["method"] == "td3bc" and summary["difference"] == pytest.approx(summary["score_mean"] - base["score_mean"])
-    assert f"{base['score_mean']:6.1f}" in out and "difference" in out and "action spread" in out
+    assert f"{base['score_mean']:6.1f}" in out and "difference" in out and "action spread" in out and "novelty" in out
+    assert 0 < summary["fidelity"]["synthetic"]["novelty"] < 10  # tiny model: some new pairs, not all off the data
     page = parse_page(tmp_path / "dawm-td3bc-hopper-random-small-seed0" / "report.html")
     assert f"{summary['score_mean']:.1f}" in page.all_text and page.images >= 2  # curves and a rollout plot
     assert "next-state RMSE" in page.all_text and "Resolved config" in page.all_text

@@ -12,7 +12,7 @@ from dawm.data.dataset import Dataset
 from dawm.data.segments import returns_to_go
 from dawm.envs.simulator import simulate_transitions
 from dawm.utils.errors import DawmError
-from dawm.world_model.fidelity import compare, spread_report
+from dawm.world_model.fidelity import compare, novelty_report, spread_report
 from dawm.world_model.oracle import oracle_dataset
 from dawm.world_model.synthesis import resolve_target_rtg, synthesize
 from test_world_model_synthesis import parts  # noqa: F401  (the untrained world model fixture)
@@ -140,6 +140,28 @@ def test_spread_on_a_hand_made_case():
     assert out["all"]["state_change_spread"] == pytest.approx(1.0, rel=1e-3)
     assert set(out["by_horizon"]) == {"0", "1", "2", "3"}
     assert out["by_horizon"]["2"]["action_spread"] == pytest.approx(0.5, rel=0.1)
+
+
+def test_novelty_on_a_hand_made_case():
+    """Copies of the data score 0, fresh draws from the data's distribution about 1 (a held-out real
+    episode's distance), pairs far off the data's support well above 1."""
+    rng = np.random.default_rng(0)
+    n, ep = 6000, 50
+    src = Dataset(rng.normal(size=(n, 3)), rng.normal(size=(n, 1)), np.zeros(n), np.zeros(n, bool),
+                  np.arange(n) % ep == ep - 1)
+    copies = src.observations[:1500], src.actions[:1500]
+    fresh = rng.normal(size=(1500, 3)), rng.normal(size=(1500, 1))
+    far = rng.normal(size=(1500, 3)) + 4.0, rng.normal(size=(1500, 1))
+    obs, act = (np.concatenate(x) for x in zip(copies, fresh, far))
+    syn = Dataset(obs, act, np.zeros(4500), np.zeros(4500, bool), np.arange(4500) % 3 == 2,
+                  infos={"horizon_step": np.repeat([0, 1, 2], 1500)})
+    out = novelty_report(syn, src, np.random.default_rng(1), n_samples=1000)
+    assert out["holdout_episodes"] == 12 and out["heldout_real_median_distance"] > 0
+    by = {k: v["novelty"] for k, v in out["by_horizon"].items()}
+    assert by["0"] == 0.0  # most copies are of reference episodes (those of held-out ones are not at 0)
+    assert 0.8 < by["1"] < 1.25, by
+    assert by["2"] > 3.0, by
+    assert out["all"]["n"] == 4500
 
 
 class _FakeEnsemble:

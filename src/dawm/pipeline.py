@@ -369,7 +369,8 @@ HEADLINE = {"state_rmse": "state_rmse", "reward_mae": "reward_mae", "term_accura
 
 def fidelity_headline(report: dict) -> dict:
     """The few fidelity numbers worth printing: synthetic vs one-step-model vs real-data floor, with the
-    termination error rates and the synthetic actions' spread against the data's (1 = same)."""
+    termination error rates, the synthetic actions' spread against the data's (1 = same) and the novelty of
+    the synthetic (s, a) pairs (1 = as new as unseen real episodes)."""
     out = {}
     for name, key in (("synthetic", "synthetic_vs_sim"), ("ensemble", "ensemble_vs_sim"), ("real", "real_vs_sim")):
         part = report.get(key) or {}
@@ -378,4 +379,7 @@ def fidelity_headline(report: dict) -> dict:
     spread = (report.get("spread") or {}).get("all", {})
     if spread.get("action_spread") is not None:
         out["synthetic"]["action_spread"] = spread["action_spread"]
+    novelty = (report.get("novelty") or {}).get("all", {})
+    if novelty.get("novelty") is not None:
+        out["synthetic"]["novelty"] = novelty["novelty"]
     return out

@@ -122,7 +122,8 @@ def stage_table(grid: Grid) -> str:
     return "\n".join(lines)
 
 
-FIDELITY_KEYS = ("state_rmse", "reward_mae", "term_accuracy", "term_fn_rate", "term_fp_rate", "action_spread")
+FIDELITY_KEYS = ("state_rmse", "reward_mae", "term_accuracy", "term_fn_rate", "term_fp_rate", "action_spread",
+                 "novelty")
 
 
 def fidelity_table(grid: Grid) -> str:

@@ -42,4 +42,7 @@ def fidelity_verdict(fid: dict) -> list[str]:
     if syn.get("action_spread") is not None:
         lines.append(f"action spread    {syn['action_spread']:.3g} x the data's per-dimension std (1 = same; "
                      "well below 1 = averaged IDM actions)")
+    if syn.get("novelty") is not None:
+        lines.append(f"novelty          {syn['novelty']:.3g} x a held-out real episode's distance to the data (1 = as "
+                     "new as unseen real data; 0 = copies)")
     return lines

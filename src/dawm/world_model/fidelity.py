@@ -11,7 +11,8 @@ dynamical consistency of generated pairs, i.e. simulate (s, IDM(s, s'_syn)) and 
 And open loop: replay each rollout's actions from its real start and follow the drift.
 Spread (no simulator needed): per horizon step, the per-dimension std of the synthetic actions and
 of the state change s' - s against the source data's, so averaged futures (IDM actions near the
-data's mean action, too smooth state changes) show as ratios below 1.
+data's mean action, too smooth state changes) show as ratios below 1. Novelty (no simulator
+either): how far the synthetic (s, a) pairs lie from the real ones, against held-out real episodes.
 State errors are in units of the source data's per-dimension std, rewards also relative to its std.
 """
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 from dawm.data.dataset import Dataset
 from dawm.envs.simulator import Simulator, velocity_clipped
@@ -120,6 +122,8 @@ def fidelity_report(synthetic: Dataset, env_id: str | None = None, source: Datas
                                     n_samples)
     if source is not None:
         report["spread"] = spread_report(synthetic, next_syn, valid, source)
+        # its own generator: the draws of the checks around it stay as they were before it existed
+        report["novelty"] = novelty_report(synthetic, source, np.random.default_rng([seed, 1]), n_samples)
     if groups is not None:
         report["open_loop"] = _open_loop(synthetic, next_syn, sim, ensemble, state_std, reward_std, n_rollouts, rng)
     sim.close()
@@ -151,6 +155,41 @@ def spread_report(synthetic: Dataset, next_syn: np.ndarray, valid: np.ndarray, s
            "data_state_change_std": float(data_delta.mean()), "all": one(np.ones(len(synthetic), bool))}
     out["by_horizon"] = {str(int(k)): one(groups == k) for k in np.unique(groups)}
     return out
+
+
+def novelty_report(synthetic: Dataset, source: Dataset, rng: np.random.Generator, n_samples: int = 2000,
+                   holdout: float = 0.1) -> dict:
+    """How new the synthetic (s, a) pairs are: per horizon step ("all" and "by_horizon"), the median
+    distance from a synthetic pair to its nearest real pair (standardised (s, a); a KD-tree over the
+    source's episodes less a random `holdout` of them), and `novelty`, that median over the same for
+    the held-out real episodes' pairs: 1 = as new as unseen data from the behaviour policy, 0 = copies
+    of the data (step 0 with `first_step: real`), well above 1 = off the data's support."""
+    pairs = lambda d: np.concatenate([d.observations, d.actions], 1)  # noqa: E731
+    real = pairs(source)
+    mean, std = real.mean(0), real.std(0) + 1e-3
+    n_held = max(1, round(holdout * source.n_episodes))
+    held = np.isin(source.episode_ids(), rng.permutation(source.n_episodes)[:n_held])
+    if held.all():  # a one-episode source has nothing left to measure against
+        return {}
+    tree = cKDTree((real[~held] - mean) / std)
+
+    def median_distance(x: np.ndarray) -> float:
+        x = x[rng.choice(len(x), size=min(n_samples, len(x)), replace=False)]
+        return float(np.median(tree.query((x - mean) / std, k=1)[0]))
+
+    floor = median_distance(real[held])
+    syn = pairs(synthetic)
+    hs = synthetic.infos.get("horizon_step")
+    groups = np.asarray(hs).reshape(-1) if hs is not None else None
+
+    def one(mask) -> dict:
+        n = int(np.count_nonzero(mask)) if not isinstance(mask, slice) else len(syn)
+        if n == 0:
+            return {"n": 0}
+        d = median_distance(syn[mask])
+        return {"n": n, "median_distance": d, "novelty": d / floor if floor > 0 else None}
+
+    return {"heldout_real_median_distance": floor, "holdout_episodes": n_held, **_grouped(groups, one)}
 
 
 def _idm_report(idm, sim, source, s, syn, groups, state_std, reward_std, clipped, rng, n_samples) -> dict:

@@ -37,8 +37,8 @@ def format_table(report: dict) -> str:
     idm_c = report.get("idm", {}).get("synthetic_consistency")
     loop = report.get("open_loop", {})
     head = ["horizon step", "n", "state RMSE", "ensemble state RMSE", "reward MAE", "ensemble reward MAE",
-            "done acc", "done FN", "done FP", "action spread", "state-change spread", "IDM consistency RMSE",
-            "open-loop RMSE"]
+            "done acc", "done FN", "done FP", "action spread", "state-change spread", "novelty",
+            "IDM consistency RMSE", "open-loop RMSE"]
     lines = [f"Fidelity of {report['synthetic']} ({report['env_id']}; {report['n_samples']} sampled transitions, "
              f"errors in std units of the {report['std_from']} data)", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -48,20 +48,21 @@ def format_table(report: dict) -> str:
         m, e = get(syn), get(ens) if ens else {}
         c = get(idm_c) if idm_c else {}
         sp = get(report["spread"]) if report.get("spread") else {}
+        nov = get(report["novelty"]) if report.get("novelty") else {}
         ol = loop.get("synthetic_state_rmse", [])
         ol_k = ol[int(k)] if k != "all" and int(k) < len(ol) else None
         lines.append("| " + " | ".join([k, str(m["n"]), _f(m.get("state_rmse")), _f(e.get("state_rmse")),
                                          _f(m.get("reward_mae")), _f(e.get("reward_mae")), _f(m.get("term_accuracy")),
                                          _f(m.get("term_false_negative_rate")),
                                          _f(m.get("term_false_positive_rate")), _f(sp.get("action_spread")),
-                                         _f(sp.get("state_change_spread")), _f(c.get("state_rmse")),
-                                         _f(ol_k)]) + " |")
+                                         _f(sp.get("state_change_spread")), _f(nov.get("novelty")),
+                                         _f(c.get("state_rmse")), _f(ol_k)]) + " |")
     real = report.get("real_vs_sim")
     if real:
         lines.append("| " + " | ".join(["real data (floor)", str(real["n"]), _f(real.get("state_rmse")), "-",
                                          _f(real.get("reward_mae")), "-", _f(real.get("term_accuracy")),
                                          _f(real.get("term_false_negative_rate")),
-                                         _f(real.get("term_false_positive_rate")), "1", "1",
+                                         _f(real.get("term_false_positive_rate")), "1", "1", "1",
                                          _f(report.get("idm", {}).get("real_consistency", {}).get("state_rmse")),
                                          "-"]) + " |")
     lines += ["", f"velocity-clipped start states: {100 * report['velocity_clipped_fraction']:.1f}% "
