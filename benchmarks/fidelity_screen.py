@@ -77,7 +77,8 @@ def main() -> None:
                          generated_rmse(rep["ensemble_vs_sim"]),
                      "term_fn_rate": sim["all"].get("term_false_negative_rate"),
                      "term_fp_rate": sim["all"].get("term_false_positive_rate"),
-                     "action_spread": spread.get("action_spread"), "state_change_spread": spread.get("state_change_spread")})
+                     "action_spread": spread.get("action_spread"),
+                     "state_change_spread": spread.get("state_change_spread")})
         print(f"{name}: {rows[-1]}", flush=True)
     write_json(Path(args.out) / "screen.json", {"world_model": args.world_model, "args": vars(args), "rows": rows})
     f = lambda x: "–" if x is None else f"{x:.3f}"  # noqa: E731

@@ -11,10 +11,11 @@ times the update captured as a CUDA graph or torch.compile'd (dawm.agents.compil
 happens in the warm-up updates, outside the timing).
 
 Every round measures, back to back: the matmul peak of each precision (256^3 and 1024^3), then each
-algorithm in our implementation (once per `--precision`, dawm.utils.precision) and in d3rlpy (batch 256, sampling included, as in a training
-loop). Rounds are interleaved so that a change in machine load hits all rows alike; the table
-gives the median over rounds. Rates are wall-clock; "per CPU-s" divides by the process CPU time
-instead (robust to other processes on a shared machine, meaningful with --threads 1).
+algorithm in our implementation (once per `--precision`, dawm.utils.precision) and in d3rlpy (batch
+256, sampling included, as in a training loop). Rounds are interleaved so that a change in machine
+load hits all rows alike; the table gives the median over rounds. Rates are wall-clock; "per CPU-s"
+divides by the process CPU time instead (robust to other processes on a shared machine, meaningful
+with --threads 1).
 """
 
 from __future__ import annotations

@@ -4,14 +4,15 @@
     python benchmarks/speed_world_model.py --device cuda --compile cuda-graph --n-starts 131072 --batch 16384
     python benchmarks/speed_world_model.py --threads 1 --quick --precision float32 bfloat16
 
-Self-contained: random Hopper-sized data (obs 11, act 3), the default `WorldModelConfig` model
-(T = 8, K = 5, U-Net dim 32 x (1, 2, 4), Mish), an IDM of (512, 512). Throughput does not depend
-on the weights, so nothing is trained. FLOPs are counted with torch.utils.flop_counter over one
-step of the same work; the matmul peak of each `--precision` (1024^3, best of several) is measured
-in the same run with the same thread count, and each case's share is of its own precision's peak. Rates are reported per wall second and per CPU-second of this
-process (the latter is disturbed much less by other jobs on a shared machine); each is the best
-of `--rounds` interleaved rounds. Synthetic transitions count every step of every rollout
-(rollouts are not cut by a done rule here, which would make the count depend on the weights).
+Self-contained: random Hopper-sized data (obs 11, act 3), the default `WorldModelConfig` model (T =
+8, K = 5, U-Net dim 32 x (1, 2, 4), Mish), an IDM of (512, 512). Throughput does not depend on the
+weights, so nothing is trained. FLOPs are counted with torch.utils.flop_counter over one step of the
+same work; the matmul peak of each `--precision` (1024^3, best of several) is measured in the same
+run with the same thread count, and each case's share is of its own precision's peak. Rates are
+reported per wall second and per CPU-second of this process (the latter is disturbed much less by
+other jobs on a shared machine); each is the best of `--rounds` interleaved rounds. Synthetic
+transitions count every step of every rollout (rollouts are not cut by a done rule here, which would
+make the count depend on the weights).
 """
 
 from __future__ import annotations
@@ -160,7 +161,8 @@ def main() -> None:
         for p, dtype in dtypes.items():
             peaks[p].append(matmul_peak(args.device, dtype))
     peak = {p: (max(x[0] for x in v), max(x[1] for x in v)) for p, v in peaks.items()}
-    print(f"torch {torch.__version__}, device {args.device}, training step {args.compile}, {args.threads} thread(s), {cfg.denoiser} dim {cfg.dim}; "
+    print(f"torch {torch.__version__}, device {args.device}, training step {args.compile}, {args.threads} thread(s), "
+          f"{cfg.denoiser} dim {cfg.dim}; "
           f"load average before {load_before}, "
           f"after {os.getloadavg()}")
     print(f"`uptime`: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")

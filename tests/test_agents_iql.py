@@ -85,7 +85,8 @@ def test_target_critic_polyak_every_step_and_cosine_actor_lr():
     agent = _agent(tau=0.1, lr_schedule_steps=4, actor_lr=1e-3)
     target0 = agent.critic_target.layers[0].weight.detach().clone()
     agent.update(_batch([0.2, -0.8]))
-    torch.testing.assert_close(agent.critic_target.layers[0].weight, 0.9 * target0 + 0.1 * agent.critic.layers[0].weight.detach())
+    torch.testing.assert_close(agent.critic_target.layers[0].weight,
+                               0.9 * target0 + 0.1 * agent.critic.layers[0].weight.detach())
     lrs = [agent.opt.param_groups[2]["lr"]]
     for _ in range(4):
         agent.update(_batch([0.2, -0.8]))

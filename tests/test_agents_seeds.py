@@ -49,7 +49,8 @@ def _copy_nets(agent):
     """The agent's networks rebuilt as separate CORL-style modules (actor, q1, q2, value)."""
     actor = _mlp([l.weight.detach() for l in agent.actor.layers], [l.bias.detach() for l in agent.actor.layers],
                  nn.Tanh())
-    qs = [_mlp([l.weight[k].detach().T for l in agent.critic.layers], [l.bias[k, 0].detach() for l in agent.critic.layers])
+    qs = [_mlp([l.weight[k].detach().T for l in agent.critic.layers],
+               [l.bias[k, 0].detach() for l in agent.critic.layers])
           for k in range(2)]
     value = (_mlp([l.weight.detach() for l in agent.value.layers], [l.bias.detach() for l in agent.value.layers])
              if hasattr(agent, "value") else None)

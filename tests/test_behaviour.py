@@ -31,7 +31,8 @@ def test_train_resume_publish(tmp_path):
     dest = publish_behaviour(run, tmp_path / "assets")
     manifest = json.loads((dest / "manifest.json").read_text())
     assert manifest["best"]["step"] in (200, 400, 600)
-    manual = json.loads((publish_behaviour(run, tmp_path / "m", medium_step=200, note="why") / "manifest.json").read_text())
+    manual = json.loads((publish_behaviour(run, tmp_path / "m", medium_step=200, note="why")
+                         / "manifest.json").read_text())
     assert manual["levels"]["medium"]["step"] == 200 and manual["note"] == "why"
     assert [p["steps"] for p in manual["levels"]["medium-replay"]["series"]] == [200]
     for level in manifest["levels"].values():

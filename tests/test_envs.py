@@ -25,7 +25,8 @@ def test_reference_scores_prefer_metadata():
     assert reference_scores("Pendulum-v1") is None
 
 
-@pytest.mark.parametrize("name", ["hopper", "Hopper-v5", "hopper-medium-replay", "Hopper-v4", "mujoco/hopper/medium-v0"])
+@pytest.mark.parametrize("name", ["hopper", "Hopper-v5", "hopper-medium-replay", "Hopper-v4",
+                                  "mujoco/hopper/medium-v0"])
 def test_env_spec_lookup(name):
     assert get_env_spec(name).env_id == "Hopper-v5"
 

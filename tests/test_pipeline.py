@@ -25,7 +25,8 @@ def test_dawm_run_tiny_end_to_end_and_reuse(hopper_file, tmp_path, capsys):
     summary = json.loads((tmp_path / "dawm-td3bc-hopper-random-small-seed0" / "summary.json").read_text())
     # The plain agent ran beside it (same seed and budget), and both scores are printed with their difference.
     base = summary["baseline"]
-    assert base["method"] == "td3bc" and summary["difference"] == pytest.approx(summary["score_mean"] - base["score_mean"])
+    assert base["method"] == "td3bc" and summary["difference"] == pytest.approx(summary["score_mean"]
+                                                                                - base["score_mean"])
     assert f"{base['score_mean']:6.1f}" in out and "difference" in out and "action spread" in out and "novelty" in out
     assert 0 < summary["fidelity"]["synthetic"]["novelty"] < 10  # tiny model: some new pairs, not all off the data
     page = parse_page(tmp_path / "dawm-td3bc-hopper-random-small-seed0" / "report.html")

@@ -55,7 +55,8 @@ def seed_target(target_fn: TargetFn, batch: Batch, gamma: float, next_value: Nex
 
 def _opt_state(state: dict, fn) -> dict:
     """An optimiser state_dict with `fn` applied to the per-parameter moments (the shared step count is kept)."""
-    return {"state": {i: {k: (v if k == "step" else fn(k, i)) for k, v in s.items()} for i, s in state["state"].items()},
+    return {"state": {i: {k: (v if k == "step" else fn(k, i)) for k, v in s.items()}
+                      for i, s in state["state"].items()},
             "param_groups": state["param_groups"]}
 
 

@@ -16,8 +16,9 @@ Rollouts ahead of time (`RolloutPool`): a rollout depends only on (s_t, a_t, g) 
 noise, never on the agent, so drawing it per batch (DWM) or ahead of time gives the same
 distribution per row. Per-batch sampling of 256 rollouts costs several agent updates on a CPU
 (benchmarks/speed_dwm.py); the pool samples `pool_size` start pairs and their rollouts in large
-batches, serves batches from them and redraws everything every `refresh_every` batches. What changes is only how often a rollout is
-reused (pool_size / (refresh_every * B) fresh draws per row); pool_size 0 means per-batch sampling.
+batches, serves batches from them and redraws everything every `refresh_every` batches. What changes
+is only how often a rollout is reused (pool_size / (refresh_every * B) fresh draws per row);
+pool_size 0 means per-batch sampling.
 """
 
 from __future__ import annotations
@@ -94,12 +95,14 @@ class RolloutPool:
         self.rows = self.real.take(idx)
         states, rewards = [], []
         for i in range(0, self.pool_size, self.chunk):
-            s, r = self.mve.rollout(self.rows["observations"][i: i + self.chunk], self.rows["actions"][i: i + self.chunk])
+            s, r = self.mve.rollout(self.rows["observations"][i: i + self.chunk],
+                                    self.rows["actions"][i: i + self.chunk])
             states.append(s.to(self.real.device))
             rewards.append(r.to(self.real.device))
         states = torch.cat(states)
         # flags computed once per pool: batches then never leave the device (no host sync per update)
-        self.rows.update(rollout_states=states, rollout_rewards=torch.cat(rewards), rollout_dones=self.mve.dones(states))
+        self.rows.update(rollout_states=states, rollout_rewards=torch.cat(rewards),
+                         rollout_dones=self.mve.dones(states))
         self.rollouts_drawn += self.pool_size
 
     def sample(self, batch_size: int) -> Batch:

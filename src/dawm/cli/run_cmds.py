@@ -14,7 +14,8 @@ def format_summary(summary: dict) -> str:
     lines += [("normalised score   " if i == 0 else " " * 19) + line for i, line in enumerate(score_lines(summary))]
     fid = summary.get("fidelity")
     if fid:
-        lines.append(f"synthetic data     {summary['synthetic_transitions']:,} transitions  -> {summary['synthetic_file']}")
+        lines.append(f"synthetic data     {summary['synthetic_transitions']:,} transitions  "
+                     f"-> {summary['synthetic_file']}")
         if summary.get("synthetic_source"):
             lines.append(f"  trained on       {summary['synthetic_source']}")
         lines += ["  " + line for line in fidelity_verdict(fid)]
@@ -25,7 +26,8 @@ def format_summary(summary: dict) -> str:
     return "\n".join(lines)
 
 
-@command("run", RunConfig, "world model -> synthetic data -> TD3+BC/IQL -> normalised score (one dataset, method, seed)")
+@command("run", RunConfig,
+         "world model -> synthetic data -> TD3+BC/IQL -> normalised score (one dataset, method, seed)")
 def _run(cfg: RunConfig) -> None:
     summary = run_pipeline(cfg)
     print(format_summary(summary))

@@ -26,5 +26,6 @@ def _synthesize(cfg: SynthesisConfig) -> None:
     path, ds = run_synthesis(cfg)
     meta = ds.metadata
     print(f"wrote {path}: {len(ds)} transitions in {ds.n_episodes} rollouts ({int(ds.terminals.sum())} terminal), "
-          f"target RTG {meta['target_rtg']:.1f}, {meta['sampler']} x{meta['sampling_steps']}, guidance {meta['guidance']}, "
+          f"target RTG {meta['target_rtg']:.1f}, {meta['sampler']} x{meta['sampling_steps']}, "
+          f"guidance {meta['guidance']}, "
           f"{len(ds) / max(meta['generation_seconds'], 1e-9):.0f} transitions/s")

@@ -65,7 +65,8 @@ class GaussianMLPPolicy(nn.Module):
         except FileNotFoundError:
             raise DataError(path, None, "policy file not found") from None
         except Exception as exc:
-            raise DataError(path, None, f"unreadable policy ({type(exc).__name__})", "a dawm safetensors policy") from None
+            raise DataError(path, None, f"unreadable policy ({type(exc).__name__})",
+                            "a dawm safetensors policy") from None
         policy = cls(meta["obs_dim"], meta["act_dim"], tuple(meta["hidden"]), meta)
         policy.load_state_dict(tensors)
         return policy.eval()

@@ -44,7 +44,8 @@ class _Actor:
         else:  # D4RL's behaviour data is sampled from the SAC policy, not its mean action.
             actions = policy.act(obs, deterministic=False, generator=self.generator)
         if self.noise > 0:
-            actions = np.clip(actions + self.noise * self.noise_rng.normal(size=actions.shape), -1, 1).astype(np.float32)
+            actions = np.clip(actions + self.noise * self.noise_rng.normal(size=actions.shape),
+                              -1, 1).astype(np.float32)
         return actions
 
 

@@ -81,7 +81,8 @@ def run_verdict(summary: dict) -> str:
         return head + " (D4RL normalised score; no baseline was run)."
     diff = summary["difference"]
     word = "above" if diff > 0 else "below"
-    return (f"{head}, {abs(diff):.1f} {word} {base['method']} ({base['score_mean']:.1f}) trained on the real data alone "
+    return (f"{head}, {abs(diff):.1f} {word} {base['method']} ({base['score_mean']:.1f}) "
+            "trained on the real data alone "
             "with the same seed and budget. One seed is not evidence either way: `dawm bench` with >= 5 seeds "
             "gives IQM and confidence intervals.")
 
@@ -97,7 +98,8 @@ def write_run_report(run_dir: str | Path) -> Path:
     score = "<pre>" + html.escape("\n".join(score_lines(summary))) + "</pre>"
     curves = {summary["method"]: [plots.eval_curve(Path(summary.get("agent_run", "")) / "metrics.jsonl")]}
     if summary.get("baseline"):
-        curves[summary["baseline"]["method"]] = [plots.eval_curve(Path(summary["baseline"]["agent_run"]) / "metrics.jsonl")]
+        curves[summary["baseline"]["method"]] = [
+            plots.eval_curve(Path(summary["baseline"]["agent_run"]) / "metrics.jsonl")]
     curves = {m: c for m, c in curves.items() if c[0]}
     if curves:
         plots.plot_curves(curves, run_dir / "curves.png", title=f"{summary['dataset']}, seed {summary['seed']}")

@@ -64,7 +64,8 @@ def markdown(g: GridStats) -> str:
         lines += [f"| {m} | {a['iqm'].text()} | {a['optimality_gap'].text()} | {a['iqm'].n} |"
                   for m, a in g.aggregate.items()]
     if g.improvement:
-        lines += ["", "Probability of improvement P(X > Y) with 95% CI (0.5 = no difference; all = averaged over datasets).",
+        lines += ["", "Probability of improvement P(X > Y) with 95% CI "
+                      "(0.5 = no difference; all = averaged over datasets).",
                   "", "| X | Y | all | " + " | ".join(g.datasets) + " |", "|---" * (len(g.datasets) + 3) + "|"]
         for (x, y), by in g.improvement.items():
             cells = [by[k].text(2) if k in by else "—" for k in ("all", *g.datasets)]

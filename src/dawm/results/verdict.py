@@ -9,7 +9,8 @@ def score_lines(summary: dict) -> list[str]:
     lines = []
     if summary.get("score_mean") is not None:
         lines.append(f"{summary['method']:<11} {summary['score_mean']:6.1f} ± {summary['score_std']:.1f}"
-                     f"   (return {summary['return_mean']:.1f} ± {summary['return_std']:.1f}; ± over evaluation episodes)")
+                     f"   (return {summary['return_mean']:.1f} ± {summary['return_std']:.1f}; "
+                     "± over evaluation episodes)")
     base = summary.get("baseline")
     if summary.get("baseline_error"):
         lines.append(f"baseline    failed: {summary['baseline_error']}")
@@ -36,7 +37,8 @@ def fidelity_verdict(fid: dict) -> list[str]:
     if syn.get("reward_mae") is not None:
         lines.append(f"reward MAE       {syn['reward_mae']:.3g}{refs('reward_mae')}")
     if syn.get("term_fn_rate") is not None:
-        lines.append(f"missed ends      {syn['term_fn_rate']:.3g} of the simulator's terminations{refs('term_fn_rate')}")
+        lines.append(f"missed ends      {syn['term_fn_rate']:.3g} of the simulator's terminations"
+                     f"{refs('term_fn_rate')}")
     if syn.get("term_fp_rate") is not None:
         lines.append(f"false ends       {syn['term_fp_rate']:.3g} of non-terminal transitions{refs('term_fp_rate')}")
     if syn.get("action_spread") is not None:

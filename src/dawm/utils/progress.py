@@ -31,7 +31,8 @@ class _LogLines:
         line = f"{self.desc}: {self.n}"
         if self.total:
             eta = (self.total - self.n) / max(rate, 1e-9)
-            line += f"/{self.total} ({100 * self.n / self.total:.0f}%) ETA {time.strftime('%H:%M:%S', time.gmtime(eta))}"
+            line += (f"/{self.total} ({100 * self.n / self.total:.0f}%) "
+                     f"ETA {time.strftime('%H:%M:%S', time.gmtime(eta))}")
         line += f" {rate:.1f} {self.unit}/s"
         if self.postfix:
             line += f" {self.postfix}"
