@@ -10,7 +10,8 @@
 #     bash benchmarks/gpu_suite.sh OUT_DIR parity     # instead: issue #13's d3rlpy parity grid at 30k
 #                                                     # updates, 8 runs sharing the GPU
 #     bash benchmarks/gpu_suite.sh OUT_DIR study      # instead: issue #12's study (today's default and the
-#                                                     # oracle on three datasets, then the world-model
+#                                                     # oracle on three datasets and on a 10% subset of
+#                                                     # hopper-medium-replay, then the world-model
 #                                                     # variants), with its own plain baseline, 5 seeds
 #
 # Datasets: a machine without the generated datasets makes them on first use (minutes each). To
@@ -59,9 +60,16 @@ if [ "${2:-}" = study ]; then  # resumable cell by cell; GPU runs differ from CP
        combined+ratio-0.25+oracle --datasets hopper-medium-replay hopper-medium walker2d-medium-replay"
     S="python3 benchmarks/study_synthetic.py --out $out/study --seeds 0 1 2 3 4 --variants combined+karras \
        combined+mlp-denoiser"
-    step study_decide 360 $D --workers 6 run
-    step study_screen 180 $S --workers 6 run
+    # the data-scarce setting: a random 10% of hopper-medium-replay's episodes (seed 0), plain vs today's default
+    scarce=$out/hopper-medium-replay-10pct.hdf5
+    [ -f "$scarce" ] || python3 -m dawm dataset subset hopper-medium-replay --fraction 0.1 --seed 0 --out "$scarce"
+    C="python3 benchmarks/study_synthetic.py --out $out/study-scarce --seeds 0 1 2 3 4 --variants combined+ratio-0.25 \
+       combined+ratio-0.25+oracle --datasets $scarce"
+    step study_decide 300 $D --workers 6 run
+    step study_scarce 150 $C --workers 6 run
+    step study_screen 120 $S --workers 6 run
     $D table | tee -a "$log"
+    $C table | tee -a "$log"
     $S table | tee -a "$log"
     exit 0
 fi
