@@ -62,12 +62,13 @@ if [ "${2:-}" = study ]; then  # resumable cell by cell; GPU runs differ from CP
        combined+mlp-denoiser"
     # the data-scarce setting: a random 10% of hopper-medium-replay's episodes (seed 0), plain vs today's default
     scarce=$out/hopper-medium-replay-10pct.hdf5
-    [ -f "$scarce" ] || python3 -m dawm dataset subset hopper-medium-replay --fraction 0.1 --seed 0 --out "$scarce"
     C="python3 benchmarks/study_synthetic.py --out $out/study-scarce --seeds 0 1 2 3 4 --variants combined+ratio-0.25 \
        combined+ratio-0.25+oracle --datasets $scarce"
-    step study_decide 300 $D --workers 6 run
-    step study_scarce 150 $C --workers 6 run
-    step study_screen 120 $S --workers 6 run
+    step study_decide 270 $D --workers 6 run  # makes hopper-medium-replay first where it is not cached
+    [ -f "$scarce" ] || step study_subset 30 python3 -m dawm dataset subset hopper-medium-replay --fraction 0.1 \
+        --seed 0 --out "$scarce"
+    step study_scarce 120 $C --workers 6 run
+    step study_screen 90 $S --workers 6 run
     $D table | tee -a "$log"
     $C table | tee -a "$log"
     $S table | tee -a "$log"

@@ -29,7 +29,6 @@ from dawm.results import stats
 from study_synthetic import VARIANTS  # the study's variants, spelled out there once
 
 
-
 def flags(changes: dict, prefix: str = "") -> list[str]:
     """A study variant's RunConfig changes as `dawm run` flags ({"synthesis": {"first_step": "real"}} ->
     --synthesis.first-step real; booleans as --x / --no-x)."""
@@ -128,7 +127,8 @@ def main() -> None:
     p.add_argument("--dataset", default="hopper-medium-replay")
     p.add_argument("--steps", type=int, default=200_000)
     p.add_argument("--seeds", type=int, default=5)
-    p.add_argument("--variant", default="combined", choices=list(VARIANTS))
+    p.add_argument("--variant", default="combined", choices=[v for v in VARIANTS if v != "dwm"],
+                   help="the study's synthesis variant of the DAWM run")
     p.add_argument("--precision", default="float32", choices=("float32", "bfloat16", "auto"))
     p.add_argument("--eval-every", type=int, default=10_000)
     p.add_argument("--checkpoint-every", type=int, default=10_000)

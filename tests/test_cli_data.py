@@ -76,3 +76,15 @@ def test_dataset_subset_errors_are_one_line_and_write_nothing(tmp_path, capsys):
     assert not out.exists()
     assert main(["dataset", "subset", str(src), "--out", str(src)]) == 2  # never replaces a file unasked
     assert "already exists" in capsys.readouterr().err
+
+
+def test_episode_subset_recomputes_what_a_collected_dataset_records():
+    from dawm.data import episode_subset
+
+    ds = make_random_dataset(n_episodes=10, ep_len=6)
+    ds.metadata.update(size=60, episodes=10, return_mean=123.0, command="dawm collect hopper medium")
+    sub = episode_subset(ds, 0.5, seed=1)
+    assert sub.metadata["size"] == len(sub) == 30 and sub.metadata["episodes"] == 5
+    assert np.isclose(sub.metadata["return_mean"], sub.episode_returns().mean()) and "command" not in sub.metadata
+    drawn = sub.metadata["subset_of"], sub.metadata["subset_fraction"], sub.metadata["subset_seed"]
+    assert drawn == (ds.name, 0.5, 1)

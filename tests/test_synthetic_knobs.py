@@ -153,15 +153,18 @@ def test_novelty_on_a_hand_made_case():
     fresh = rng.normal(size=(1500, 3)), rng.normal(size=(1500, 1))
     far = rng.normal(size=(1500, 3)) + 4.0, rng.normal(size=(1500, 1))
     obs, act = (np.concatenate(x) for x in zip(copies, fresh, far))
+    start = np.concatenate([np.arange(1500), np.full(3000, -1)])  # the copies name their rows; the rest none
     syn = Dataset(obs, act, np.zeros(4500), np.zeros(4500, bool), np.arange(4500) % 3 == 2,
-                  infos={"horizon_step": np.repeat([0, 1, 2], 1500)})
+                  infos={"horizon_step": np.repeat([0, 1, 2], 1500), "start_index": start})
     out = novelty_report(syn, src, np.random.default_rng(1), n_samples=1000)
     assert out["holdout_episodes"] == 12 and out["heldout_real_median_distance"] > 0
     by = {k: v["novelty"] for k, v in out["by_horizon"].items()}
-    assert by["0"] == 0.0  # most copies are of reference episodes (those of held-out ones are not at 0)
+    # copies of held-out episodes are left out (their rows are not in the tree): every copy left is at 0
+    assert 0 < out["left_out_rows"] < 1500 and out["by_horizon"]["0"]["n"] == 1500 - out["left_out_rows"]
+    assert by["0"] == 0.0
     assert 0.8 < by["1"] < 1.25, by
     assert by["2"] > 3.0, by
-    assert out["all"]["n"] == 4500
+    assert out["all"]["n"] == 4500 - out["left_out_rows"]
 
 
 class _FakeEnsemble:

@@ -349,7 +349,7 @@ def _oracle_stage(synthetic_path: Path, synthetic: Dataset, times: dict) -> Data
 def _refreshing_source(cfg: RunConfig, wm_dir: Path, dataset: Dataset, first: Dataset, first_path: Path, device):
     """DAWM's refresh schedule: set k >= 1 is synthesised in memory with seed (seed + 1) * 1000 + k."""
     world_model, idm, learned_term = load_world_model_run(wm_dir, device)
-    syn = dataclasses.replace(cfg.synthesis, world_model=str(wm_dir), seed=cfg.seed)
+    syn = dataclasses.replace(cfg.synthesis, world_model=str(wm_dir), seed=cfg.seed, device=cfg.device)
     ensemble = guard_ensemble(syn, dataset, first_path.with_name(first_path.stem + "-guard-ensemble"))
 
     def generate(k: int) -> Transitions:

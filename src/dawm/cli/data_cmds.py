@@ -16,7 +16,7 @@ from dawm.data.dataset import episode_subset
 from dawm.data.minari_io import minari_root
 from dawm.data.registry import HDF5_SUFFIXES, dataset_info, load_dataset
 from dawm.envs.collect import ENVS, CollectConfig, available_levels, collect, policies_dir
-from dawm.utils.errors import DawmError
+from dawm.utils.errors import DataError, DawmError
 
 
 @dataclass
@@ -85,9 +85,11 @@ def _subset(cfg: DatasetSubsetCli) -> Path:
     out = Path(cfg.out)
     if out.suffix.lower() not in HDF5_SUFFIXES:
         raise DawmError(f"--out {out}: expected a path ending in .hdf5 or .h5")
+    if out.exists() and not cfg.overwrite:  # before loading, which may first generate the source
+        raise DataError(out, None, "already exists", "a new path, or --overwrite")
     ds = load_dataset(cfg.dataset)
     sub = episode_subset(ds, cfg.fraction, cfg.seed)
-    sub.metadata.update(name=out.stem, subset_of=ds.name, subset_fraction=cfg.fraction, subset_seed=cfg.seed)
+    sub.metadata["name"] = out.stem
     path = write_dataset(sub, out, overwrite=cfg.overwrite)
     print(f"wrote {path}: {sub.n_episodes:,} of {ds.n_episodes:,} episodes, {len(sub):,} transitions")
     return path

@@ -133,9 +133,18 @@ class Dataset:
 
 def episode_subset(ds: Dataset, fraction: float, seed: int = 0) -> Dataset:
     """A seeded random `fraction` of `ds`'s whole episodes (at least one), in their original order: the
-    reduced-data setting in which synthetic data is expected to matter most (SynthER's 'data-scarce' runs)."""
+    reduced-data setting in which synthetic data is expected to matter most (SynthER's 'data-scarce' runs).
+    Its metadata names the source and the draw; the statistics a collected dataset records are recomputed."""
     if not 0.0 < fraction <= 1.0:
         raise ValueError(f"fraction {fraction}: expected a value in (0, 1]")
     n = ds.n_episodes
     keep = np.sort(np.random.default_rng(seed).permutation(n)[: max(1, round(fraction * n))])
-    return ds.select_episodes(keep)
+    sub = ds.select_episodes(keep)
+    stats = sub.summary()
+    for key, stat in (("size", "transitions"), ("episodes", "episodes"), ("return_mean", "return_mean"),
+                      ("return_std", "return_std"), ("score_mean", "score_mean")):
+        if key in sub.metadata:
+            sub.metadata[key] = stats.get(stat)
+    sub.metadata.pop("command", None)  # it made the whole dataset
+    sub.metadata.update(subset_of=ds.name, subset_fraction=fraction, subset_seed=seed)
+    return sub

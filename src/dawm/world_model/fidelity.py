@@ -163,14 +163,17 @@ def novelty_report(synthetic: Dataset, source: Dataset, rng: np.random.Generator
     distance from a synthetic pair to its nearest real pair (standardised (s, a); a KD-tree over the
     source's episodes less a random `holdout` of them), and `novelty`, that median over the same for
     the held-out real episodes' pairs: 1 = as new as unseen data from the behaviour policy, 0 = copies
-    of the data (step 0 with `first_step: real`), well above 1 = off the data's support."""
+    of the data (step 0 with `first_step: real`), well above 1 = off the data's support. Rollouts that
+    start in a held-out episode are left out (their real continuation is not in the tree), when the
+    synthetic data records its starts (infos/start_index)."""
     pairs = lambda d: np.concatenate([d.observations, d.actions], 1)  # noqa: E731
-    real = pairs(source)
-    mean, std = real.mean(0), real.std(0) + 1e-3
+    real, episode = pairs(source), source.episode_ids()
     n_held = max(1, round(holdout * source.n_episodes))
-    held = np.isin(source.episode_ids(), rng.permutation(source.n_episodes)[:n_held])
+    held_ids = rng.permutation(source.n_episodes)[:n_held]
+    held = np.isin(episode, held_ids)
     if held.all():  # a one-episode source has nothing left to measure against
         return {}
+    mean, std = real[~held].mean(0), real[~held].std(0) + 1e-3
     tree = cKDTree((real[~held] - mean) / std)
 
     def median_distance(x: np.ndarray) -> float:
@@ -179,17 +182,27 @@ def novelty_report(synthetic: Dataset, source: Dataset, rng: np.random.Generator
 
     floor = median_distance(real[held])
     syn = pairs(synthetic)
+    keep = np.ones(len(syn), bool)
+    if "start_index" in synthetic.infos:
+        start = np.asarray(synthetic.infos["start_index"]).reshape(-1)
+        keep = (start < 0) | (start >= len(source))  # not a row of `source`: nothing to leave out
+        keep |= ~np.isin(episode[np.clip(start, 0, len(source) - 1)], held_ids)
     hs = synthetic.infos.get("horizon_step")
-    groups = np.asarray(hs).reshape(-1) if hs is not None else None
+    groups = np.asarray(hs).reshape(-1) if hs is not None else np.zeros(len(syn), np.int64)
 
-    def one(mask) -> dict:
-        n = int(np.count_nonzero(mask)) if not isinstance(mask, slice) else len(syn)
+    def one(mask: np.ndarray) -> dict:
+        mask = mask & keep
+        n = int(np.count_nonzero(mask))
         if n == 0:
             return {"n": 0}
         d = median_distance(syn[mask])
         return {"n": n, "median_distance": d, "novelty": d / floor if floor > 0 else None}
 
-    return {"heldout_real_median_distance": floor, "holdout_episodes": n_held, **_grouped(groups, one)}
+    out = {"heldout_real_median_distance": floor, "holdout_episodes": n_held,
+           "left_out_rows": int((~keep).sum()), "all": one(np.ones(len(syn), bool))}
+    if hs is not None:
+        out["by_horizon"] = {str(int(k)): one(groups == k) for k in np.unique(groups)}
+    return out
 
 
 def _idm_report(idm, sim, source, s, syn, groups, state_std, reward_std, clipped, rng, n_samples) -> dict:
