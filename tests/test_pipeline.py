@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -36,6 +37,11 @@ def test_dawm_run_tiny_end_to_end_and_reuse(hopper_file, tmp_path, capsys):
     assert counts["synthetic"] > 0 and counts["real"] > 0  # the agent really drew from both sources
     assert set(summary["stage_seconds"]) == {"dataset", "world_model", "synthesis", "fidelity", "agent",
                                               "baseline_wait"}
+    # the fidelity check reuses the guards' ensemble (same data, size and seed) instead of training its own
+    syn_file = Path(summary["synthetic_file"])
+    assert (syn_file.with_name(syn_file.stem + "-guard-ensemble") / "ensemble.pt").exists()
+    assert not (syn_file.with_name(syn_file.stem + "-fidelity") / "ensemble").exists()
+    assert json.loads(Path(summary["fidelity"]["report"]).read_text())["ensemble_training"]["steps"] > 0
     wm_file = tmp_path / "world_model" / summary["world_model"].rsplit("/", 1)[-1] / "world_model.pt"
     wm_mtime = wm_file.stat().st_mtime
 

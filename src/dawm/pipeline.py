@@ -50,8 +50,8 @@ from dawm.world_model.config import WorldModelConfig
 from dawm.world_model.fidelity import FidelityConfig
 from dawm.world_model.fidelity_outputs import run_fidelity
 from dawm.world_model.oracle import oracle_dataset
-from dawm.world_model.synthesis import (SynthesisConfig, guard_ensemble, guarded, load_world_model_run,
-                                        run_synthesis, synthesize_with)
+from dawm.world_model.synthesis import (SynthesisConfig, guard_ensemble, guard_ensemble_dir, guarded,
+                                        load_world_model_run, run_synthesis, synthesize_with)
 from dawm.world_model.trainer import train_world_model
 
 Method = Literal["td3bc", "iql", "dawm-td3bc", "dawm-iql", "dwm-td3bc", "dwm-iql"]
@@ -331,7 +331,10 @@ def _synthetic_stage(cfg: RunConfig, wm_dir: Path, slug: str, root: Path, times:
     else:
         fid_cfg = dataclasses.replace(cfg.fidelity, dataset=cfg.dataset, world_model=str(wm_dir), out=str(fid_dir),
                                       seed=cfg.seed)
-        report, _ = run_fidelity(syn_path, fid_cfg)
+        # the guards' ensemble is the same model when its size matches (same data and seed): train it once
+        same = guarded(syn) and (syn.ensemble_members, syn.ensemble_steps) == (fid_cfg.ensemble_members,
+                                                                             fid_cfg.ensemble_steps)
+        report, _ = run_fidelity(syn_path, fid_cfg, guard_ensemble_dir(syn_path) if same else None)
     times["fidelity"] = time.perf_counter() - t0
     return syn_path, {"report": str(fid_file), **fidelity_headline(report)}
 
@@ -350,7 +353,7 @@ def _refreshing_source(cfg: RunConfig, wm_dir: Path, dataset: Dataset, first: Da
     """DAWM's refresh schedule: set k >= 1 is synthesised in memory with seed (seed + 1) * 1000 + k."""
     world_model, idm, learned_term = load_world_model_run(wm_dir, device)
     syn = dataclasses.replace(cfg.synthesis, world_model=str(wm_dir), seed=cfg.seed, device=cfg.device)
-    ensemble = guard_ensemble(syn, dataset, first_path.with_name(first_path.stem + "-guard-ensemble"))
+    ensemble = guard_ensemble(syn, dataset, guard_ensemble_dir(first_path))
 
     def generate(k: int) -> Transitions:
         generated = synthesize_with(syn, world_model, idm, learned_term, dataset, (cfg.seed + 1) * 1000 + k,

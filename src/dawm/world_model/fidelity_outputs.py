@@ -146,11 +146,12 @@ def plot_rollouts(synthetic: Dataset, out_dir: str | Path, source: Dataset | Non
     return paths
 
 
-def run_fidelity(synthetic_path: str | Path, cfg: FidelityConfig | None = None) -> tuple[dict, Path]:
+def run_fidelity(synthetic_path: str | Path, cfg: FidelityConfig | None = None,
+                 ensemble_dir: str | Path | None = None) -> tuple[dict, Path]:
     """Load everything `cfg` names, measure, and write fidelity.json, fidelity.md and rollout PNGs.
 
-    The reference ensemble is trained in <out>/ensemble (reused when data and config match).
-    Returns (report, output directory).
+    The reference ensemble is trained in `ensemble_dir` (default <out>/ensemble), or reused from there
+    when data and config match. Returns (report, output directory).
     """
     cfg = cfg or FidelityConfig()
     synthetic_path = Path(synthetic_path)
@@ -168,7 +169,7 @@ def run_fidelity(synthetic_path: str | Path, cfg: FidelityConfig | None = None) 
     ensemble, ens_summary = None, None
     if source is not None and cfg.ensemble_steps > 0:
         ens_cfg = EnsembleConfig(members=cfg.ensemble_members, max_steps=cfg.ensemble_steps, seed=cfg.seed)
-        ensemble, ens_summary = reference_ensemble(source, out / "ensemble", ens_cfg)
+        ensemble, ens_summary = reference_ensemble(source, Path(ensemble_dir or out / "ensemble"), ens_cfg)
     report = fidelity_report(synthetic, env_id, source, idm=idm, ensemble=ensemble, n_samples=cfg.n_samples,
                              seed=cfg.seed, n_rollouts=cfg.n_rollouts)
     report["synthetic_file"] = str(synthetic_path)

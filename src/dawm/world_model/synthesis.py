@@ -297,13 +297,18 @@ def run_synthesis(cfg: SynthesisConfig) -> tuple[Path, Dataset]:
         pool = np.flatnonzero(val if cfg.starts == "val" else ~val)
         if len(pool) == 0:
             raise DawmError(f"--starts {cfg.starts}: the world model's split leaves no such episodes")
-    ensemble = guard_ensemble(cfg, dataset, out.with_name(out.stem + "-guard-ensemble"))
+    ensemble = guard_ensemble(cfg, dataset, guard_ensemble_dir(out))
     synthetic = synthesize_with(cfg, wm, idm, term, dataset, cfg.seed, ensemble, start_indices=pool)
     return write_dataset(synthetic, out, overwrite=cfg.overwrite), synthetic
 
 
 def guarded(cfg: SynthesisConfig) -> bool:
     return cfg.ensemble_termination or cfg.disagreement_quantile > 0.0 or cfg.consistency_quantile > 0.0
+
+
+def guard_ensemble_dir(synthetic_file: Path) -> Path:
+    """Where the guards' ensemble of a synthetic file is trained: beside it."""
+    return synthetic_file.with_name(synthetic_file.stem + "-guard-ensemble")
 
 
 def guard_ensemble(cfg: SynthesisConfig, dataset: Dataset, directory: Path):
