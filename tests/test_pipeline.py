@@ -37,10 +37,12 @@ def test_dawm_run_tiny_end_to_end_and_reuse(hopper_file, tmp_path, capsys):
     assert counts["synthetic"] > 0 and counts["real"] > 0  # the agent really drew from both sources
     assert set(summary["stage_seconds"]) == {"dataset", "world_model", "synthesis", "fidelity", "agent",
                                               "baseline_wait"}
-    # the fidelity check reuses the guards' ensemble (same data, size and seed) instead of training its own
+    # one one-step ensemble per (data, size, seed) under the root: the guards' and the fidelity check's
     syn_file = Path(summary["synthetic_file"])
-    assert (syn_file.with_name(syn_file.stem + "-guard-ensemble") / "ensemble.pt").exists()
+    ensembles = list((tmp_path / "ensembles").glob("*/ensemble.pt"))
+    assert len(ensembles) == 1 and not syn_file.with_name(syn_file.stem + "-guard-ensemble").exists()
     assert not (syn_file.with_name(syn_file.stem + "-fidelity") / "ensemble").exists()
+    ensemble_mtime = ensembles[0].stat().st_mtime
     assert json.loads(Path(summary["fidelity"]["report"]).read_text())["ensemble_training"]["steps"] > 0
     wm_file = tmp_path / "world_model" / summary["world_model"].rsplit("/", 1)[-1] / "world_model.pt"
     wm_mtime = wm_file.stat().st_mtime
@@ -61,6 +63,8 @@ def test_dawm_run_tiny_end_to_end_and_reuse(hopper_file, tmp_path, capsys):
     assert main(quick + ["--synthesis.refresh-every", "80"]) == 0
     refreshed = json.loads((tmp_path / "dawm-td3bc-hopper-random-small-seed0" / "summary.json").read_text())
     assert refreshed["agent_run"] != summary["agent_run"] and refreshed["synthetic_file"] == summary["synthetic_file"]
+    assert list((tmp_path / "ensembles").glob("*/ensemble.pt")) == ensembles  # its guards reuse the ensemble
+    assert ensembles[0].stat().st_mtime == ensemble_mtime
 
     # DWM uses the same world model (reused, not retrained) only in the critic target.
     assert main(["run", "--preset", "tiny", "--method", "dwm-iql", "--dwm-horizon", "3", "--no-baseline", "--dataset",

@@ -50,7 +50,7 @@ from dawm.world_model.config import WorldModelConfig
 from dawm.world_model.fidelity import FidelityConfig
 from dawm.world_model.fidelity_outputs import run_fidelity
 from dawm.world_model.oracle import oracle_dataset
-from dawm.world_model.synthesis import (SynthesisConfig, guard_ensemble, guard_ensemble_dir, guarded,
+from dawm.world_model.synthesis import (SynthesisConfig, guard_ensemble, guarded,
                                         load_world_model_run, run_synthesis, synthesize_with)
 from dawm.world_model.trainer import train_world_model
 
@@ -213,14 +213,15 @@ def _run_stages(cfg: RunConfig, dataset: Dataset, algo: str, root: Path, times: 
         wm_dir = _world_model_stage(cfg, fp, slug, root, times)
         summary["world_model"] = str(wm_dir)
     if cfg.method.startswith("dawm-"):
-        synthetic_path, fidelity = _synthetic_stage(cfg, wm_dir, slug, root, times)
+        synthetic_path, fidelity = _synthetic_stage(cfg, wm_dir, fp, slug, root, times)
         synthetic = load_dataset(str(synthetic_path))
         if cfg.synthesis.oracle:
             synthetic = _oracle_stage(synthetic_path, synthetic, times)
             summary["synthetic_source"] = "oracle (diagnostic: the simulator's r, s', done for the synthetic s, a)"
         synthetic_source = TransitionBuffer(Transitions.from_dataset(synthetic), device, seed=cfg.seed + 1)
         if cfg.synthesis.refresh_every > 0:
-            synthetic_source = _refreshing_source(cfg, wm_dir, dataset, synthetic, synthetic_path, device)
+            synthetic_source = _refreshing_source(cfg, wm_dir, dataset, synthetic, _ensemble_dir(
+                root, slug, fp, cfg.synthesis.ensemble_members, cfg.synthesis.ensemble_steps, cfg.seed), device)
         agent_inputs = [_fingerprint(synthetic), cfg.synthesis.refresh_every]
         summary.update(synthetic_file=str(synthetic_path), synthetic_transitions=len(synthetic), fidelity=fidelity)
     elif cfg.method.startswith("dwm-"):
@@ -309,7 +310,14 @@ def _world_model_stage(cfg: RunConfig, fp: list, slug: str, root: Path, times: d
     return wm_dir
 
 
-def _synthetic_stage(cfg: RunConfig, wm_dir: Path, slug: str, root: Path, times: dict) -> tuple[Path, dict]:
+def _ensemble_dir(root: Path, slug: str, fp: list, members: int, steps: int, seed: int) -> Path:
+    """The one-step ensemble of (data, size, seed): one model, trained once per run root and shared by the
+    guards, the fidelity check and refreshed sets (reference_ensemble checks what it loads)."""
+    return root / "ensembles" / f"{slug}-{_digest(fp, members, steps, seed)}"
+
+
+def _synthetic_stage(cfg: RunConfig, wm_dir: Path, fp: list, slug: str, root: Path,
+                     times: dict) -> tuple[Path, dict]:
     """Synthesise (or reuse) the transitions and check (or reuse) their fidelity."""
     syn = cfg.synthesis
     # later sets are made in memory, the oracle is derived from this file; the pipeline's own fields are set below
@@ -320,7 +328,8 @@ def _synthetic_stage(cfg: RunConfig, wm_dir: Path, slug: str, root: Path, times:
     t0 = time.perf_counter()
     if not syn_path.exists():
         run_synthesis(dataclasses.replace(syn, world_model=str(wm_dir), dataset=cfg.dataset, out=str(syn_path),
-                                          seed=cfg.seed, device=cfg.device))
+                                          seed=cfg.seed, device=cfg.device),
+                      _ensemble_dir(root, slug, fp, syn.ensemble_members, syn.ensemble_steps, cfg.seed))
     times["synthesis"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -331,10 +340,8 @@ def _synthetic_stage(cfg: RunConfig, wm_dir: Path, slug: str, root: Path, times:
     else:
         fid_cfg = dataclasses.replace(cfg.fidelity, dataset=cfg.dataset, world_model=str(wm_dir), out=str(fid_dir),
                                       seed=cfg.seed)
-        # the guards' ensemble is the same model when its size matches (same data and seed): train it once
-        same = guarded(syn) and (syn.ensemble_members, syn.ensemble_steps) == (fid_cfg.ensemble_members,
-                                                                             fid_cfg.ensemble_steps)
-        report, _ = run_fidelity(syn_path, fid_cfg, guard_ensemble_dir(syn_path) if same else None)
+        report, _ = run_fidelity(syn_path, fid_cfg, _ensemble_dir(root, slug, fp, fid_cfg.ensemble_members,
+                                                                  fid_cfg.ensemble_steps, cfg.seed))
     times["fidelity"] = time.perf_counter() - t0
     return syn_path, {"report": str(fid_file), **fidelity_headline(report)}
 
@@ -349,11 +356,11 @@ def _oracle_stage(synthetic_path: Path, synthetic: Dataset, times: dict) -> Data
     return load_dataset(str(path))
 
 
-def _refreshing_source(cfg: RunConfig, wm_dir: Path, dataset: Dataset, first: Dataset, first_path: Path, device):
+def _refreshing_source(cfg: RunConfig, wm_dir: Path, dataset: Dataset, first: Dataset, ensemble_dir: Path, device):
     """DAWM's refresh schedule: set k >= 1 is synthesised in memory with seed (seed + 1) * 1000 + k."""
     world_model, idm, learned_term = load_world_model_run(wm_dir, device)
     syn = dataclasses.replace(cfg.synthesis, world_model=str(wm_dir), seed=cfg.seed, device=cfg.device)
-    ensemble = guard_ensemble(syn, dataset, guard_ensemble_dir(first_path))
+    ensemble = guard_ensemble(syn, dataset, ensemble_dir)
 
     def generate(k: int) -> Transitions:
         generated = synthesize_with(syn, world_model, idm, learned_term, dataset, (cfg.seed + 1) * 1000 + k,

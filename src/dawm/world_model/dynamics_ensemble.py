@@ -12,6 +12,7 @@ held-out weights.
 
 from __future__ import annotations
 
+import fcntl
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -245,15 +246,18 @@ def reference_ensemble(ds: Dataset, run_dir: str | Path, config: EnsembleConfig 
     settings = {k: v for k, v in asdict(cfg).items() if k not in ("device", "threads")}  # not the model
     run_dir, key = Path(run_dir), {"dataset": ds.name, "transitions": len(ds), **settings}
     weights, summary_path = run_dir / "ensemble.pt", run_dir / "summary.json"
-    if weights.exists() and summary_path.exists():
-        previous = json.loads(summary_path.read_text())
-        if previous.get("trained_on") == key:
-            return DynamicsEnsemble.load(weights, str(resolve_device(cfg.device))), previous
-    for stale in (summary_path, run_dir / "metrics.jsonl"):  # a different model: start the record afresh
-        stale.unlink(missing_ok=True)
-    run = Run(run_dir, cfg)
-    model, summary = train_ensemble_on_dataset(ds, cfg, log=lambda step, m: run.log(step, m, "ensemble"))
-    model.save(weights)
-    summary = {k: v for k, v in summary.items() if k != "history"}
-    run.finish({**summary, "trained_on": key})
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    with open(run_dir.with_name(run_dir.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # runs sharing this ensemble (bench workers) wait for one to train it
+        if weights.exists() and summary_path.exists():
+            previous = json.loads(summary_path.read_text())
+            if previous.get("trained_on") == key:
+                return DynamicsEnsemble.load(weights, str(resolve_device(cfg.device))), previous
+        for stale in (summary_path, run_dir / "metrics.jsonl"):  # a different model: start the record afresh
+            stale.unlink(missing_ok=True)
+        run = Run(run_dir, cfg)
+        model, summary = train_ensemble_on_dataset(ds, cfg, log=lambda step, m: run.log(step, m, "ensemble"))
+        model.save(weights)
+        summary = {k: v for k, v in summary.items() if k != "history"}
+        run.finish({**summary, "trained_on": key})
     return model, {**summary, "trained_on": key}

@@ -278,8 +278,9 @@ def load_world_model_run(path: str | Path, device: str | torch.device = "cpu"):
     return wm, idm, term
 
 
-def run_synthesis(cfg: SynthesisConfig) -> tuple[Path, Dataset]:
-    """Load the run and the dataset, synthesize, write `cfg.out`; returns (path, synthetic dataset)."""
+def run_synthesis(cfg: SynthesisConfig, ensemble_dir: str | Path | None = None) -> tuple[Path, Dataset]:
+    """Load the run and the dataset, synthesize, write `cfg.out`; returns (path, synthetic dataset).
+    The guards' ensemble is trained in (or reused from) `ensemble_dir`, by default beside `cfg.out`."""
     if not cfg.world_model or not cfg.out:
         raise DawmError("--world-model and --out are required")
     out = Path(cfg.out)
@@ -297,7 +298,7 @@ def run_synthesis(cfg: SynthesisConfig) -> tuple[Path, Dataset]:
         pool = np.flatnonzero(val if cfg.starts == "val" else ~val)
         if len(pool) == 0:
             raise DawmError(f"--starts {cfg.starts}: the world model's split leaves no such episodes")
-    ensemble = guard_ensemble(cfg, dataset, guard_ensemble_dir(out))
+    ensemble = guard_ensemble(cfg, dataset, Path(ensemble_dir) if ensemble_dir else guard_ensemble_dir(out))
     synthetic = synthesize_with(cfg, wm, idm, term, dataset, cfg.seed, ensemble, start_indices=pool)
     return write_dataset(synthetic, out, overwrite=cfg.overwrite), synthetic
 
