@@ -126,7 +126,9 @@ def table(out: Path, variants: list[str], reps: int) -> None:
 
 def across(scores: stats.Scores, variants: list[str], reps: int) -> None:
     """Per variant and agent, over every dataset that has both it and the plain agent (>= 2): the
-    aggregate IQM of each and P(variant > plain agent), rliable's stratified bootstrap."""
+    aggregate IQM of each and P(variant > plain agent), rliable's stratified bootstrap; with `dwm`
+    listed, also P(variant > DWM) over the datasets that have both."""
+    versus_dwm = "dwm" in variants
     rows = []
     for agent in AGENTS:
         for variant in variants:
@@ -136,11 +138,18 @@ def across(scores: stats.Scores, variants: list[str], reps: int) -> None:
                 continue
             agg = stats.aggregate_table(scores, [agent, key], datasets, reps)
             poi = stats.probability_of_improvement(scores, key, agent, datasets, reps)
-            rows.append(f"| {variant} | {agent} | {len(datasets)} | {agg[agent]['iqm'].text()} | "
-                        f"{agg[key]['iqm'].text()} | {poi.text(2)} |")
+            row = (f"| {variant} | {agent} | {len(datasets)} | {agg[agent]['iqm'].text()} | "
+                   f"{agg[key]['iqm'].text()} | {poi.text(2)} |")
+            if versus_dwm:
+                dwm = f"dwm-{agent}@dwm"
+                both = [d for d in datasets if dwm in scores[d]]
+                row += (f" {stats.probability_of_improvement(scores, key, dwm, both, reps).text(2)} |"
+                        if variant != "dwm" and len(both) >= 2 else " – |")
+            rows.append(row)
     if rows:
         print("\nacross datasets\n\n| variant | agent | datasets | plain IQM [95% CI] | variant IQM [95% CI] | "
-              "P(variant > plain agent) [95% CI] |\n|---|---|---:|---|---|---|")
+              "P(variant > plain agent) [95% CI] |" + (" P(variant > DWM) [95% CI] |" if versus_dwm else "")
+              + "\n|---|---|---:|---|---|---|" + ("---|" if versus_dwm else ""))
         print("\n".join(rows))
 
 
