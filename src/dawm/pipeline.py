@@ -20,7 +20,6 @@ dwm-iql are the DWM baseline: the same world model used only for multi-step crit
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import hashlib
 import json
 import multiprocessing
@@ -44,7 +43,7 @@ from dawm.results.report import write_run_report
 from dawm.utils.checkpoint import write_json
 from dawm.utils.config import check_choices, save_config
 from dawm.utils.errors import DawmError
-from dawm.utils.runs import slug as make_slug
+from dawm.utils.runs import exclusive, slug as make_slug
 from dawm.utils.torch_utils import resolve_device
 from dawm.world_model.config import WorldModelConfig
 from dawm.world_model.fidelity import FidelityConfig
@@ -301,9 +300,7 @@ def _world_model_stage(cfg: RunConfig, fp: list, slug: str, root: Path, times: d
     wm_cfg = dataclasses.replace(cfg.world_model, dataset=cfg.dataset, seed=seed, device=cfg.device, out=None)
     wm_dir = root / "world_model" / f"{slug}-{_digest(fp, dataclasses.asdict(wm_cfg))}"
     t0 = time.perf_counter()
-    wm_dir.parent.mkdir(parents=True, exist_ok=True)
-    with open(wm_dir.with_suffix(".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # runs sharing this world model (bench workers) wait for one to train it
+    with exclusive(wm_dir):
         if not (wm_dir / "summary.json").exists():
             train_world_model(dataclasses.replace(wm_cfg, out=str(wm_dir)))
     times["world_model"] = time.perf_counter() - t0

@@ -9,15 +9,27 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from dawm.utils.checkpoint import load_checkpoint, save_checkpoint, write_json
 from dawm.utils.config import save_config
+
+
+@contextmanager
+def exclusive(run_dir: Path) -> Iterator[None]:
+    """Hold `<run_dir>.lock`: processes sharing a cached run (bench workers) wait while one makes it."""
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    with open(run_dir.with_name(run_dir.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def slug(name: str) -> str:

@@ -12,7 +12,6 @@ held-out weights.
 
 from __future__ import annotations
 
-import fcntl
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ from dawm.utils.checkpoint import load_checkpoint, save_checkpoint
 from dawm.utils.config import check_choices
 from dawm.utils.errors import DawmError
 from dawm.utils.progress import progress
-from dawm.utils.runs import Run
+from dawm.utils.runs import Run, exclusive
 from dawm.utils.stacked_linear import StackedLinear
 from dawm.utils.torch_utils import resolve_device, set_threads
 
@@ -246,9 +245,7 @@ def reference_ensemble(ds: Dataset, run_dir: str | Path, config: EnsembleConfig 
     settings = {k: v for k, v in asdict(cfg).items() if k not in ("device", "threads")}  # not the model
     run_dir, key = Path(run_dir), {"dataset": ds.name, "transitions": len(ds), **settings}
     weights, summary_path = run_dir / "ensemble.pt", run_dir / "summary.json"
-    run_dir.parent.mkdir(parents=True, exist_ok=True)
-    with open(run_dir.with_name(run_dir.name + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # runs sharing this ensemble (bench workers) wait for one to train it
+    with exclusive(run_dir):
         if weights.exists() and summary_path.exists():
             previous = json.loads(summary_path.read_text())
             if previous.get("trained_on") == key:
