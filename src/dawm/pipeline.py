@@ -219,8 +219,8 @@ def _run_stages(cfg: RunConfig, dataset: Dataset, algo: str, root: Path, times: 
             summary["synthetic_source"] = "oracle (diagnostic: the simulator's r, s', done for the synthetic s, a)"
         synthetic_source = TransitionBuffer(Transitions.from_dataset(synthetic), device, seed=cfg.seed + 1)
         if cfg.synthesis.refresh_every > 0:
-            synthetic_source = _refreshing_source(cfg, wm_dir, dataset, synthetic, _ensemble_dir(
-                root, slug, fp, cfg.synthesis.ensemble_members, cfg.synthesis.ensemble_steps, cfg.seed), device)
+            synthetic_source = _refreshing_source(cfg, wm_dir, dataset, synthetic,
+                                                  _ensemble_dir(root, slug, fp, cfg.synthesis, cfg.seed), device)
         agent_inputs = [_fingerprint(synthetic), cfg.synthesis.refresh_every]
         summary.update(synthetic_file=str(synthetic_path), synthetic_transitions=len(synthetic), fidelity=fidelity)
     elif cfg.method.startswith("dwm-"):
@@ -307,10 +307,10 @@ def _world_model_stage(cfg: RunConfig, fp: list, slug: str, root: Path, times: d
     return wm_dir
 
 
-def _ensemble_dir(root: Path, slug: str, fp: list, members: int, steps: int, seed: int) -> Path:
+def _ensemble_dir(root: Path, slug: str, fp: list, cfg: SynthesisConfig | FidelityConfig, seed: int) -> Path:
     """The one-step ensemble of (data, size, seed): one model, trained once per run root and shared by the
     guards, the fidelity check and refreshed sets (reference_ensemble checks what it loads)."""
-    return root / "ensembles" / f"{slug}-{_digest(fp, members, steps, seed)}"
+    return root / "ensembles" / f"{slug}-{_digest(fp, cfg.ensemble_members, cfg.ensemble_steps, seed)}"
 
 
 def _synthetic_stage(cfg: RunConfig, wm_dir: Path, fp: list, slug: str, root: Path,
@@ -326,7 +326,7 @@ def _synthetic_stage(cfg: RunConfig, wm_dir: Path, fp: list, slug: str, root: Pa
     if not syn_path.exists():
         run_synthesis(dataclasses.replace(syn, world_model=str(wm_dir), dataset=cfg.dataset, out=str(syn_path),
                                           seed=cfg.seed, device=cfg.device),
-                      _ensemble_dir(root, slug, fp, syn.ensemble_members, syn.ensemble_steps, cfg.seed))
+                      _ensemble_dir(root, slug, fp, syn, cfg.seed))
     times["synthesis"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -337,8 +337,7 @@ def _synthetic_stage(cfg: RunConfig, wm_dir: Path, fp: list, slug: str, root: Pa
     else:
         fid_cfg = dataclasses.replace(cfg.fidelity, dataset=cfg.dataset, world_model=str(wm_dir), out=str(fid_dir),
                                       seed=cfg.seed)
-        report, _ = run_fidelity(syn_path, fid_cfg, _ensemble_dir(root, slug, fp, fid_cfg.ensemble_members,
-                                                                  fid_cfg.ensemble_steps, cfg.seed))
+        report, _ = run_fidelity(syn_path, fid_cfg, _ensemble_dir(root, slug, fp, fid_cfg, cfg.seed))
     times["fidelity"] = time.perf_counter() - t0
     return syn_path, {"report": str(fid_file), **fidelity_headline(report)}
 
@@ -363,7 +362,6 @@ def _refreshing_source(cfg: RunConfig, wm_dir: Path, dataset: Dataset, first: Da
         generated = synthesize_with(syn, world_model, idm, learned_term, dataset, (cfg.seed + 1) * 1000 + k,
                                     ensemble, show_progress=False)
         if syn.oracle:
-
             generated = oracle_dataset(generated)
         return Transitions.from_dataset(generated)
 
