@@ -73,7 +73,8 @@ class SynthesisConfig:
     for the same (s, a) than this quantile of the ensemble's own error on real transitions (e.g. 0.9): the IDM's
     action does not explain the generated state; terminal steps are kept (s' is not used there); 0 = off."""
     ensemble_members: int = 5
-    """Members of the guards' one-step ensemble (trained once per synthetic set, beside it)."""
+    """Members of the guards' one-step ensemble (trained once: beside the set for `dawm synthesize`, under the
+    run root's ensembles/ for `dawm run`)."""
     ensemble_steps: int = 3000
     """Most training steps of the guards' one-step ensemble (early stopping usually ends it sooner)."""
     first_step: FirstStep = "real"
