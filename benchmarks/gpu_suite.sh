@@ -10,9 +10,9 @@
 #     bash benchmarks/gpu_suite.sh OUT_DIR parity     # instead: issue #13's d3rlpy parity grid at 30k
 #                                                     # updates, 8 runs sharing the GPU
 #     bash benchmarks/gpu_suite.sh OUT_DIR study      # instead: issue #12's study (today's default and the
-#                                                     # oracle on three datasets and on a 10% subset of
-#                                                     # hopper-medium-replay, then the world-model
-#                                                     # variants), with its own plain baseline, 5 seeds
+#                                                     # oracle on three datasets and on 2% subsets of
+#                                                     # them, then the world-model variants), with its
+#                                                     # own plain baseline, 5 seeds
 #
 # Datasets: a machine without the generated datasets makes them on first use (minutes each). To
 # skip that, copy them into gpu-cache/datasets/ (ignored by git; e.g. cp ~/.cache/dawm/datasets/
@@ -60,14 +60,18 @@ if [ "${2:-}" = study ]; then  # resumable cell by cell; GPU runs differ from CP
        combined+ratio-0.25+oracle --datasets hopper-medium-replay hopper-medium walker2d-medium-replay"
     S="python3 benchmarks/study_synthetic.py --out $out/study --seeds 0 1 2 3 4 --variants combined+karras \
        combined+mlp-denoiser"
-    # the data-scarce setting: a random 10% of hopper-medium-replay's episodes (seed 0), plain vs today's default
-    scarce=$out/hopper-medium-replay-10pct.hdf5
+    step study_decide 270 $D --workers 6 run  # makes the datasets first where they are not cached
+    # the data-scarce setting: a random 2% of each dataset's episodes (seed 0), where the plain agents are
+    # short of data (docs/results.md), plain vs today's default and its oracle
+    scarce=""
+    for d in hopper-medium-replay hopper-medium walker2d-medium-replay; do
+        f=$out/$d-2pct.hdf5
+        [ -f "$f" ] || step "subset_$d" 60 python3 -m dawm dataset subset $d --fraction 0.02 --seed 0 --out "$f"
+        scarce="$scarce $f"
+    done
     C="python3 benchmarks/study_synthetic.py --out $out/study-scarce --seeds 0 1 2 3 4 --variants combined+ratio-0.25 \
-       combined+ratio-0.25+oracle --datasets $scarce"
-    step study_decide 270 $D --workers 6 run  # makes hopper-medium-replay first where it is not cached
-    [ -f "$scarce" ] || step study_subset 30 python3 -m dawm dataset subset hopper-medium-replay --fraction 0.1 \
-        --seed 0 --out "$scarce"
-    step study_scarce 120 $C --workers 6 run
+       combined+ratio-0.25+oracle --datasets$scarce"
+    step study_scarce 150 $C --workers 6 run
     step study_screen 90 $S --workers 6 run
     $D table | tee -a "$log"
     $C table | tee -a "$log"
