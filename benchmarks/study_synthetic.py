@@ -88,14 +88,18 @@ def grid(out: Path, variant: str, args) -> BenchConfig:
                        out=str(out / variant), run=run)
 
 
-def table(out: Path, variants: list[str], reps: int) -> None:
+def table(out: Path, variants: list[str], reps: int, datasets: list[str] | None = None) -> None:
+    """The tables of the recorded cells; `datasets` (names or files) keeps only those, e.g. one fraction
+    of a dataset's subsets, so that the across-datasets rows do not pool two sizes of one dataset."""
+    keep = {Path(d).stem if d.endswith((".hdf5", ".h5")) else d for d in datasets} if datasets else None
     scores: stats.Scores = {}
     for variant in ["baseline", *variants]:
-        g = Grid.load(out / variant)
+        g = _grid(out / variant, keep)
         for dataset, by_method in g.scores().items():
             for method, values in by_method.items():
                 scores.setdefault(dataset, {})[method if variant == "baseline" else f"{method}@{variant}"] = values
-    scores = {d: by for d, by in scores.items() if any("@" in m for m in by)}  # datasets a variant ran on
+    scores = {d: by for d, by in scores.items()  # datasets a variant ran on
+              if any("@" in m for m in by) and (keep is None or d in keep)}
     versus_dwm = "dwm" in variants  # then also P(variant > DWM's agent): issue #12 asks DAWM to beat both
     for dataset, by in scores.items():
         print(f"\n{dataset}\n\n| variant | agent | IQM [95% CI] | seeds | P(variant > plain agent) [95% CI] |"
@@ -119,9 +123,15 @@ def table(out: Path, variants: list[str], reps: int) -> None:
     across(scores, variants, reps)
     for variant in variants:
         if (out / variant / "cells").is_dir():
-            fid = fidelity_table(Grid.load(out / variant))
+            fid = fidelity_table(_grid(out / variant, keep))
             if fid:
                 print(f"\nfidelity, {variant}:\n\n{fid}")
+
+
+def _grid(out: Path, keep: set[str] | None) -> Grid:
+    """The grid's cells on the kept datasets (a cell file is <method>__<dataset>__seed<k>.json)."""
+    paths = sorted((out / "cells").glob("*.json"))
+    return Grid.load(out, [p for p in paths if keep is None or p.name.split("__")[1] in keep])
 
 
 def across(scores: stats.Scores, variants: list[str], reps: int) -> None:
@@ -157,7 +167,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("action", choices=("run", "table"))
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    p.add_argument("--datasets", nargs="+", default=["hopper-medium-replay"])
+    p.add_argument("--datasets", nargs="+", default=None,
+                   help="run: the datasets (default hopper-medium-replay); table: only these (default all recorded)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--workers", type=int, default=2, help="local processes (one CPU-heavy process per core)")
     p.add_argument("--out", default="runs/study-synthetic")
@@ -168,13 +179,14 @@ def main() -> None:
     args = p.parse_args()
     out = Path(args.out)
     if args.action == "run":
+        args.datasets = args.datasets or ["hopper-medium-replay"]
         for variant in ["baseline", *args.variants]:
             print(f"== {variant}", flush=True)
             try:
                 run_bench(grid(out, variant, args))
             except DawmError as e:  # a failed cell is retried on the next run; go on with the others
                 print(f"{variant}: {e}", flush=True)
-    table(out, args.variants, args.reps)
+    table(out, args.variants, args.reps, args.datasets)
 
 
 if __name__ == "__main__":
