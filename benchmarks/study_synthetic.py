@@ -17,6 +17,7 @@ stopped. `table` prints, per variant and agent, the IQM with its 95% CI, P(varia
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from dawm.bench import BenchConfig, run_bench
@@ -88,16 +89,19 @@ def grid(out: Path, variant: str, args) -> BenchConfig:
                        out=str(out / variant), run=run)
 
 
-def table(out: Path, variants: list[str], reps: int, datasets: list[str] | None = None) -> None:
+def table(out: Path, variants: list[str], reps: int, datasets: list[str] | None = None, final: int = 1) -> None:
     """The tables of the recorded cells; `datasets` (names or files) keeps only those, e.g. one fraction
-    of a dataset's subsets, so that the across-datasets rows do not pool two sizes of one dataset."""
+    of a dataset's subsets, so that the across-datasets rows do not pool two sizes of one dataset; `final` > 1
+    scores each seed by the mean of its last `final` evaluations instead of the last one."""
     keep = {Path(d).stem if d.endswith((".hdf5", ".h5")) else d for d in datasets} if datasets else None
     scores: stats.Scores = {}
     for variant in ["baseline", *variants]:
         g = _grid(out / variant, keep)
-        for dataset, by_method in g.scores().items():
+        for dataset, by_method in g.scores(final).items():
             for method, values in by_method.items():
                 scores.setdefault(dataset, {})[method if variant == "baseline" else f"{method}@{variant}"] = values
+        for line in g.problems:
+            print(f"{variant}: {line}", file=sys.stderr)
     scores = {d: by for d, by in scores.items()  # datasets a variant ran on
               if any("@" in m for m in by) and (keep is None or d in keep)}
     versus_dwm = "dwm" in variants  # then also P(variant > DWM's agent): issue #12 asks DAWM to beat both
@@ -175,6 +179,9 @@ def main() -> None:
     p.add_argument("--reps", type=int, default=2000, help="bootstrap resamples")
     p.add_argument("--precision", default="float32", choices=("float32", "bfloat16", "auto"),
                    help="matmul precision of every stage (float32: as the recorded cells ran)")
+    p.add_argument("--final", type=int, default=1,
+                   help="table: score each seed by the mean of its last N evaluations (TD3+BC's convention; "
+                        "default 1, the final evaluation)")
     p.add_argument("--preset", default="", help="`dawm run` preset of every cell (e.g. tiny, for a smoke test)")
     args = p.parse_args()
     out = Path(args.out)
@@ -186,7 +193,7 @@ def main() -> None:
                 run_bench(grid(out, variant, args))
             except DawmError as e:  # a failed cell is retried on the next run; go on with the others
                 print(f"{variant}: {e}", flush=True)
-    table(out, args.variants, args.reps, args.datasets)
+    table(out, args.variants, args.reps, args.datasets, args.final)
 
 
 if __name__ == "__main__":

@@ -150,3 +150,18 @@ def test_fidelity_table_labels_the_oracle_sets_check(tmp_path):
     model, oracle = (fidelity_table(Grid.load(tmp_path / v)) for v in ("model", "oracle"))
     assert "| d | synthetic | 0.100 |" in model and "before the oracle" not in model
     assert "| d | synthetic (model's, before the oracle) | 0.100 |" in oracle and "| 2 |" in oracle
+
+
+def test_scores_from_the_last_evaluations(tmp_path):
+    """final=k scores a seed by the mean of its last k evaluations; a run with fewer is left out, said once."""
+    for seed, evals in enumerate(([1.0, 2.0, 6.0, 10.0], [3.0, 7.0])):
+        run = tmp_path / f"run{seed}"
+        run.mkdir()
+        rows = [{"step": 1000 * (i + 1), "eval/score_mean": v} for i, v in enumerate(evals)]
+        rows.insert(1, {"step": 1500, "train/loss": 0.5})  # training rows carry no score
+        (run / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+        _cell(tmp_path / "g", "iql", "d", seed, evals[-1], agent_run=str(run))
+    grid = Grid.load(tmp_path / "g")
+    assert grid.scores() == {"d": {"iql": [10.0, 7.0]}}
+    assert grid.scores(final=3) == {"d": {"iql": [6.0]}}
+    assert len(grid.problems) == 1 and "seed 1: 2 evaluations" in grid.problems[0]

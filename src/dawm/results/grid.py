@@ -54,10 +54,20 @@ class Grid:
         methods = list(dict.fromkeys(c["method"] for c in cells))
         return cls(out, cells, datasets, methods, problems)
 
-    def scores(self) -> dict[str, dict[str, list[float]]]:
+    def scores(self, final: int = 1) -> dict[str, dict[str, list[float]]]:
+        """{dataset: {method: per-seed scores}}: the final evaluation (CORL's convention), or with `final` > 1
+        each seed's mean over its last `final` evaluations (TD3+BC's), read from its learning curve."""
         by: dict = defaultdict(lambda: defaultdict(list))
         for c in sorted(self.cells, key=lambda c: c["seed"]):
-            by[c["dataset"]][c["method"]].append(float(c["score_mean"]))
+            if final <= 1:
+                by[c["dataset"]][c["method"]].append(float(c["score_mean"]))
+                continue
+            curve = plots.eval_curve(Path(c.get("agent_run", "")) / "metrics.jsonl")
+            if len(curve) < final:
+                self.problems.append(f"cell {c['method']} {c['dataset']} seed {c['seed']}: {len(curve)} evaluations "
+                                     f"at {c.get('agent_run', '?')}/metrics.jsonl, fewer than {final}; left out")
+                continue
+            by[c["dataset"]][c["method"]].append(statistics.fmean(curve[k] for k in sorted(curve)[-final:]))
         return {d: dict(m) for d, m in by.items()}
 
     def curves(self) -> dict[str, dict[str, list[dict[int, float]]]]:
