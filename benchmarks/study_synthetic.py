@@ -26,6 +26,7 @@ from dawm.results import stats
 from dawm.results.grid import Grid, fidelity_table
 from dawm.utils.config import load_config, update_config
 from dawm.utils.errors import DawmError
+from dawm.utils.runs import slug
 from dawm.world_model.synthesis import PUBLISHED_SYNTHESIS
 
 
@@ -93,7 +94,7 @@ def table(out: Path, variants: list[str], reps: int, datasets: list[str] | None 
     """The tables of the recorded cells; `datasets` (names or files) keeps only those, e.g. one fraction
     of a dataset's subsets, so that the across-datasets rows do not pool two sizes of one dataset; `final` > 1
     scores each seed by the mean of its last `final` evaluations instead of the last one."""
-    keep = {Path(d).stem if d.endswith((".hdf5", ".h5")) else d for d in datasets} if datasets else None
+    keep = {slug(d) for d in datasets} if datasets else None  # as dawm bench names its cell files
     scores: stats.Scores = {}
     for variant in ["baseline", *variants]:
         g = _grid(out / variant, keep)
