@@ -2,6 +2,7 @@
 
     python benchmarks/study_synthetic.py run   [--variants published own-rtg ...] [--workers 2]
     python benchmarks/study_synthetic.py table [--out runs/study-synthetic]
+    python benchmarks/study_synthetic.py table --out benchmarks/results/study-synthetic  # the committed records
 
 Every variant is one `dawm bench` grid (dawm-td3bc, dawm-iql) under <out>/<variant>, sharing one
 pipeline root, so variants that leave the world model alone reuse one (8k steps, seed 0); the
@@ -126,15 +127,15 @@ def table(out: Path, variants: list[str], reps: int, datasets: list[str] | None 
                 print(row.rstrip())
     across(scores, variants, reps)
     for variant in variants:
-        if (out / variant / "cells").is_dir():
-            fid = fidelity_table(_grid(out / variant, keep))
-            if fid:
-                print(f"\nfidelity, {variant}:\n\n{fid}")
+        fid = fidelity_table(_grid(out / variant, keep))
+        if fid:
+            print(f"\nfidelity, {variant}:\n\n{fid}")
 
 
 def _grid(out: Path, keep: set[str] | None) -> Grid:
-    """The grid's cells on the kept datasets (a cell file is <method>__<dataset>__seed<k>.json)."""
-    paths = sorted((out / "cells").glob("*.json"))
+    """The grid's cells on the kept datasets (a cell file is <method>__<dataset>__seed<k>.json): a study's
+    <out>/<variant>/cells/, or the records committed flat under benchmarks/results/<study>/<variant>/."""
+    paths = sorted((out / "cells").glob("*.json")) or sorted(out.glob("*__*__seed*.json"))
     return Grid.load(out, [p for p in paths if keep is None or p.name.split("__")[1] in keep])
 
 
