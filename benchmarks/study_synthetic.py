@@ -66,6 +66,10 @@ VARIANTS: dict[str, dict] = {
     "combined+ratio-0.25": _on(COMBINED, synthetic_ratio=0.25),
     "combined+consistency-0.9": _on(COMBINED, synthesis={"consistency_quantile": 0.9}),
     "combined+anchored": _on(COMBINED, synthesis={"first_step": "anchored"}),
+    # the world-model knobs aimed at the averaged futures, on today's defaults (retrain the model)
+    "combined+ratio-0.25+karras": _on(COMBINED, synthetic_ratio=0.25, world_model={"schedule": "karras"}),
+    "combined+ratio-0.25+mlp-denoiser": _on(COMBINED, synthetic_ratio=0.25,
+                                            world_model={"denoiser": "mlp", "dim": 512, "n_layers": 4}),
     # diagnostics: a variant's synthetic (s, a) with the simulator's (r, s', done)
     "oracle": _on(PUBLISHED_SYNTHESIS, synthesis={"oracle": True}),
     "combined+ratio-0.25+oracle": _on(COMBINED, synthetic_ratio=0.25, synthesis={"oracle": True}),
