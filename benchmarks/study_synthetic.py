@@ -11,7 +11,7 @@ same world model. Each variant changes one thing against `published` (DAWM as pu
 defaults before this study) or `combined` (today's defaults), and `oracle` is the diagnostic
 bound, not a candidate. Grids are resumable cell by cell: an interrupted study continues where it
 stopped. `table` prints, per variant and agent, the IQM with its 95% CI, P(variant > plain agent)
-(and P(variant > DWM) when `dwm` is listed) with its CI, and the fidelity headline;
+(and P(variant > V) with `--versus V`, P(variant > DWM) when `dwm` is listed) with its CI, and the fidelity headline;
 `table --variants combined+ratio-0.25 dwm` is issue #12's six-method table.
 """
 
@@ -95,10 +95,14 @@ def grid(out: Path, variant: str, args) -> BenchConfig:
                        out=str(out / variant), run=run)
 
 
-def table(out: Path, variants: list[str], reps: int, datasets: list[str] | None = None, final: int = 1) -> None:
+def table(out: Path, variants: list[str], reps: int, datasets: list[str] | None = None, final: int = 1,
+          versus: str | None = None) -> None:
     """The tables of the recorded cells; `datasets` (names or files) keeps only those, e.g. one fraction
     of a dataset's subsets, so that the across-datasets rows do not pool two sizes of one dataset; `final` > 1
-    scores each seed by the mean of its last `final` evaluations instead of the last one."""
+    scores each seed by the mean of its last `final` evaluations instead of the last one; `versus` (a variant)
+    adds the column P(variant > that variant), e.g. `dwm`: issue #12 asks DAWM to beat DWM's agents too."""
+    if versus and versus not in variants:
+        variants = [*variants, versus]
     keep = {slug(d) for d in datasets} if datasets else None  # as dawm bench names its cell files
     scores: stats.Scores = {}
     for variant in ["baseline", *variants]:
@@ -109,27 +113,26 @@ def table(out: Path, variants: list[str], reps: int, datasets: list[str] | None 
         for line in g.problems:
             print(f"{variant}: {line}", file=sys.stderr)
     scores = {d: by for d, by in scores.items() if any("@" in m for m in by)}  # datasets a variant ran on
-    versus_dwm = "dwm" in variants  # then also P(variant > DWM's agent): issue #12 asks DAWM to beat both
+    column = _versus_column(versus)
     for dataset, by in scores.items():
-        print(f"\n{dataset}\n\n| variant | agent | IQM [95% CI] | seeds | P(variant > plain agent) [95% CI] |"
-              + (" P(variant > DWM) [95% CI] |" if versus_dwm else ""))
-        print("|---|---|---|---|---|" + ("---|" if versus_dwm else ""))
+        print(f"\n{dataset}\n\n| variant | agent | IQM [95% CI] | seeds | P(variant > plain agent) [95% CI] |{column}")
+        print("|---|---|---|---|---|" + ("---|" if versus else ""))
         table_ = stats.dataset_table({dataset: by}, reps)
         for agent in AGENTS:
             if agent in by:
                 print(f"| plain | {agent} | {table_[dataset, agent]['iqm'].text()} | {len(by[agent])} | – |"
-                      + (" – |" if versus_dwm else ""))
+                      + (" – |" if versus else ""))
             for variant in variants:
                 key = f"{prefix(variant)}{agent}@{variant}"
                 if key not in by:
                     continue
                 row = f"| {variant} | {agent} | {table_[dataset, key]['iqm'].text()} | {len(by[key])} | "
-                for base in [agent] + ([f"dwm-{agent}@dwm"] if versus_dwm else []):
+                for base in [agent] + ([f"{prefix(versus)}{agent}@{versus}"] if versus else []):
                     poi = (stats.probability_of_improvement(scores, key, base, [dataset], reps)
                            if base in by and base != key else None)
                     row += f"{poi.text(2) if poi else '–'} | "
                 print(row.rstrip())
-    across(scores, variants, reps)
+    across(scores, variants, reps, versus)
     for variant in variants:
         fid = fidelity_table(_grid(out / variant, keep))
         if fid:
@@ -143,11 +146,15 @@ def _grid(out: Path, keep: set[str] | None) -> Grid:
     return Grid.load(out, [p for p in paths if keep is None or p.name.split("__")[1] in keep])
 
 
-def across(scores: stats.Scores, variants: list[str], reps: int) -> None:
+def _versus_column(versus: str | None) -> str:
+    """The header cell of the P(variant > versus) column ('' without one)."""
+    return f" P(variant > {'DWM' if versus == 'dwm' else versus}) [95% CI] |" if versus else ""
+
+
+def across(scores: stats.Scores, variants: list[str], reps: int, versus: str | None = None) -> None:
     """Per variant and agent, over every dataset that has both it and the plain agent (>= 2): the
-    aggregate IQM of each and P(variant > plain agent), rliable's stratified bootstrap; with `dwm`
-    listed, also P(variant > DWM) over the datasets that have both."""
-    versus_dwm = "dwm" in variants
+    aggregate IQM of each and P(variant > plain agent), rliable's stratified bootstrap; with `versus`
+    (a variant), also P(variant > versus) over the datasets that have both."""
     rows = []
     for agent in AGENTS:
         for variant in variants:
@@ -159,16 +166,16 @@ def across(scores: stats.Scores, variants: list[str], reps: int) -> None:
             poi = stats.probability_of_improvement(scores, key, agent, datasets, reps)
             row = (f"| {variant} | {agent} | {len(datasets)} | {agg[agent]['iqm'].text()} | "
                    f"{agg[key]['iqm'].text()} | {poi.text(2)} |")
-            if versus_dwm:
-                dwm = f"dwm-{agent}@dwm"
-                both = [d for d in datasets if dwm in scores[d]]
-                row += (f" {stats.probability_of_improvement(scores, key, dwm, both, reps).text(2)} |"
-                        if variant != "dwm" and len(both) >= 2 else " – |")
+            if versus:
+                base = f"{prefix(versus)}{agent}@{versus}"
+                both = [d for d in datasets if base in scores[d]]
+                row += (f" {stats.probability_of_improvement(scores, key, base, both, reps).text(2)} |"
+                        if variant != versus and len(both) >= 2 else " – |")
             rows.append(row)
     if rows:
         print("\nacross datasets\n\n| variant | agent | datasets | plain IQM [95% CI] | variant IQM [95% CI] | "
-              "P(variant > plain agent) [95% CI] |" + (" P(variant > DWM) [95% CI] |" if versus_dwm else "")
-              + "\n|---|---|---:|---|---|---|" + ("---|" if versus_dwm else ""))
+              "P(variant > plain agent) [95% CI] |" + _versus_column(versus)
+              + "\n|---|---|---:|---|---|---|" + ("---|" if versus else ""))
         print("\n".join(rows))
 
 
@@ -187,6 +194,8 @@ def main() -> None:
     p.add_argument("--final", type=int, default=1,
                    help="table: score each seed by the mean of its last N evaluations (TD3+BC's convention; "
                         "default 1, the final evaluation)")
+    p.add_argument("--versus", default=None, choices=list(VARIANTS),
+                   help="table: also P(variant > this variant) (default: dwm when it is listed)")
     p.add_argument("--preset", default="", help="`dawm run` preset of every cell (e.g. tiny, for a smoke test)")
     args = p.parse_args()
     out = Path(args.out)
@@ -198,7 +207,8 @@ def main() -> None:
                 run_bench(grid(out, variant, args))
             except DawmError as e:  # a failed cell is retried on the next run; go on with the others
                 print(f"{variant}: {e}", flush=True)
-    table(out, args.variants, args.reps, args.datasets, args.final)
+    table(out, args.variants, args.reps, args.datasets, args.final,
+          args.versus or ("dwm" if "dwm" in args.variants else None))
 
 
 if __name__ == "__main__":
