@@ -58,8 +58,8 @@ if [ "${2:-}" = study ]; then  # resumable cell by cell; GPU runs differ from CP
     # decision), then the world-model variants on hopper-medium-replay
     D="python3 benchmarks/study_synthetic.py --out $out/study --seeds 0 1 2 3 4 --variants combined+ratio-0.25 \
        combined+ratio-0.25+oracle --datasets hopper-medium-replay hopper-medium walker2d-medium-replay"
-    S="python3 benchmarks/study_synthetic.py --out $out/study --seeds 0 1 2 3 4 --variants combined+karras \
-       combined+mlp-denoiser"
+    S="python3 benchmarks/study_synthetic.py --out $out/study --seeds 0 1 2 3 4 --variants combined+ratio-0.25+karras \
+       combined+ratio-0.25+mlp-denoiser"
     step study_decide 270 $D --workers 6 run  # makes the datasets first where they are not cached
     # the data-scarce setting: a random 2% of each dataset's episodes (seed 0), where the plain agents are
     # short of data (docs/results.md), plain vs today's default and its oracle
