@@ -70,6 +70,8 @@ VARIANTS: dict[str, dict] = {
     "combined+ratio-0.25+karras": _on(COMBINED, synthetic_ratio=0.25, world_model={"schedule": "karras"}),
     "combined+ratio-0.25+mlp-denoiser": _on(COMBINED, synthetic_ratio=0.25,
                                             world_model={"denoiser": "mlp", "dim": 512, "n_layers": 4}),
+    # the model proposes the (s, a), the one-step ensemble answers them (after the oracle showed the answers matter)
+    "combined+ratio-0.25+ensemble-labels": _on(COMBINED, synthetic_ratio=0.25, synthesis={"labels": "ensemble"}),
     # diagnostics: a variant's synthetic (s, a) with the simulator's (r, s', done)
     "oracle": _on(PUBLISHED_SYNTHESIS, synthesis={"oracle": True}),
     "combined+ratio-0.25+oracle": _on(COMBINED, synthetic_ratio=0.25, synthesis={"oracle": True}),

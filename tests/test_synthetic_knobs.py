@@ -239,6 +239,41 @@ def test_consistency_guard_drops_steps_whose_next_state_the_ensemble_does_not_re
     np.testing.assert_array_equal(out.terminals, [False, True, False, True])
 
 
+def test_ensemble_labels_answer_every_generated_step(monkeypatch):
+    """labels='ensemble': each generated step's (r, s', done) is the ensemble's mean answer and the env's rule on
+    it, every row its own episode; a real step 0 keeps the data's answer; synthesize_with asks for the ensemble."""
+    from dawm.world_model.guards import relabel
+    from dawm.world_model import synthesis
+    from dawm.world_model.synthesis import SynthesisConfig, guarded, synthesize_with
+
+    class Ensemble:  # s' = s + 1 (so s' > 2.5 "falls" below), r = 2 s[0]
+        def predict(self, obs, act, member="mean"):
+            assert member == "mean"
+            return obs + 1.0, 2.0 * obs[:, 0]
+
+    obs = np.array([[0.0, 0], [1.0, 0], [2.0, 0], [0.5, 0], [1.5, 0], [3.0, 0]], np.float32)
+    syn = Dataset(obs, np.zeros((6, 1), np.float32), np.full(6, 9.0), np.zeros(6, bool),
+                  np.array([0, 0, 1, 0, 0, 1], bool), np.full((6, 2), 7.0, np.float32),
+                  infos={"horizon_step": np.tile(np.arange(3), 2)}, metadata={"env_id": "x"})
+    rule = lambda s: s[:, 0] > 2.5  # noqa: E731
+    out = relabel(syn, Ensemble(), rule)
+    np.testing.assert_allclose(out.next_observations, obs + 1.0)
+    np.testing.assert_allclose(out.rewards, 2.0 * obs[:, 0])
+    np.testing.assert_array_equal(out.terminals, [False, False, True, False, False, True])
+    np.testing.assert_array_equal(out.timeouts, ~out.terminals)  # each row an episode of its own
+    np.testing.assert_array_equal(out.infos["horizon_step"], syn.infos["horizon_step"])
+    real = relabel(syn, Ensemble(), rule, real_first_step=True)
+    for row in (0, 3):  # step 0 is the data's transition: its answer is kept
+        np.testing.assert_allclose(real.next_observations[row], [7.0, 7.0])
+        assert real.rewards[row] == 9.0 and not real.terminals[row]
+    np.testing.assert_allclose(real.rewards[[1, 2, 4, 5]], 2.0 * obs[[1, 2, 4, 5], 0])
+    assert guarded(SynthesisConfig(ensemble_termination=False, labels="ensemble"))
+    assert not guarded(SynthesisConfig(ensemble_termination=False))
+    monkeypatch.setattr(synthesis, "synthesize", lambda *a, **k: syn)
+    with pytest.raises(DawmError, match="need a one-step ensemble"):
+        synthesize_with(SynthesisConfig(ensemble_termination=False, labels="ensemble"), None, None, None, None, 0)
+
+
 def test_guard_quantiles_are_checked():
     from dawm.world_model.synthesis import SynthesisConfig, synthesize_with
 

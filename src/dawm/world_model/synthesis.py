@@ -72,6 +72,10 @@ class SynthesisConfig:
     """Drop a step, and the rest of its rollout, where the generated s' is further from the one-step ensemble's s'
     for the same (s, a) than this quantile of the ensemble's own error on real transitions (e.g. 0.9): the IDM's
     action does not explain the generated state; terminal steps are kept (s' is not used there); 0 = off."""
+    labels: Literal["model", "ensemble"] = "model"
+    """Where each generated step's (r, s', done) comes from: the diffusion model ('model', DAWM), or the one-step
+    ensemble's answer for the same (s, a) ('ensemble': the model and the IDM only propose the pairs; a departure
+    from the paper, measured in docs/results.md)."""
     ensemble_members: int = 5
     """Members of the guards' one-step ensemble (trained once: beside the set for `dawm synthesize`, under the
     run root's ensembles/ for `dawm run`)."""
@@ -305,7 +309,9 @@ def run_synthesis(cfg: SynthesisConfig, ensemble_dir: str | Path | None = None) 
 
 
 def guarded(cfg: SynthesisConfig) -> bool:
-    return cfg.ensemble_termination or cfg.disagreement_quantile > 0.0 or cfg.consistency_quantile > 0.0
+    """Whether `cfg` needs the one-step ensemble (a guard or its labels)."""
+    return (cfg.ensemble_termination or cfg.disagreement_quantile > 0.0 or cfg.consistency_quantile > 0.0
+            or cfg.labels == "ensemble")
 
 
 def guard_ensemble_dir(synthetic_file: Path) -> Path:
@@ -339,11 +345,14 @@ def synthesize_with(cfg: SynthesisConfig, wm: TrajectoryDiffusion, idm: InverseD
     if not guarded(cfg):
         return synthetic
     if ensemble is None:
-        raise DawmError("--ensemble-termination / --disagreement-quantile / --consistency-quantile need a one-step "
-                        "ensemble (guard_ensemble)")
-    from dawm.world_model.guards import guard
+        raise DawmError("--ensemble-termination / --disagreement-quantile / --consistency-quantile / --labels "
+                        "ensemble need a one-step ensemble (guard_ensemble)")
+    from dawm.world_model.guards import guard, relabel
 
     done_fn, _ = resolve_termination(termination, dataset.env_id)
-    return guard(synthetic, ensemble, dataset, done_fn, ensemble_termination=cfg.ensemble_termination,
-                 disagreement_quantile=cfg.disagreement_quantile, consistency_quantile=cfg.consistency_quantile,
-                 real_first_step=cfg.first_step in REAL_STEP0, seed=seed)
+    real_first_step = cfg.first_step in REAL_STEP0
+    synthetic = guard(synthetic, ensemble, dataset, done_fn, ensemble_termination=cfg.ensemble_termination,
+                      disagreement_quantile=cfg.disagreement_quantile, consistency_quantile=cfg.consistency_quantile,
+                      real_first_step=real_first_step, seed=seed)
+    return relabel(synthetic, ensemble, done_fn, real_first_step=real_first_step) if cfg.labels == "ensemble" \
+        else synthetic
