@@ -98,17 +98,18 @@ def grid(out: Path, variant: str, args) -> BenchConfig:
 
 
 def table(out: Path, variants: list[str], reps: int, datasets: list[str] | None = None, final: int = 1,
-          versus: str | None = None) -> None:
+          versus: str | None = None, baseline: Path | None = None) -> None:
     """The tables of the recorded cells; `datasets` (names or files) keeps only those, e.g. one fraction
     of a dataset's subsets, so that the across-datasets rows do not pool two sizes of one dataset; `final` > 1
     scores each seed by the mean of its last `final` evaluations instead of the last one; `versus` (a variant)
-    adds the column P(variant > that variant), e.g. `dwm`: issue #12 asks DAWM to beat DWM's agents too."""
+    adds the column P(variant > that variant), e.g. `dwm`: issue #12 asks DAWM to beat DWM's agents too;
+    `baseline` is where the plain agents' records are (default <out>/baseline), e.g. a bfloat16 grid's."""
     if versus and versus not in variants:
         variants = [*variants, versus]
     keep = {slug(d) for d in datasets} if datasets else None  # as dawm bench names its cell files
     scores: stats.Scores = {}
     for variant in ["baseline", *variants]:
-        g = _grid(out / variant, keep)
+        g = _grid(baseline if variant == "baseline" and baseline else out / variant, keep)
         for dataset, by_method in g.scores(final).items():
             for method, values in by_method.items():
                 scores.setdefault(dataset, {})[method if variant == "baseline" else f"{method}@{variant}"] = values
@@ -198,6 +199,8 @@ def main() -> None:
                         "default 1, the final evaluation)")
     p.add_argument("--versus", default=None, choices=list(VARIANTS),
                    help="table: also P(variant > this variant) (default: dwm when it is listed)")
+    p.add_argument("--baseline", default=None,
+                   help="table: the plain agents' records (default <out>/baseline; e.g. a bfloat16 grid's)")
     p.add_argument("--preset", default="", help="`dawm run` preset of every cell (e.g. tiny, for a smoke test)")
     args = p.parse_args()
     out = Path(args.out)
@@ -210,7 +213,7 @@ def main() -> None:
             except DawmError as e:  # a failed cell is retried on the next run; go on with the others
                 print(f"{variant}: {e}", flush=True)
     table(out, args.variants, args.reps, args.datasets, args.final,
-          args.versus or ("dwm" if "dwm" in args.variants else None))
+          args.versus or ("dwm" if "dwm" in args.variants else None), args.baseline and Path(args.baseline))
 
 
 if __name__ == "__main__":
