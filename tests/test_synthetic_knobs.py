@@ -270,8 +270,16 @@ def test_ensemble_labels_answer_every_generated_step(monkeypatch):
     assert guarded(SynthesisConfig(ensemble_termination=False, labels="ensemble"))
     assert not guarded(SynthesisConfig(ensemble_termination=False))
     monkeypatch.setattr(synthesis, "synthesize", lambda *a, **k: syn)
+    cfg = SynthesisConfig(ensemble_termination=False, first_step="generated", labels="ensemble")
     with pytest.raises(DawmError, match="need a one-step ensemble"):
-        synthesize_with(SynthesisConfig(ensemble_termination=False, labels="ensemble"), None, None, None, None, 0)
+        synthesize_with(cfg, None, None, None, None, 0)
+
+    class Term:  # a learned termination classifier, so that the toy env needs no declared rule
+        predict = staticmethod(rule)
+
+    out = synthesize_with(cfg, None, None, Term(), syn, 0, ensemble=Ensemble())  # the knob reaches the relabelling
+    np.testing.assert_allclose(out.rewards, 2.0 * obs[:, 0])
+    np.testing.assert_array_equal(out.terminals, [False, False, True, False, False, True])
 
 
 def test_guard_quantiles_are_checked():
