@@ -108,8 +108,9 @@ def table(out: Path, variants: list[str], reps: int, datasets: list[str] | None 
         variants = [*variants, versus]
     keep = {slug(d) for d in datasets} if datasets else None  # as dawm bench names its cell files
     scores: stats.Scores = {}
+    grids = {}  # read once: the scores here, the fidelity tables below
     for variant in ["baseline", *variants]:
-        g = _grid(baseline if variant == "baseline" and baseline else out / variant, keep)
+        g = grids[variant] = _grid(baseline if variant == "baseline" and baseline else out / variant, keep)
         for dataset, by_method in g.scores(final).items():
             for method, values in by_method.items():
                 scores.setdefault(dataset, {})[method if variant == "baseline" else f"{method}@{variant}"] = values
@@ -137,7 +138,7 @@ def table(out: Path, variants: list[str], reps: int, datasets: list[str] | None 
                 print(row.rstrip())
     across(scores, variants, reps, versus)
     for variant in variants:
-        fid = fidelity_table(_grid(out / variant, keep))
+        fid = fidelity_table(grids[variant])
         if fid:
             print(f"\nfidelity, {variant}:\n\n{fid}")
 
