@@ -72,6 +72,9 @@ VARIANTS: dict[str, dict] = {
                                             world_model={"denoiser": "mlp", "dim": 512, "n_layers": 4}),
     # the model proposes the (s, a), the one-step ensemble answers them (after the oracle showed the answers matter)
     "combined+ratio-0.25+ensemble-labels": _on(COMBINED, synthetic_ratio=0.25, synthesis={"labels": "ensemble"}),
+    # the choice of (s, a), which the oracle says limits TD3+BC: starts leaning to better episodes, shorter rollouts
+    "combined+ratio-0.25+return-starts": _on(COMBINED, synthetic_ratio=0.25, synthesis={"start_weighting": "return"}),
+    "combined+ratio-0.25+horizon-3": _on(COMBINED, synthetic_ratio=0.25, synthesis={"horizon": 3}),
     # diagnostics: a variant's synthetic (s, a) with the simulator's (r, s', done)
     "oracle": _on(PUBLISHED_SYNTHESIS, synthesis={"oracle": True}),
     "combined+ratio-0.25+oracle": _on(COMBINED, synthetic_ratio=0.25, synthesis={"oracle": True}),

@@ -14,7 +14,7 @@ from dawm.envs.simulator import simulate_transitions
 from dawm.utils.errors import DawmError
 from dawm.world_model.fidelity import compare, novelty_report, spread_report
 from dawm.world_model.oracle import oracle_dataset
-from dawm.world_model.synthesis import resolve_target_rtg, synthesize
+from dawm.world_model.synthesis import resolve_target_rtg, start_weights, synthesize
 from test_world_model_synthesis import parts  # noqa: F401  (the untrained world model fixture)
 
 
@@ -94,6 +94,24 @@ def test_first_step_real_and_drop(parts):  # noqa: F811
     assert (dropped.infos["horizon_step"] > 0).all() and len(dropped) == later.sum()
     with pytest.raises(DawmError, match="first-step"):
         synthesize(wm, idm, ds, 4, first_step="both", **kw)
+
+
+def test_return_weighting_draws_starts_by_their_episode_return_rank(parts):  # noqa: F811
+    ds = make_random_dataset(n_episodes=4, ep_len=5)
+    ds.rewards[:] = np.repeat([3.0, 1.0, 3.0, 2.0], 5)  # episode returns 15, 5, 15, 10: a tie at the top
+    assert start_weights(ds, "uniform") is None
+    np.testing.assert_allclose(start_weights(ds, "return"), np.repeat([3.5, 1.0, 3.5, 2.0], 5) / 4)
+    with pytest.raises(DawmError, match="start-weighting"):
+        start_weights(ds, "best")
+    ds, wm, idm = parts
+    kw = dict(target_rtg="own", horizon=1, seed=3, show_progress=False)
+    ranks = start_weights(ds, "return")
+    drawn = {how: synthesize(wm, idm, ds, 2000, start_weighting=how, **kw).infos["start_index"]
+             for how in ("uniform", "return")}
+    # uniform starts sit at the mean rank; return-weighted ones at E[rank^2] / E[rank], the rank-weighted mean
+    assert abs(ranks[drawn["uniform"]].mean() - ranks.mean()) < 0.03
+    assert abs(ranks[drawn["return"]].mean() - (ranks ** 2).mean() / ranks.mean()) < 0.03
+    assert ranks[drawn["return"]].mean() > ranks[drawn["uniform"]].mean() + 0.05
 
 
 def test_oracle_matches_the_simulator_on_a_toy_batch():

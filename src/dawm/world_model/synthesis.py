@@ -38,6 +38,7 @@ from dawm.world_model.samplers import Sampler
 
 
 FirstStep = Literal["generated", "real", "anchored", "drop"]
+StartWeighting = Literal["uniform", "return"]
 FIRST_STEPS = typing.get_args(FirstStep)
 REAL_STEP0 = ("real", "anchored")  # the first_step values whose step 0 is the data's own transition
 # DAWM as published (and this project's defaults before issue #12's study chose today's): one high return-to-go
@@ -58,9 +59,13 @@ class SynthesisConfig:
     out: str = ""
     """Output HDF5 file (written atomically)."""
     n_starts: int = 100_000
-    """Number of rollouts (start pairs drawn uniformly from the chosen episodes)."""
+    """Number of rollouts (start pairs drawn from the chosen episodes, as `start_weighting` says)."""
     starts: Literal["all", "train", "val"] = "all"
     """Episodes to draw start pairs from: 'all', 'train' or 'val' (the world model's held-out episodes)."""
+    start_weighting: StartWeighting = "uniform"
+    """How start pairs are drawn: 'uniform' over the steps (the data's own mix), or 'return' (each step with
+    probability proportional to its episode's return rank, with replacement: the synthetic data leans towards the
+    better episodes of a mixed dataset, as return-weighted sampling does for the real data in Hong et al. 2023)."""
     ensemble_termination: bool = True
     """Also end a rollout where the env's termination rule fires on a one-step model ensemble's s' for the
     same (s, a) (trained on the real data; dawm.world_model.guards): the diffusion model alone misses about
@@ -158,6 +163,20 @@ def resolve_target_rtg(target: str | float, dataset: Dataset, gamma: float = 0.9
                         f"own return-to-go) or 'own+0.1' (own + 0.1 x rtg_scale)") from None
 
 
+def start_weights(dataset: Dataset, how: str) -> np.ndarray | None:
+    """Per step, the unnormalised probability of drawing it as a start pair: None for 'uniform'; for 'return',
+    its episode's return rank in (0, 1] (the best episode 1, ties averaged). A rank, not the return itself, so
+    the weighting needs no temperature and reads the same on any reward scale."""
+    if how == "uniform":
+        return None
+    if how != "return":
+        raise DawmError(f"--start-weighting '{how}' (expected one of: {', '.join(typing.get_args(StartWeighting))})")
+    from scipy.stats import rankdata
+
+    returns = dataset.episode_returns()
+    return (rankdata(returns) / len(returns))[dataset.episode_ids()]
+
+
 def resolve_termination(termination: Callable | None, env_id: str | None) -> tuple[Callable, str]:
     """(done function on raw next states, its description); the env's declared rule unless given."""
     if termination is not None:
@@ -176,13 +195,15 @@ def synthesize(world_model: TrajectoryDiffusion, idm: InverseDynamics, dataset: 
                batch_size: int = 2048, seed: int = 0, termination: Callable[[np.ndarray], np.ndarray] | None = None,
                temperature: float | None = None, eta: float = 0.0, start_indices: np.ndarray | None = None,
                world_model_path: str | None = None, show_progress: bool = True, precision: str = "float32",
-               first_step: str = SynthesisConfig.first_step) -> Dataset:
+               first_step: str = SynthesisConfig.first_step,
+               start_weighting: str = SynthesisConfig.start_weighting) -> Dataset:
     """Generate `n_starts` rollouts of `horizon` (<= T - 1, default T - 1) steps; see the module docstring.
 
     `first_step`: what step 0 (the real s_t, a_t) gets: 'generated' (the model's r_t, s_{t+1}),
     'real' (the dataset's own r_t, s_{t+1}: it is known, and the generated one is the least accurate
     step), 'anchored' (the same, and the model generates the later steps given them: step 1 starts from
-    the real s_{t+1}) or 'drop' (no step-0 transition: only the IDM-labelled steps k >= 1)."""
+    the real s_{t+1}) or 'drop' (no step-0 transition: only the IDM-labelled steps k >= 1);
+    `start_weighting`: 'uniform' or 'return' (SynthesisConfig.start_weighting)."""
     if first_step not in FIRST_STEPS:
         raise DawmError(f"--first-step '{first_step}' (expected one of: {', '.join(FIRST_STEPS)})")
     T = world_model.window
@@ -208,7 +229,10 @@ def synthesize(world_model: TrajectoryDiffusion, idm: InverseDynamics, dataset: 
         pool = pool[known[pool] | dataset.terminals[pool]]
         if len(pool) == 0:
             raise DawmError(f"--first-step {first_step}: no start pair in '{dataset.name}' has a known next state")
-    starts = np.sort(rng.choice(pool, size=n_starts, replace=n_starts > len(pool)))
+    weights = start_weights(dataset, start_weighting)
+    weights = None if weights is None else weights[pool]
+    starts = np.sort(rng.choice(pool, size=n_starts, replace=weights is not None or n_starts > len(pool),
+                                p=None if weights is None else weights / weights.sum()))
     rtg = resolve_target_rtg(target_rtg, dataset, meta.get("gamma", 0.99), float(world_model.rtg_scale), starts)
     rtgs = np.broadcast_to(np.asarray(rtg, dtype=np.float32), (n_starts,))  # one condition per start
 
@@ -341,7 +365,8 @@ def synthesize_with(cfg: SynthesisConfig, wm: TrajectoryDiffusion, idm: InverseD
     synthetic = synthesize(wm, idm, dataset, cfg.n_starts, cfg.target_rtg, cfg.horizon, cfg.guidance,
                            cfg.sampler, cfg.sampling_steps, cfg.batch_size, seed, termination=termination,
                            temperature=cfg.temperature, eta=cfg.eta, world_model_path=cfg.world_model,
-                           precision=cfg.precision, first_step=cfg.first_step, **kw)
+                           precision=cfg.precision, first_step=cfg.first_step,
+                           start_weighting=cfg.start_weighting, **kw)
     if not guarded(cfg):
         return synthetic
     if ensemble is None:
