@@ -291,9 +291,11 @@ def test_train_agent_seeds_match_single_runs_and_resume(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["TD3BC-1", "TD3BC-2", "IQL-1", "IQL-2"])
-def test_checkpoint_from_before_stacked_linear_resumes_exactly(name):
+def test_checkpoint_from_before_stacked_linear_resumes_as_before(name):
     """A checkpoint written before the critics' layers were StackedLinear modules (tests/fixtures/
-    make_legacy_agents.py, run at cdb3abe) loads and continues as the old code continued it."""
+    make_legacy_agents.py, run at cdb3abe) loads and continues as the old code continued it: exactly on
+    the machine that made the fixture, to float32 rounding on another CPU (its matmul kernels round
+    differently: 1e-8 measured on an Intel AMX machine), far below what a wrong layout would give."""
     legacy = torch.load(Path(__file__).parent / "fixtures" / "legacy_agents.pt", weights_only=True)[name]
     cls = {"TD3BC": TD3BC, "IQL": IQL}[name.split("-")[0]]
     assert EnsembleMLP.is_legacy(legacy["checkpoint"]["critic"])
@@ -318,4 +320,4 @@ def test_checkpoint_from_before_stacked_linear_resumes_exactly(name):
             exp, cur = ({f"{i}.{k}": v for i, s in o["state"].items() for k, v in s.items()} for o in (exp, cur))
         assert exp.keys() == cur.keys()
         for key in exp:
-            torch.testing.assert_close(cur[key], exp[key], rtol=0, atol=0, msg=f"{part}.{key}")
+            torch.testing.assert_close(cur[key], exp[key], rtol=1e-5, atol=1e-6, msg=f"{part}.{key}")
