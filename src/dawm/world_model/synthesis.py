@@ -38,8 +38,8 @@ from dawm.world_model.samplers import Sampler
 
 
 FirstStep = Literal["generated", "real", "anchored", "drop"]
-StartWeighting = Literal["uniform", "return"]
 FIRST_STEPS = typing.get_args(FirstStep)
+StartWeighting = Literal["uniform", "return"]
 REAL_STEP0 = ("real", "anchored")  # the first_step values whose step 0 is the data's own transition
 # DAWM as published (and this project's defaults before issue #12's study chose today's): one high return-to-go
 # target for every start, step 0 generated, no ensemble check; e.g. for a baseline of the method as published.
@@ -230,9 +230,8 @@ def synthesize(world_model: TrajectoryDiffusion, idm: InverseDynamics, dataset: 
         if len(pool) == 0:
             raise DawmError(f"--first-step {first_step}: no start pair in '{dataset.name}' has a known next state")
     weights = start_weights(dataset, start_weighting)
-    weights = None if weights is None else weights[pool]
-    starts = np.sort(rng.choice(pool, size=n_starts, replace=weights is not None or n_starts > len(pool),
-                                p=None if weights is None else weights / weights.sum()))
+    p = None if weights is None else weights[pool] / weights[pool].sum()  # None: uniform, the draws as before
+    starts = np.sort(rng.choice(pool, size=n_starts, replace=p is not None or n_starts > len(pool), p=p))
     rtg = resolve_target_rtg(target_rtg, dataset, meta.get("gamma", 0.99), float(world_model.rtg_scale), starts)
     rtgs = np.broadcast_to(np.asarray(rtg, dtype=np.float32), (n_starts,))  # one condition per start
 
