@@ -24,7 +24,7 @@ from pathlib import Path
 from dawm.bench import BenchConfig, run_bench
 from dawm.pipeline import RunConfig
 from dawm.results import stats
-from dawm.results.grid import Grid, fidelity_table
+from dawm.results.grid import Grid, fidelity_table, mixed_data
 from dawm.utils.config import load_config, update_config
 from dawm.utils.errors import DawmError
 from dawm.utils.runs import slug
@@ -119,6 +119,10 @@ def table(out: Path, variants: list[str], reps: int, datasets: list[str] | None 
                 scores.setdefault(dataset, {})[method if variant == "baseline" else f"{method}@{variant}"] = values
         for line in g.problems:
             print(f"{variant}: {line}", file=sys.stderr)
+    labelled = [{**c, "method": c["method"] if v == "baseline" else f"{c['method']}@{v}"}
+                for v, g in grids.items() for c in g.cells]
+    for line in mixed_data(labelled):  # across variants; within one, Grid.load reported it above
+        print(f"all variants: {line}", file=sys.stderr)
     scores = {d: by for d, by in scores.items() if any("@" in m for m in by)}  # datasets a variant ran on
     column = _versus_column(versus)
     for dataset, by in scores.items():

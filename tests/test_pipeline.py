@@ -53,6 +53,7 @@ def test_dawm_run_tiny_end_to_end_and_reuse(hopper_file, tmp_path, capsys):
                  str(tmp_path), "--device", "cpu", "--synthetic-ratio", "0.9"]) == 0
     plain = json.loads((tmp_path / "td3bc-hopper-random-small-seed0" / "summary.json").read_text())
     assert plain["agent_run"] == base["agent_run"] and plain["score_mean"] == base["score_mean"]
+    assert len(plain["dataset_digest"]) == 10 and plain["dataset_digest"] == summary["dataset_digest"]
     quick = args + ["--no-baseline"]  # the baseline was checked above; later runs skip its process
     assert main(quick) == 0
     again = json.loads((tmp_path / "dawm-td3bc-hopper-random-small-seed0" / "summary.json").read_text())

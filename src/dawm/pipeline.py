@@ -205,7 +205,9 @@ def run_pipeline(cfg: RunConfig) -> dict:
 def _run_stages(cfg: RunConfig, dataset: Dataset, algo: str, root: Path, times: dict) -> dict:
     """Every stage of `cfg.method` after loading the dataset; returns the run's summary."""
     fp, slug = _fingerprint(dataset), make_slug(dataset.name)
-    summary: dict = {"method": cfg.method, "dataset": dataset.name, "env_id": dataset.env_id, "seed": cfg.seed}
+    # the digest tells apart datasets of one name made on different machines (collection is exact per CPU only)
+    summary: dict = {"method": cfg.method, "dataset": dataset.name, "env_id": dataset.env_id, "seed": cfg.seed,
+                     "dataset_digest": _digest(fp)}
     device = resolve_device(cfg.device)
     synthetic_source, target_fn, agent_inputs, real_source = None, None, None, None
     if cfg.method.startswith(("dawm-", "dwm-")):

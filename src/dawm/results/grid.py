@@ -52,7 +52,7 @@ class Grid:
             cells.append(cell)
         datasets = list(dict.fromkeys(c["dataset"] for c in cells))
         methods = list(dict.fromkeys(c["method"] for c in cells))
-        return cls(out, cells, datasets, methods, problems)
+        return cls(out, cells, datasets, methods, problems + mixed_data(cells))
 
     def scores(self, final: int = 1) -> dict[str, dict[str, list[float]]]:
         """{dataset: {method: per-seed scores}}: the final evaluation (CORL's convention), or with `final` > 1
@@ -80,6 +80,20 @@ class Grid:
                 self.problems.append(f"cell {c['method']} {c['dataset']} seed {c['seed']}: no learning curve at "
                                      f"{c.get('agent_run', '?')}/metrics.jsonl; left out of the curves")
         return by
+
+
+def mixed_data(cells: list[dict]) -> list[str]:
+    """One line per dataset whose cells ran on different contents under one name (a dataset made again on
+    another CPU, say): comparisons across them mix two draws of the data. Records from before the digest
+    was kept (no `dataset_digest`) are not judged."""
+    by: dict = defaultdict(lambda: defaultdict(set))
+    for c in cells:
+        if c.get("dataset_digest"):
+            by[c["dataset"]][c["dataset_digest"]].add(c["method"])
+    return [f"dataset {d}: its cells ran on {len(v)} different contents (digest: methods): "
+            + "; ".join(f"{k}: {', '.join(sorted(m))}" for k, m in sorted(v.items()))
+            + "; comparisons between them mix two draws of the data"
+            for d, v in by.items() if len(v) > 1]
 
 
 def write_results(grid: Grid, reps: int = 2000) -> GridStats:
