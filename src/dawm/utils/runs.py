@@ -33,8 +33,12 @@ def exclusive(run_dir: Path) -> Iterator[None]:
 
 
 def slug(name: str) -> str:
-    """A file-name-safe stem of a dataset name or path ("~/d/hopper_medium-v2.hdf5" -> "hopper_medium-v2")."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(name).stem).strip("-") or "dataset"
+    """A file-name-safe stem of a dataset name or path ("~/d/hopper_medium-v2.hdf5" -> "hopper_medium-v2").
+    Only a data file's extension is dropped: a dot inside a name ("hopper-medium-0.3pct") is part of it, else
+    two subsets' runs would share a directory."""
+    path = Path(name)
+    stem = path.stem if path.suffix.lower() in (".hdf5", ".h5") else path.name  # the readers' file types
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).strip("-") or "dataset"
 
 
 class Run:
