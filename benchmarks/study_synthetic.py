@@ -100,6 +100,11 @@ def grid(out: Path, variant: str, args) -> BenchConfig:
                        out=str(out / variant), run=run)
 
 
+def _label(method: str, variant: str) -> str:
+    """A method's name in the table: the plain agents as they are, a variant's as method@variant."""
+    return method if variant == "baseline" else f"{method}@{variant}"
+
+
 def table(out: Path, variants: list[str], reps: int, datasets: list[str] | None = None, final: int = 1,
           versus: str | None = None, baseline: Path | None = None) -> None:
     """The tables of the recorded cells; `datasets` (names or files) keeps only those, e.g. one fraction
@@ -116,11 +121,10 @@ def table(out: Path, variants: list[str], reps: int, datasets: list[str] | None 
         g = grids[variant] = _grid(baseline if variant == "baseline" and baseline else out / variant, keep)
         for dataset, by_method in g.scores(final).items():
             for method, values in by_method.items():
-                scores.setdefault(dataset, {})[method if variant == "baseline" else f"{method}@{variant}"] = values
+                scores.setdefault(dataset, {})[_label(method, variant)] = values
         for line in g.problems:
             print(f"{variant}: {line}", file=sys.stderr)
-    labelled = [{**c, "method": c["method"] if v == "baseline" else f"{c['method']}@{v}"}
-                for v, g in grids.items() for c in g.cells]
+    labelled = [{**c, "method": _label(c["method"], v)} for v, g in grids.items() for c in g.cells]
     for line in mixed_data(labelled):  # across variants; within one, Grid.load reported it above
         print(f"all variants: {line}", file=sys.stderr)
     scores = {d: by for d, by in scores.items() if any("@" in m for m in by)}  # datasets a variant ran on
@@ -134,11 +138,11 @@ def table(out: Path, variants: list[str], reps: int, datasets: list[str] | None 
                 print(f"| plain | {agent} | {table_[dataset, agent]['iqm'].text()} | {len(by[agent])} | – |"
                       + (" – |" if versus else ""))
             for variant in variants:
-                key = f"{prefix(variant)}{agent}@{variant}"
+                key = _label(f"{prefix(variant)}{agent}", variant)
                 if key not in by:
                     continue
                 row = f"| {variant} | {agent} | {table_[dataset, key]['iqm'].text()} | {len(by[key])} | "
-                for base in [agent] + ([f"{prefix(versus)}{agent}@{versus}"] if versus else []):
+                for base in [agent] + ([_label(f"{prefix(versus)}{agent}", versus)] if versus else []):
                     poi = (stats.probability_of_improvement(scores, key, base, [dataset], reps)
                            if base in by and base != key else None)
                     row += f"{poi.text(2) if poi else '–'} | "
@@ -169,7 +173,7 @@ def across(scores: stats.Scores, variants: list[str], reps: int, versus: str | N
     rows = []
     for agent in AGENTS:
         for variant in variants:
-            key = f"{prefix(variant)}{agent}@{variant}"
+            key = _label(f"{prefix(variant)}{agent}", variant)
             datasets = [d for d, by in scores.items() if key in by and agent in by]
             if len(datasets) < 2:
                 continue
@@ -178,7 +182,7 @@ def across(scores: stats.Scores, variants: list[str], reps: int, versus: str | N
             row = (f"| {variant} | {agent} | {len(datasets)} | {agg[agent]['iqm'].text()} | "
                    f"{agg[key]['iqm'].text()} | {poi.text(2)} |")
             if versus:
-                base = f"{prefix(versus)}{agent}@{versus}"
+                base = _label(f"{prefix(versus)}{agent}", versus)
                 both = [d for d in datasets if base in scores[d]]
                 row += (f" {stats.probability_of_improvement(scores, key, base, both, reps).text(2)} |"
                         if variant != versus and len(both) >= 2 else " – |")

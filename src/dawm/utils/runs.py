@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from dawm.data.registry import HDF5_SUFFIXES
 from dawm.utils.checkpoint import load_checkpoint, save_checkpoint, write_json
 from dawm.utils.config import save_config
 
@@ -37,7 +38,7 @@ def slug(name: str) -> str:
     Only a data file's extension is dropped: a dot inside a name ("hopper-medium-0.3pct") is part of it, else
     two subsets' runs would share a directory."""
     path = Path(name)
-    stem = path.stem if path.suffix.lower() in (".hdf5", ".h5") else path.name  # the readers' file types
+    stem = path.stem if path.suffix.lower() in HDF5_SUFFIXES else path.name
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).strip("-") or "dataset"
 
 
