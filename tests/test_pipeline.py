@@ -54,6 +54,13 @@ def test_dawm_run_tiny_end_to_end_and_reuse(hopper_file, tmp_path, capsys):
     plain = json.loads((tmp_path / "td3bc-hopper-random-small-seed0" / "summary.json").read_text())
     assert plain["agent_run"] == base["agent_run"] and plain["score_mean"] == base["score_mean"]
     assert len(plain["dataset_digest"]) == 10 and plain["dataset_digest"] == summary["dataset_digest"]
+    # every record says what makes it comparable; the world model's recipe and key are its run directory's hash
+    rec = summary["record"]
+    assert rec["schema"] == 1 and rec["dataset_digest"] == summary["dataset_digest"]
+    assert rec["precision"] in ("float32", "bfloat16") and rec["compile"] and rec["budget"]["updates"] > 0
+    assert set(rec["evaluation"]) == {"every", "episodes"} and set(rec["code"]) == {"sha", "dirty"}
+    assert summary["world_model"].endswith(rec["world_model_key"]) and len(rec["world_model_recipe"]) == 10
+    assert "world_model_recipe" not in plain["record"] and plain["record"]["budget"] == rec["budget"]
     quick = args + ["--no-baseline"]  # the baseline was checked above; later runs skip its process
     assert main(quick) == 0
     again = json.loads((tmp_path / "dawm-td3bc-hopper-random-small-seed0" / "summary.json").read_text())

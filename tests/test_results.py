@@ -10,7 +10,7 @@ import pytest
 
 from dawm.cli import main
 from dawm.results import stats
-from dawm.results.grid import Grid, fidelity_table, mixed_data, write_results
+from dawm.results.grid import Grid, fidelity_table, write_results
 from dawm.results.report import write_grid_report
 from dawm.results.tables import GridStats, latex
 
@@ -167,14 +167,3 @@ def test_scores_from_the_last_evaluations(tmp_path):
     assert len(grid.problems) == 1 and "seed 1: 2 evaluations" in grid.problems[0]
 
 
-def test_cells_from_two_contents_of_one_dataset_are_named(tmp_path):
-    """A dataset made again on another CPU keeps its name but not its content; the grid says so once."""
-    for seed in range(2):
-        _cell(tmp_path / "g", "iql", "d", seed, 1.0, dataset_digest="aaa")
-        _cell(tmp_path / "g", "dawm-iql", "d", seed, 1.0, dataset_digest="bbb")
-        _cell(tmp_path / "g", "iql", "e", seed, 1.0, dataset_digest="ccc")
-    _cell(tmp_path / "g", "td3bc", "d", 0, 1.0)  # an old record without a digest is not judged
-    problems = Grid.load(tmp_path / "g").problems
-    assert len(problems) == 1 and problems[0].startswith("dataset d: its cells ran on 2 different contents")
-    assert "aaa: iql" in problems[0] and "bbb: dawm-iql" in problems[0]
-    assert mixed_data([{"dataset": "d", "method": "iql", "dataset_digest": "aaa"}] * 2) == []

@@ -56,6 +56,9 @@ class BenchConfig:
     """Directory for the finished-cell records, the results tables, figures and report.html."""
     bootstrap_reps: int = 2000
     """Bootstrap resamples behind every confidence interval (rliable; more = steadier interval ends)."""
+    allow_mismatch: tuple[str, ...] = ()
+    """Differences between cells the tables may compare anyway, each named in them: data, precision, budget,
+    evaluation, world-model (dawm.results.records). Default none: cells that differ are refused."""
     run: RunConfig = field(default_factory=RunConfig)
     """Settings of every cell (method, dataset and seed are set per cell; `root` is shared so cells
     reuse each other's world models and synthetic data)."""
@@ -218,7 +221,7 @@ def aggregate(cfg: BenchConfig) -> list[dict]:
     """Write the grid's results (dawm.results.grid) from its finished cells; returns the long-form
     rows (dataset, method, seed, score)."""
     paths = [cell_path(cfg.out, m, d, s) for d in cfg.datasets for m in cfg.methods for s in cfg.seeds]
-    grid = Grid.load(cfg.out, paths)
+    grid = Grid.load(cfg.out, paths, cfg.allow_mismatch)
     save_config(cfg, Path(cfg.out) / "config.yaml")
     write_grid_report(cfg.out, cfg.bootstrap_reps, write_results(grid, cfg.bootstrap_reps), grid)
     return [{"dataset": c["dataset"], "method": c["method"], "seed": c["seed"], "score": c["score_mean"]}

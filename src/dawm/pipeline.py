@@ -39,10 +39,12 @@ from dawm.data.dataset import Dataset
 from dawm.data.registry import load_dataset
 from dawm.data.transitions import Transitions
 from dawm.envs.specs import get_env_spec
+from dawm.results.records import RECORD_SCHEMA
 from dawm.results.report import write_run_report
 from dawm.utils.checkpoint import write_json
 from dawm.utils.config import check_choices, save_config
 from dawm.utils.errors import DawmError
+from dawm.utils.provenance import machine
 from dawm.utils.runs import exclusive, slug as make_slug
 from dawm.utils.torch_utils import resolve_device
 from dawm.world_model.config import WorldModelConfig
@@ -249,8 +251,24 @@ def _run_stages(cfg: RunConfig, dataset: Dataset, algo: str, root: Path, times: 
     summary.update(score_mean=result["final_score_mean"], score_std=result["final_score_std"],
                    return_mean=result["final_return_mean"], return_std=result["final_return_std"],
                    agent_run=result["run_dir"], sample_counts=result.get("sample_counts"),
-                   stage_seconds={k: round(v, 1) for k, v in times.items()})
+                   stage_seconds={k: round(v, 1) for k, v in times.items()},
+                   record=_record(cfg, agent_cfg, result, summary["dataset_digest"], fp))
     return summary
+
+
+def _record(cfg: RunConfig, agent_cfg: TrainAgentConfig, result: dict, dataset_digest: str, fp: list) -> dict:
+    """What makes this cell comparable with another (dawm.results.records), and where it was made."""
+    batch = getattr(agent_cfg, agent_cfg.algo).batch_size
+    record = {"schema": RECORD_SCHEMA, "dataset_digest": dataset_digest, "precision": result.get("precision"),
+              "compile": result.get("compile"), "device": result.get("device"),
+              "budget": {"updates": agent_cfg.steps, "batch": batch},
+              "evaluation": {"every": agent_cfg.eval_every, "episodes": agent_cfg.eval_episodes},
+              "agent_seeds": agent_cfg.seeds, **machine()}
+    if cfg.method.startswith(("dawm-", "dwm-")):
+        wm_cfg = _world_model_config(cfg)
+        record.update(world_model_recipe=_digest(fp, dataclasses.asdict(dataclasses.replace(wm_cfg, seed=0))),
+                      world_model_key=_digest(fp, dataclasses.asdict(wm_cfg)), world_model_seed=wm_cfg.seed)
+    return record
 
 
 class _Baseline:
@@ -298,8 +316,7 @@ def _baseline_job(cfg: RunConfig, log: str, result: str) -> None:
 
 def _world_model_stage(cfg: RunConfig, fp: list, slug: str, root: Path, times: dict) -> Path:
     """Train the world model and IDM, or reuse the finished run with the same inputs."""
-    seed = cfg.seed if cfg.world_model_seed is None else cfg.world_model_seed
-    wm_cfg = dataclasses.replace(cfg.world_model, dataset=cfg.dataset, seed=seed, device=cfg.device, out=None)
+    wm_cfg = _world_model_config(cfg)
     wm_dir = root / "world_model" / f"{slug}-{_digest(fp, dataclasses.asdict(wm_cfg))}"
     t0 = time.perf_counter()
     with exclusive(wm_dir):
@@ -307,6 +324,12 @@ def _world_model_stage(cfg: RunConfig, fp: list, slug: str, root: Path, times: d
             train_world_model(dataclasses.replace(wm_cfg, out=str(wm_dir)))
     times["world_model"] = time.perf_counter() - t0
     return wm_dir
+
+
+def _world_model_config(cfg: RunConfig) -> WorldModelConfig:
+    """The world model stage's config as the pipeline sets it (its hash names the run directory)."""
+    seed = cfg.seed if cfg.world_model_seed is None else cfg.world_model_seed
+    return dataclasses.replace(cfg.world_model, dataset=cfg.dataset, seed=seed, device=cfg.device, out=None)
 
 
 def _ensemble_dir(root: Path, slug: str, fp: list, cfg: SynthesisConfig | FidelityConfig, seed: int) -> Path:

@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dawm.results import plots, tables
+from dawm.results import plots, records, tables
 from dawm.results.tables import GridStats
 from dawm.utils.checkpoint import atomic_write
 from dawm.utils.runs import slug
@@ -30,9 +30,15 @@ class Grid:
     datasets: list[str]
     methods: list[str]
     problems: list[str] = field(default_factory=list)  # one line per unreadable cell
+    allow: tuple[str, ...] = ()  # differences between cells the caller allows (dawm.results.records.COMPARED)
+
+    @property
+    def comparability(self) -> records.Comparability:
+        """Whether the cells compare like with like (dawm.results.records); tables refuse them if not."""
+        return records.check(self.cells, self.allow)
 
     @classmethod
-    def load(cls, out: str | Path, paths: list[Path] | None = None) -> Grid:
+    def load(cls, out: str | Path, paths: list[Path] | None = None, allow: tuple[str, ...] = ()) -> Grid:
         """Read the cell records `paths` (default: every <out>/cells/*.json); datasets and methods are
         ordered as first seen."""
         out, cells, problems = Path(out), [], []
@@ -52,7 +58,7 @@ class Grid:
             cells.append(cell)
         datasets = list(dict.fromkeys(c["dataset"] for c in cells))
         methods = list(dict.fromkeys(c["method"] for c in cells))
-        return cls(out, cells, datasets, methods, problems + mixed_data(cells))
+        return cls(out, cells, datasets, methods, problems, tuple(allow))
 
     def scores(self, final: int = 1) -> dict[str, dict[str, list[float]]]:
         """{dataset: {method: per-seed scores}}: the final evaluation (CORL's convention), or with `final` > 1
@@ -82,25 +88,13 @@ class Grid:
         return by
 
 
-def mixed_data(cells: list[dict]) -> list[str]:
-    """One line per dataset whose cells ran on different contents under one name (a dataset made again on
-    another CPU, say): comparisons across them mix two draws of the data. Records from before the digest
-    was kept (no `dataset_digest`) are not judged."""
-    by: dict = defaultdict(lambda: defaultdict(set))
-    for c in cells:
-        if c.get("dataset_digest"):
-            by[c["dataset"]][c["dataset_digest"]].add(c["method"])
-    return [f"dataset {d}: its cells ran on {len(v)} different contents (digest: methods): "
-            + "; ".join(f"{k}: {', '.join(sorted(m))}" for k, m in sorted(v.items()))
-            + "; comparisons between them mix two draws of the data"
-            for d, v in by.items() if len(v) > 1]
-
-
 def write_results(grid: Grid, reps: int = 2000) -> GridStats:
     """results.md / .csv / .tex, scores.csv (one row per seed), curves_<dataset>.png,
     intervals.png and profiles.png under grid.out; returns the statistics."""
     out = grid.out
+    comparability = grid.comparability.require(str(out))
     g = GridStats.compute(grid.scores(), grid.datasets, grid.methods, reps)
+    g.notes = comparability.lines()
     for name, text in (("results.md", tables.markdown(g)), ("results.csv", tables.csv_text(g)),
                        ("results.tex", tables.latex(g)), ("scores.csv", scores_csv(grid))):
         atomic_write(out / name, lambda tmp, text=text: Path(tmp).write_text(text))

@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+import colorsys
 import json
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 from dawm.results import stats
 from dawm.utils.plotting import pyplot, save_figure
+
+
+# One colour per method in every figure. Hue is the variant (plain agent, dawm-*, dwm-*), so the
+# comparisons the page makes (dawm-X vs X, dawm-X vs dwm-X) are different hues; the shade is the
+# family (td3bc dark, iql light).
+COLOURS = {"td3bc": "#1f4e99", "iql": "#6fa8dc", "dawm-td3bc": "#b2182b", "dawm-iql": "#f4a261",
+           "dwm-td3bc": "#1b7837", "dwm-iql": "#8fd18a"}
+
+
+def method_colour(method: str) -> str:
+    """The method's colour: fixed for the known methods, else a hue hashed from the name (crc32, not
+    hash(): that changes between processes), so a label keeps its colour whatever it is plotted with."""
+    if method in COLOURS:
+        return COLOURS[method]
+    hue = (zlib.crc32(method.encode()) % 360) / 360
+    return "#" + "".join(f"{round(255 * c):02x}" for c in colorsys.hsv_to_rgb(hue, 0.6, 0.7))
 
 
 def eval_curve(metrics_file: Path) -> dict[int, float]:
@@ -35,8 +53,10 @@ def plot_curves(by_method: dict[str, list[dict[int, float]]], path: Path, title:
         steps, mid, low, high = stats.curve_band(seed_curves, reps)
         if not steps:
             continue
-        ax.plot(steps, mid, marker="o" if len(steps) < 3 else None, label=f"{method} (n={len(seed_curves)})")
-        ax.fill_between(steps, low, high, alpha=0.2)
+        colour = method_colour(method)
+        ax.plot(steps, mid, color=colour, marker="o" if len(steps) < 3 else None,
+                label=f"{method} (n={len(seed_curves)})")
+        ax.fill_between(steps, low, high, color=colour, alpha=0.2)
     several = any(len(c) > 1 for c in by_method.values())
     ax.set(xlabel="update step", ylabel="normalised score" + (" (IQM, 95% CI)" if several else ""), title=title)
     ax.legend(fontsize="small")
@@ -53,11 +73,20 @@ def plot_intervals(aggregate: dict[str, dict[str, stats.Estimate]], path: Path) 
     for ax, (key, label) in zip(axes, names):
         for i, m in enumerate(methods):
             e = aggregate[m][key]
-            ax.barh(i, e.high - e.low, left=e.low, height=0.6, alpha=0.6, color=f"C{i}")
+            ax.barh(i, e.high - e.low, left=e.low, height=0.6, alpha=0.6, color=method_colour(m))
             ax.vlines(e.value, i - 0.3, i + 0.3, color="k")
         ax.set(yticks=range(len(methods)), yticklabels=methods if key == "iqm" else [], xlabel=label)
     fig.tight_layout()
     save_figure(fig, path)
+
+
+def profile_range(matrices) -> tuple[float, float]:
+    """τ from a little below the lowest score to a little above the highest (5% of the span each side;
+    one distinct score gets ±1 or ±5% of it), so the profiles fill the axis whatever the scores' scale."""
+    lo = min(float(np.min(x)) for x in matrices)
+    hi = max(float(np.max(x)) for x in matrices)
+    pad = 0.05 * (hi - lo) or max(1.0, 0.05 * abs(hi))
+    return lo - pad, hi + pad
 
 
 def plot_profiles(scores: stats.Scores, methods: list[str], datasets: list[str], path: Path, reps: int = 2000) -> None:
@@ -67,17 +96,16 @@ def plot_profiles(scores: stats.Scores, methods: list[str], datasets: list[str],
     matrices = {m: x for m in methods if (x := stats.matrix(scores, m, datasets)) is not None}
     if not matrices:
         return
-    top = max(100.0, max(float(x.max()) for x in matrices.values()))
-    taus = np.linspace(0.0, top, 101)
+    taus = np.linspace(*profile_range(matrices.values()), 101)
     with stats.seeded(0):
         profiles, cis = rly.create_performance_profile(matrices, taus, reps=reps)
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
-    for i, m in enumerate(matrices):
-        ax.plot(taus, profiles[m], color=f"C{i}", label=m)
-        ax.fill_between(taus, cis[m][0], cis[m][1], color=f"C{i}", alpha=0.2)
+    for m in matrices:
+        ax.plot(taus, profiles[m], color=method_colour(m), label=m)
+        ax.fill_between(taus, cis[m][0], cis[m][1], color=method_colour(m), alpha=0.2)
     ax.set(xlabel="normalised score τ", ylabel="fraction of runs with score > τ", ylim=(0, 1.02),
-           title="performance profile")
+           xlim=(taus[0], taus[-1]), title="performance profile")
     ax.legend(fontsize="small")
     fig.tight_layout()
     save_figure(fig, path)

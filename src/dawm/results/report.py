@@ -13,6 +13,8 @@ import html
 import json
 from pathlib import Path
 
+import yaml
+
 from dawm.results import plots
 from dawm.results.grid import Grid, fidelity_table, stage_table, write_results
 from dawm.results.tables import GridStats, markdown
@@ -147,6 +149,31 @@ def grid_verdict(g: GridStats) -> str:
     return " ".join(parts)
 
 
+PER_CELL = ("method", "dataset", "seed", "baseline")  # what `dawm bench` sets in the run template per cell
+
+
+def grid_config(grid: Grid, path: Path) -> str:
+    """The grid's methods, datasets and seeds (from its cells), then config.yaml without the run template's
+    per-cell fields (method, dataset, seed): shown, the template's values would read as the grid's."""
+    seeds = sorted({c["seed"] for c in grid.cells})
+    head = "<p>" + html.escape(f"This grid's cells: methods {', '.join(grid.methods)}; datasets "
+                               f"{', '.join(grid.datasets)}; seeds {', '.join(map(str, seeds))}.") + "</p>"
+    if not path.is_file():
+        return head
+    text = path.read_text()
+    try:
+        cfg = yaml.safe_load(text)
+    except yaml.YAMLError:
+        cfg = None
+    if isinstance(cfg, dict) and isinstance(cfg.get("run"), dict):
+        run = {k: v for k, v in cfg.pop("run").items() if k not in PER_CELL}
+        text = (yaml.safe_dump(cfg, sort_keys=False)
+                + "run:  # every cell's settings; method, dataset and seed (and the stages' algo, dataset, seed) are set "
+                  "per cell, baseline off\n"
+                + "".join(f"  {line}\n" for line in yaml.safe_dump(run, sort_keys=False).splitlines()))
+    return head + "<pre>" + html.escape(text) + "</pre>"
+
+
 def write_grid_report(out: str | Path, reps: int = 2000, g: GridStats | None = None, grid: Grid | None = None) -> Path:
     """<out>/report.html; recomputes the grid's results from its cell records unless given."""
     out = Path(out)
@@ -159,12 +186,11 @@ def write_grid_report(out: str | Path, reps: int = 2000, g: GridStats | None = N
     stats = md_to_html(markdown(g)) + _img(out / "intervals.png", "intervals") + _img(out / "profiles.png", "profiles")
     fid = fidelity_table(grid)
     problems = "".join(f"<li>{html.escape(p)}</li>" for p in grid.problems)
-    config = out / "config.yaml"
     sections = [("Final scores", stats), ("Learning curves (IQM over seeds, 95% CI)", figures),
                 ("Synthetic data against the simulator (DAWM cells)", md_to_html(fid) if fid else ""),
                 ("Time per stage (seconds)", md_to_html(stage_table(grid))),
                 ("Cells left out", f"<ul>{problems}</ul>" if problems else ""),
-                ("Resolved config", "<pre>" + html.escape(config.read_text()) + "</pre>" if config.is_file() else "")]
+                ("Resolved config", grid_config(grid, out / "config.yaml"))]
     return _write(out / "report.html", _page(f"dawm bench: {out.name}", sections, grid_verdict(g)))
 
 

@@ -23,6 +23,7 @@ class GridStats:
     per_dataset: dict = field(default_factory=dict)     # (dataset, method) -> {mean, std, iqm: Estimate}
     aggregate: dict = field(default_factory=dict)       # method -> {iqm, optimality_gap: Estimate}
     improvement: dict = field(default_factory=dict)     # (x, y) -> {"all" | dataset: Estimate}
+    notes: list[str] = field(default_factory=list)      # what the cells share and where they differ (records.py)
 
     @classmethod
     def compute(cls, scores: Scores, datasets: list[str], methods: list[str], reps: int = 2000) -> GridStats:
@@ -72,6 +73,8 @@ def markdown(g: GridStats) -> str:
             lines.append(f"| {x} | {y} | " + " | ".join(cells) + " |")
     if g.caveat():
         lines += ["", g.caveat()]
+    if g.notes:
+        lines += ["", *g.notes]
     return "\n".join(lines) + "\n"
 
 

@@ -1,0 +1,103 @@
+"""The comparability rule on hand-made cell records (dawm.results.records)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from dawm.results import records
+from dawm.results.grid import Grid, write_results
+from dawm.utils.errors import DawmError
+
+
+def _record(**changes) -> dict:
+    base = {"schema": records.RECORD_SCHEMA, "dataset_digest": "aaa", "precision": "bfloat16", "compile": "none",
+            "budget": {"updates": 30000, "batch": 256}, "evaluation": {"every": 5000, "episodes": 10},
+            "code": {"sha": "1234567890", "dirty": False}, "torch": "2.13.0", "cpu": "AMD EPYC"}
+    return {**base, **changes}
+
+
+def _cell(method, seed=0, dataset="d", record=None, **extra) -> dict:
+    cell = {"method": method, "dataset": dataset, "seed": seed, "score_mean": 10.0 + seed}
+    if record is not None:
+        cell["record"] = record
+    return {**cell, **extra}
+
+
+def _wm(key, recipe="r1", **changes) -> dict:
+    return _record(world_model_recipe=recipe, world_model_key=key, **changes)
+
+
+def test_like_with_like_passes_and_says_what_the_interval_is():
+    cells = [_cell("td3bc", s, record=_record()) for s in range(3)]
+    cells += [_cell("dawm-td3bc", s, record=_wm("k0")) for s in range(3)]
+    c = records.check(cells)
+    assert c.refused == [] and c.allowed == [] and c.unknown == []
+    assert "one world model per dataset" in c.interval
+    assert any(line.startswith("code 1234567 (6 cells)") for line in c.shown)
+
+
+@pytest.mark.parametrize("name, change", [
+    ("precision", {"precision": "float32"}),
+    ("budget", {"budget": {"updates": 300000, "batch": 256}}),
+    ("evaluation", {"evaluation": {"every": 10000, "episodes": 10}}),
+    ("data", {"dataset_digest": "bbb"}),
+])
+def test_a_difference_is_refused_unless_allowed_and_then_named(name, change):
+    cells = [_cell("td3bc", record=_record()), _cell("dawm-td3bc", record=_wm("k0", **change))]
+    c = records.check(cells)
+    assert len(c.refused) == 1 and c.refused[0].startswith(f"{name} differs")
+    assert "(dawm-td3bc)" in c.refused[0] and "(td3bc)" in c.refused[0]
+    with pytest.raises(DawmError, match=f"--allow-mismatch {name}"):
+        c.require("grid")
+    allowed = records.check(cells, allow=(name,))
+    assert allowed.refused == [] and allowed.allowed == c.refused
+    assert any("--allow-mismatch" in line for line in allowed.lines())
+
+
+def test_data_is_judged_per_dataset_and_world_models_only_where_there_are_some():
+    cells = [_cell("td3bc", dataset="d", record=_record(dataset_digest="aaa")),
+             _cell("td3bc", dataset="e", record=_record(dataset_digest="bbb")),  # another dataset: fine
+             _cell("dawm-td3bc", dataset="d", record=_wm("k0", recipe="r1")),
+             _cell("dwm-td3bc", dataset="d", record=_wm("k1", recipe="r2"))]
+    c = records.check(cells)
+    assert len(c.refused) == 1 and c.refused[0].startswith("world-model differs on d: r1 (dawm-td3bc); r2 (dwm-td3bc)")
+
+
+def test_missing_fields_are_unknown_not_refused():
+    """An old record without a record (only the digest it always had): its fields are unknown, shown as such."""
+    cells = [_cell("td3bc", record=_record()), _cell("dawm-td3bc", dataset_digest="aaa")]
+    c = records.check(cells)
+    assert c.refused == []
+    assert any(u.startswith("precision for dawm-td3bc") for u in c.unknown)
+    assert not any(u.startswith("data") for u in c.unknown)  # the top-level digest counts
+    assert "unknown" in c.interval
+    assert records.value(cells[1], "precision") == records.UNKNOWN
+    assert records.value(cells[0], "world-model") == records.NONE  # a plain agent has no world model
+
+
+def test_interval_kind_follows_the_world_model_keys():
+    own = [_cell("dawm-iql", s, record=_wm(f"k{s}")) for s in range(3)]
+    assert "each seed has its own world model" in records.check(own).interval
+    mixed = own + [_cell("dawm-td3bc", s, record=_wm("k0")) for s in range(3)]
+    assert "different kinds" in records.check(mixed).interval
+
+
+def test_unknown_allow_word_is_one_line():
+    with pytest.raises(DawmError, match="--allow-mismatch colour: unknown"):
+        records.check([], allow=("colour",))
+
+
+def test_grid_tables_refuse_mixed_cells_and_name_allowed_ones(tmp_path):
+    out = tmp_path / "g"
+    (out / "cells").mkdir(parents=True)
+    for s in range(2):
+        for method, rec in (("iql", _record(precision="float32")), ("dawm-iql", _wm("k0"))):
+            (out / "cells" / f"{method}__d__seed{s}.json").write_text(json.dumps(_cell(method, s, record=rec)))
+    with pytest.raises(DawmError, match="precision differs: bfloat16 \\(dawm-iql\\); float32 \\(iql\\)"):
+        write_results(Grid.load(out), reps=50)
+    write_results(Grid.load(out, allow=("precision",)), reps=50)
+    text = (out / "results.md").read_text()
+    assert "Compared although they differ (--allow-mismatch): precision differs" in text
+    assert "Intervals: 95% stratified bootstrap over agent seeds; one world model" in text
