@@ -40,7 +40,8 @@ def main() -> None:
                 scores.setdefault(d, {})[label] = by[method]
     datasets = [d for d in args.datasets if len(scores.get(d, {})) == 2]
     print(f"P({args.variant} {args.agent} > plain) over {', '.join(datasets)} ({args.study})\n")
-    print("| resamples | value | low: median [min, max] | low sd | high: median [min, max] | high sd | s per estimate |")
+    print("| resamples | value | low: median [min, max] | low sd | high: median [min, max] | high sd "
+          "| s per estimate |")
     print("|---:|---:|---|---:|---|---:|---:|")
     for reps in args.reps:
         ends, t0 = [], time.perf_counter()

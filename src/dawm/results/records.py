@@ -79,9 +79,10 @@ class Comparability:
     def require(self, where: str = "") -> Comparability:
         if self.refused:
             more = f" (and {len(self.refused) - 1} more)" if len(self.refused) > 1 else ""
-            raise DawmError(f"{where + ': ' if where else ''}cells that are not like with like: {self.refused[0]}{more}; "
-                            f"compare like with like, or pass --allow-mismatch "
-                            f"{' '.join(sorted({r.split()[0] for r in self.refused}))} to show them side by side, labelled")
+            words = " ".join(sorted({r.split()[0] for r in self.refused}))
+            raise DawmError(f"{where + ': ' if where else ''}cells that are not like with like: {self.refused[0]}"
+                            f"{more}; compare like with like, or pass --allow-mismatch {words} to show them side "
+                            "by side, labelled")
         return self
 
 

@@ -168,8 +168,8 @@ def grid_config(grid: Grid, path: Path) -> str:
     if isinstance(cfg, dict) and isinstance(cfg.get("run"), dict):
         run = {k: v for k, v in cfg.pop("run").items() if k not in PER_CELL}
         text = (yaml.safe_dump(cfg, sort_keys=False)
-                + "run:  # every cell's settings; method, dataset and seed (and the stages' algo, dataset, seed) are set "
-                  "per cell, baseline off\n"
+                + "run:  # every cell's settings; method, dataset and seed (and the stages' algo, dataset, "
+                  "seed) are set per cell, baseline off\n"
                 + "".join(f"  {line}\n" for line in yaml.safe_dump(run, sort_keys=False).splitlines()))
     return head + "<pre>" + html.escape(text) + "</pre>"
 
