@@ -3,10 +3,11 @@
     python benchmarks/bootstrap_digits.py [--study benchmarks/results/study-scarce] [--variant combined+ratio-0.25]
         [--agent td3bc] [--datasets hopper-medium-replay-2pct hopper-medium-2pct walker2d-medium-replay-2pct]
 
-For P(variant > plain agent) over the datasets (rliable's stratified bootstrap, as the tables compute it), each
+For P(variant > plain agent) and the IQM difference in points over the datasets (rliable's stratified bootstrap,
+as the tables compute them), each
 number of resamples is run with `--seeds` bootstrap seeds; the table gives each interval end's median, range and
 standard deviation across them, and the seconds one estimate takes. A printed digit is honest when the end's
-standard deviation is well under half a unit of it (0.005 for P's two decimals).
+standard deviation is well under half a unit of it (0.005 for P's two decimals, 0.05 for a score's one).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def main() -> None:
     p.add_argument("--agent", default="td3bc")
     p.add_argument("--datasets", nargs="+",
                    default=["hopper-medium-replay-2pct", "hopper-medium-2pct", "walker2d-medium-replay-2pct"])
-    p.add_argument("--reps", nargs="+", type=int, default=[2000, 10000, 50000])
+    p.add_argument("--reps", nargs="+", type=int, default=[2000, 5000, 10000, 20000])
     p.add_argument("--seeds", type=int, default=10, help="bootstrap seeds per number of resamples")
     args = p.parse_args()
     study = Path(args.study)
@@ -40,18 +41,22 @@ def main() -> None:
                 scores.setdefault(d, {})[label] = by[method]
     datasets = [d for d in args.datasets if len(scores.get(d, {})) == 2]
     print(f"P({args.variant} {args.agent} > plain) over {', '.join(datasets)} ({args.study})\n")
-    print("| resamples | value | low: median [min, max] | low sd | high: median [min, max] | high sd "
+    print("| estimate | resamples | value | low: median [min, max] | low sd | high: median [min, max] | high sd "
           "| s per estimate |")
-    print("|---:|---:|---|---:|---|---:|---:|")
-    for reps in args.reps:
-        ends, t0 = [], time.perf_counter()
-        for seed in range(args.seeds):
-            e = stats.probability_of_improvement(scores, "variant", "plain", datasets, reps, seed=seed)
-            ends.append((e.value, e.low, e.high))
-        seconds = (time.perf_counter() - t0) / args.seeds
-        v, lo, hi = np.array(ends).T
-        print(f"| {reps} | {v[0]:.3f} | {np.median(lo):.3f} [{lo.min():.3f}, {lo.max():.3f}] | {lo.std():.4f} | "
-              f"{np.median(hi):.3f} [{hi.min():.3f}, {hi.max():.3f}] | {hi.std():.4f} | {seconds:.2f} |")
+    print("|---|---:|---:|---|---:|---|---:|---:|")
+    for name, estimate, digits in (("P(variant > plain)", stats.probability_of_improvement, 3),
+                                   ("IQM difference (points)", stats.difference, 2)):
+        for reps in args.reps:
+            ends, t0 = [], time.perf_counter()
+            for seed in range(args.seeds):
+                e = estimate(scores, "variant", "plain", datasets, reps, seed=seed)
+                ends.append((e.value, e.low, e.high))
+            seconds = (time.perf_counter() - t0) / args.seeds
+            v, lo, hi = np.array(ends).T
+            f = f".{digits}f"
+            print(f"| {name} | {reps} | {v[0]:{f}} | {np.median(lo):{f}} [{lo.min():{f}}, {lo.max():{f}}] | "
+                  f"{lo.std():.4f} | {np.median(hi):{f}} [{hi.min():{f}}, {hi.max():{f}}] | {hi.std():.4f} | "
+                  f"{seconds:.2f} |")
 
 
 if __name__ == "__main__":

@@ -167,3 +167,18 @@ def test_scores_from_the_last_evaluations(tmp_path):
     assert len(grid.problems) == 1 and "seed 1: 2 evaluations" in grid.problems[0]
 
 
+
+
+def test_improvement_is_rliables_statistic_and_the_effect_is_in_points():
+    """The numpy P(X > Y) equals rliable's (scipy's Mann-Whitney U, ties half) on arrays with ties; the effect
+    beside it is the IQM difference in score points."""
+    from rliable import metrics
+
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        x, y = rng.integers(0, 4, (5, 3)).astype(float), rng.integers(0, 4, (4, 3)).astype(float)
+        assert stats.improvement(x, y) == pytest.approx(metrics.probability_of_improvement(x, y), abs=1e-12)
+    scores = {"d": {"a": [10.0, 11.0, 12.0, 13.0], "b": [1.0, 2.0, 3.0, 4.0]}}
+    effect = stats.difference(scores, "a", "b", ["d"], reps=200)
+    assert effect.value == pytest.approx(9.0) and effect.signed().startswith("+9.0 [")
+    assert stats.probability_of_improvement(scores, "a", "b", ["d"], reps=200).value == 1.0

@@ -28,6 +28,7 @@ from dawm.utils.checkpoint import atomic_write, write_json
 from dawm.utils.errors import DawmError
 from dawm.utils.progress import progress
 from dawm.results.grid import Grid, write_results
+from dawm.results.stats import REPS
 from dawm.results.report import write_grid_report
 from dawm.utils.config import save_config
 from dawm.utils.runs import slug
@@ -54,7 +55,7 @@ class BenchConfig:
     """GPUs Ray reserves for each cell task (with --ray; e.g. 0.5 lets two cells share a GPU)."""
     out: str = "runs/bench"
     """Directory for the finished-cell records, the results tables, figures and report.html."""
-    bootstrap_reps: int = 2000
+    bootstrap_reps: int = REPS
     """Bootstrap resamples behind every confidence interval (rliable; more = steadier interval ends)."""
     allow_mismatch: tuple[str, ...] = ()
     """Differences between cells the tables may compare anyway, each named in them: data, precision, budget,

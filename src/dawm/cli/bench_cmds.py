@@ -10,6 +10,7 @@ from typing import Annotated
 import tyro
 
 from dawm.bench import BenchConfig, run_bench
+from dawm.results.stats import REPS
 from dawm.cli.app import command
 
 
@@ -25,7 +26,7 @@ def _bench(cfg: BenchConfig) -> None:
 class ReportConfig:
     directory: Annotated[tyro.conf.Positional[str], tyro.conf.arg(metavar="RUN_OR_GRID_DIR")] = ""
     """A `dawm bench` --out directory (cells/) or a `dawm run` directory (<root>/<method>-<dataset>-seed<k>)."""
-    bootstrap_reps: int = 2000
+    bootstrap_reps: int = REPS
     """Bootstrap resamples behind every confidence interval (grids)."""
 
 

@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dawm.results import plots, records, tables
+from dawm.results import plots, records, stats, tables
 from dawm.results.tables import GridStats
 from dawm.utils.checkpoint import atomic_write
 from dawm.utils.runs import slug
@@ -88,7 +88,7 @@ class Grid:
         return by
 
 
-def write_results(grid: Grid, reps: int = 2000) -> GridStats:
+def write_results(grid: Grid, reps: int = stats.REPS) -> GridStats:
     """results.md / .csv / .tex, scores.csv (one row per seed), curves_<dataset>.png,
     intervals.png and profiles.png under grid.out; returns the statistics."""
     out = grid.out
@@ -99,10 +99,10 @@ def write_results(grid: Grid, reps: int = 2000) -> GridStats:
                        ("results.tex", tables.latex(g)), ("scores.csv", scores_csv(grid))):
         atomic_write(out / name, lambda tmp, text=text: Path(tmp).write_text(text))
     for d, by_method in grid.curves().items():
-        plots.plot_curves(by_method, out / f"curves_{slug(d)}.png", title=d, reps=reps)
+        plots.plot_curves(by_method, out / f"curves_{slug(d)}.png", title=d)
     if g.aggregate:
         plots.plot_intervals(g.aggregate, out / "intervals.png")
-        plots.plot_profiles(g.scores, grid.methods, grid.datasets, out / "profiles.png", reps)
+        plots.plot_profiles(g.scores, grid.methods, grid.datasets, out / "profiles.png")
     for line in grid.problems:
         print(f"dawm: {line}", file=sys.stderr)
     return g

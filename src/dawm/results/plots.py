@@ -45,7 +45,8 @@ def eval_curve(metrics_file: Path) -> dict[int, float]:
     return curve
 
 
-def plot_curves(by_method: dict[str, list[dict[int, float]]], path: Path, title: str, reps: int = 2000) -> None:
+def plot_curves(by_method: dict[str, list[dict[int, float]]], path: Path, title: str,
+                reps: int = stats.FIGURE_REPS) -> None:
     """One line per method: IQM over seeds at the steps every seed evaluated, shaded by its 95% CI."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -89,7 +90,8 @@ def profile_range(matrices) -> tuple[float, float]:
     return lo - pad, hi + pad
 
 
-def plot_profiles(scores: stats.Scores, methods: list[str], datasets: list[str], path: Path, reps: int = 2000) -> None:
+def plot_profiles(scores: stats.Scores, methods: list[str], datasets: list[str], path: Path,
+                  reps: int = stats.FIGURE_REPS) -> None:
     """Performance profiles: the fraction of runs (all datasets) scoring above tau, with 95% CI bands."""
     from rliable import library as rly
 

@@ -17,6 +17,7 @@ import yaml
 
 from dawm.results import plots
 from dawm.results.grid import Grid, fidelity_table, stage_table, write_results
+from dawm.results.stats import REPS
 from dawm.results.tables import GridStats, markdown
 from dawm.results.verdict import fidelity_verdict, score_lines
 from dawm.utils.checkpoint import atomic_write
@@ -143,9 +144,10 @@ def grid_verdict(g: GridStats) -> str:
         elif e.high < 0.5:
             call = "worse (the CI lies below 0.5)"
         else:
-            call = "no clear difference (the CI contains 0.5)"
-        parts.append(f"{x} vs {y}: P({x} > {y}) = {e.text(2)} over {len(g.datasets)} dataset(s), "
-                     f"{e.n} seed(s) each: {call}.")
+            call = "no difference detected (the CI contains 0.5)"
+        effect = g.effect.get((x, y), {}).get("all")
+        parts.append(f"{x} vs {y}: P({x} > {y}) = {e.text(2)}" + (f", IQM {effect.signed()}" if effect else "")
+                     + f" over {len(g.datasets)} dataset(s), {e.n} seed(s) each: {call}.")
     return " ".join(parts)
 
 
@@ -174,7 +176,8 @@ def grid_config(grid: Grid, path: Path) -> str:
     return head + "<pre>" + html.escape(text) + "</pre>"
 
 
-def write_grid_report(out: str | Path, reps: int = 2000, g: GridStats | None = None, grid: Grid | None = None) -> Path:
+def write_grid_report(out: str | Path, reps: int = REPS, g: GridStats | None = None,
+                      grid: Grid | None = None) -> Path:
     """<out>/report.html; recomputes the grid's results from its cell records unless given."""
     out = Path(out)
     if grid is None:
@@ -194,7 +197,7 @@ def write_grid_report(out: str | Path, reps: int = 2000, g: GridStats | None = N
     return _write(out / "report.html", _page(f"dawm bench: {out.name}", sections, grid_verdict(g)))
 
 
-def write_report(directory: str | Path, reps: int = 2000) -> Path:
+def write_report(directory: str | Path, reps: int = REPS) -> Path:
     """`dawm report DIR`: a grid's page if DIR holds cells/, else a run's (DIR/summary.json)."""
     directory = Path(directory)
     if (directory / "cells").is_dir():

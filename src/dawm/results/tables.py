@@ -19,21 +19,23 @@ class GridStats:
     datasets: list[str]
     methods: list[str]
     scores: Scores
-    reps: int = 2000
+    reps: int = stats.REPS
     per_dataset: dict = field(default_factory=dict)     # (dataset, method) -> {mean, std, iqm: Estimate}
     aggregate: dict = field(default_factory=dict)       # method -> {iqm, optimality_gap: Estimate}
     improvement: dict = field(default_factory=dict)     # (x, y) -> {"all" | dataset: Estimate}
+    effect: dict = field(default_factory=dict)          # (x, y) -> {"all" | dataset: IQM(x) - IQM(y), Estimate}
     notes: list[str] = field(default_factory=list)      # what the cells share and where they differ (records.py)
 
     @classmethod
-    def compute(cls, scores: Scores, datasets: list[str], methods: list[str], reps: int = 2000) -> GridStats:
+    def compute(cls, scores: Scores, datasets: list[str], methods: list[str], reps: int = stats.REPS) -> GridStats:
         g = cls(datasets, methods, scores, reps)
         g.per_dataset = stats.dataset_table(scores, reps)
         g.aggregate = stats.aggregate_table(scores, methods, datasets, reps)
         for x, y in stats.improvement_pairs(methods):
-            by = {d: stats.probability_of_improvement(scores, x, y, [d], reps) for d in datasets}
-            by["all"] = stats.probability_of_improvement(scores, x, y, datasets, reps)
-            g.improvement[x, y] = {k: v for k, v in by.items() if v is not None}
+            for into, estimate in ((g.improvement, stats.probability_of_improvement), (g.effect, stats.difference)):
+                by = {d: estimate(scores, x, y, [d], reps) for d in datasets}
+                by["all"] = estimate(scores, x, y, datasets, reps)
+                into[x, y] = {k: v for k, v in by.items() if v is not None}
         return g
 
     def fewest_seeds(self) -> int:
@@ -65,11 +67,13 @@ def markdown(g: GridStats) -> str:
         lines += [f"| {m} | {a['iqm'].text()} | {a['optimality_gap'].text()} | {a['iqm'].n} |"
                   for m, a in g.aggregate.items()]
     if g.improvement:
-        lines += ["", "Probability of improvement P(X > Y) with 95% CI "
-                      "(0.5 = no difference; all = averaged over datasets).",
+        lines += ["", "Probability of improvement P(X > Y) with 95% CI (0.5 = no difference; all = averaged over "
+                      "datasets), and beside it the effect in score points: IQM(X) - IQM(Y) [95% CI].",
                   "", "| X | Y | all | " + " | ".join(g.datasets) + " |", "|---" * (len(g.datasets) + 3) + "|"]
         for (x, y), by in g.improvement.items():
-            cells = [by[k].text(2) if k in by else "—" for k in ("all", *g.datasets)]
+            effect = g.effect.get((x, y), {})
+            cells = [f"{by[k].text(2)}; {effect[k].signed()}" if k in by and k in effect else "—"
+                     for k in ("all", *g.datasets)]
             lines.append(f"| {x} | {y} | " + " | ".join(cells) + " |")
     if g.caveat():
         lines += ["", g.caveat()]
@@ -96,9 +100,10 @@ def csv_text(g: GridStats) -> str:
     for m, a in g.aggregate.items():
         row("iqm", "all", m, a["iqm"])
         row("optimality_gap", "all", m, a["optimality_gap"])
-    for (x, y), by in g.improvement.items():
-        for d, e in by.items():
-            row("improvement", d, x, e, versus=y)
+    for kind, table in (("improvement", g.improvement), ("difference", g.effect)):
+        for (x, y), by in table.items():
+            for d, e in by.items():
+                row(kind, d, x, e, versus=y)
     return out.getvalue()
 
 
