@@ -23,8 +23,8 @@ from pathlib import Path
 
 from dawm.bench import BenchConfig, run_bench
 from dawm.pipeline import RunConfig
-from dawm.results import stats
-from dawm.results.grid import Grid, fidelity_table, mixed_data
+from dawm.results import records, stats
+from dawm.results.grid import Grid, fidelity_table
 from dawm.utils.config import load_config, update_config
 from dawm.utils.errors import DawmError
 from dawm.utils.runs import slug
@@ -93,8 +93,10 @@ def grid(out: Path, variant: str, args) -> BenchConfig:
     methods = AGENTS if variant == "baseline" else tuple(f"{prefix(variant)}{a}" for a in AGENTS)
     base = load_config(RunConfig, "run", args.preset or None)
     precision = {"precision": args.precision}  # every stage: the recorded cells ran in float32
-    base = update_config(base, {"world_model_seed": 0, "root": str(out / "pipeline"), "world_model": precision,
-                                "synthesis": precision, "agent": precision})
+    # one world model per dataset (seed 0) unless each seed is to have its own (--world-model-per-seed, claim grade)
+    base = update_config(base, {"world_model_seed": None if args.world_model_per_seed else 0,
+                                "root": str(out / "pipeline"), "world_model": precision, "synthesis": precision,
+                                "agent": precision})
     run = update_config(base, VARIANTS.get(variant, {}))
     return BenchConfig(methods=methods, datasets=tuple(args.datasets), seeds=tuple(args.seeds), workers=args.workers,
                        out=str(out / variant), run=run)
@@ -106,12 +108,13 @@ def _label(method: str, variant: str) -> str:
 
 
 def table(out: Path, variants: list[str], reps: int, datasets: list[str] | None = None, final: int = 1,
-          versus: str | None = None, baseline: Path | None = None) -> None:
+          versus: str | None = None, baseline: Path | None = None, allow: tuple[str, ...] = ()) -> None:
     """The tables of the recorded cells; `datasets` (names or files) keeps only those, e.g. one fraction
     of a dataset's subsets, so that the across-datasets rows do not pool two sizes of one dataset; `final` > 1
     scores each seed by the mean of its last `final` evaluations instead of the last one; `versus` (a variant)
     adds the column P(variant > that variant), e.g. `dwm`: issue #12 asks DAWM to beat DWM's agents too;
-    `baseline` is where the plain agents' records are (default <out>/baseline), e.g. a bfloat16 grid's."""
+    `baseline` is where the plain agents' records are (default <out>/baseline), e.g. a bfloat16 grid's; cells that
+    are not like with like (dawm.results.records) are refused unless `allow` names the difference."""
     if versus and versus not in variants:
         variants = [*variants, versus]
     keep = {slug(d) for d in datasets} if datasets else None  # as dawm bench names its cell files
@@ -124,13 +127,14 @@ def table(out: Path, variants: list[str], reps: int, datasets: list[str] | None 
                 scores.setdefault(dataset, {})[_label(method, variant)] = values
         for line in g.problems:
             print(f"{variant}: {line}", file=sys.stderr)
-    labelled = [{**c, "method": _label(c["method"], v)} for v, g in grids.items() for c in g.cells]
-    for line in mixed_data(labelled):  # across variants; within one, Grid.load reported it above
-        print(f"all variants: {line}", file=sys.stderr)
     scores = {d: by for d, by in scores.items() if any("@" in m for m in by)}  # datasets a variant ran on
+    labelled = [{**c, "label": _label(c["method"], v)} for v, g in grids.items() for c in g.cells
+                if c["dataset"] in scores]
+    notes = records.check(labelled, allow).require("study table").lines()
     column = _versus_column(versus)
     for dataset, by in scores.items():
-        print(f"\n{dataset}\n\n| variant | agent | IQM [95% CI] | seeds | P(variant > plain agent) [95% CI] |{column}")
+        print(f"\n{dataset}\n\n| variant | agent | IQM [95% CI] | seeds | P(variant > plain agent) [95% CI]; "
+              f"IQM difference |{column}")
         print("|---|---|---|---|---|" + ("---|" if versus else ""))
         table_ = stats.dataset_table({dataset: by}, reps)
         for agent in AGENTS:
@@ -143,11 +147,10 @@ def table(out: Path, variants: list[str], reps: int, datasets: list[str] | None 
                     continue
                 row = f"| {variant} | {agent} | {table_[dataset, key]['iqm'].text()} | {len(by[key])} | "
                 for base in [agent] + ([_label(f"{prefix(versus)}{agent}", versus)] if versus else []):
-                    poi = (stats.probability_of_improvement(scores, key, base, [dataset], reps)
-                           if base in by and base != key else None)
-                    row += f"{poi.text(2) if poi else '–'} | "
+                    row += (_versus(scores, key, base, [dataset], reps) if base in by and base != key else "–") + " | "
                 print(row.rstrip())
     across(scores, variants, reps, versus)
+    print("\n" + "\n".join(notes + [f"Each interval: {reps} resamples."]))
     for variant in variants:
         fid = fidelity_table(grids[variant])
         if fid:
@@ -161,9 +164,15 @@ def _grid(out: Path, keep: set[str] | None) -> Grid:
     return Grid.load(out, [p for p in paths if keep is None or p.name.split("__")[1] in keep])
 
 
+def _versus(scores: stats.Scores, x: str, y: str, datasets: list[str], reps: int) -> str:
+    """'P [CI]; effect in points [CI]' of x against y over the datasets."""
+    return (f"{stats.probability_of_improvement(scores, x, y, datasets, reps).text(2)}; "
+            f"{stats.difference(scores, x, y, datasets, reps).signed()}")
+
+
 def _versus_column(versus: str | None) -> str:
     """The header cell of the P(variant > versus) column ('' without one)."""
-    return f" P(variant > {'DWM' if versus == 'dwm' else versus}) [95% CI] |" if versus else ""
+    return f" P(variant > {'DWM' if versus == 'dwm' else versus}) [95% CI]; IQM difference |" if versus else ""
 
 
 def across(scores: stats.Scores, variants: list[str], reps: int, versus: str | None = None) -> None:
@@ -178,18 +187,17 @@ def across(scores: stats.Scores, variants: list[str], reps: int, versus: str | N
             if len(datasets) < 2:
                 continue
             agg = stats.aggregate_table(scores, [agent, key], datasets, reps)
-            poi = stats.probability_of_improvement(scores, key, agent, datasets, reps)
             row = (f"| {variant} | {agent} | {len(datasets)} | {agg[agent]['iqm'].text()} | "
-                   f"{agg[key]['iqm'].text()} | {poi.text(2)} |")
+                   f"{agg[key]['iqm'].text()} | {_versus(scores, key, agent, datasets, reps)} |")
             if versus:
                 base = _label(f"{prefix(versus)}{agent}", versus)
                 both = [d for d in datasets if base in scores[d]]
-                row += (f" {stats.probability_of_improvement(scores, key, base, both, reps).text(2)} |"
-                        if variant != versus and len(both) >= 2 else " – |")
+                row += (f" {_versus(scores, key, base, both, reps)} |" if variant != versus and len(both) >= 2
+                        else " – |")
             rows.append(row)
     if rows:
         print("\nacross datasets\n\n| variant | agent | datasets | plain IQM [95% CI] | variant IQM [95% CI] | "
-              "P(variant > plain agent) [95% CI] |" + _versus_column(versus)
+              "P(variant > plain agent) [95% CI]; IQM difference |" + _versus_column(versus)
               + "\n|---|---|---:|---|---|---|" + ("---|" if versus else ""))
         print("\n".join(rows))
 
@@ -203,7 +211,12 @@ def main() -> None:
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--workers", type=int, default=2, help="local processes (one CPU-heavy process per core)")
     p.add_argument("--out", default="runs/study-synthetic")
-    p.add_argument("--reps", type=int, default=2000, help="bootstrap resamples")
+    p.add_argument("--reps", type=int, default=stats.REPS, help="bootstrap resamples")
+    p.add_argument("--world-model-per-seed", action="store_true",
+                   help="run: each seed trains its own world model (claim grade: the intervals then include the "
+                        "world model's variation); default one world model per dataset (seed 0)")
+    p.add_argument("--allow-mismatch", nargs="+", default=[], choices=list(records.COMPARED),
+                   help="table: compare cells that differ in these (named in the table); default: refuse them")
     p.add_argument("--precision", default="float32", choices=("float32", "bfloat16", "auto"),
                    help="matmul precision of every stage (float32: as the recorded cells ran)")
     p.add_argument("--final", type=int, default=1,
@@ -224,8 +237,12 @@ def main() -> None:
                 run_bench(grid(out, variant, args))
             except DawmError as e:  # a failed cell is retried on the next run; go on with the others
                 print(f"{variant}: {e}", flush=True)
-    table(out, args.variants, args.reps, args.datasets, args.final,
-          args.versus or ("dwm" if "dwm" in args.variants else None), args.baseline and Path(args.baseline))
+    try:
+        table(out, args.variants, args.reps, args.datasets, args.final,
+              args.versus or ("dwm" if "dwm" in args.variants else None), args.baseline and Path(args.baseline),
+              tuple(args.allow_mismatch))
+    except DawmError as e:
+        sys.exit(f"study_synthetic.py: {e}")
 
 
 if __name__ == "__main__":
