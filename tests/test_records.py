@@ -70,8 +70,8 @@ def test_missing_fields_are_unknown_not_refused():
     cells = [_cell("td3bc", record=_record()), _cell("dawm-td3bc", dataset_digest="aaa")]
     c = records.check(cells)
     assert c.refused == []
-    assert any(u.startswith("precision for dawm-td3bc") for u in c.unknown)
-    assert not any(u.startswith("data") for u in c.unknown)  # the top-level digest counts
+    # one line per set of cells, naming the fields they lack; the top-level digest counts as the data's
+    assert c.unknown == ["precision, budget, evaluation, world-model for dawm-td3bc"]
     assert "unknown" in c.interval
     assert records.value(cells[1], "precision") == records.UNKNOWN
     assert records.value(cells[0], "world-model") == records.NONE  # a plain agent has no world model
@@ -101,3 +101,26 @@ def test_grid_tables_refuse_mixed_cells_and_name_allowed_ones(tmp_path):
     text = (out / "results.md").read_text()
     assert "Compared although they differ (--allow-mismatch): precision differs" in text
     assert "Intervals: 95% stratified bootstrap over agent seeds; one world model" in text
+
+
+def test_dawm_report_refuses_in_one_line_and_allows_on_request(tmp_path, capsys):
+    from dawm.cli import main
+
+    out = tmp_path / "g"
+    (out / "cells").mkdir(parents=True)
+    for s in range(2):
+        for method, rec in (("iql", _record(budget={"updates": 1000, "batch": 256})), ("dawm-iql", _wm("k0"))):
+            (out / "cells" / f"{method}__d__seed{s}.json").write_text(json.dumps(_cell(method, s, record=rec)))
+    assert main(["report", str(out), "--bootstrap-reps", "50"]) == 2
+    err = capsys.readouterr().err
+    assert "budget differs" in err and "--allow-mismatch budget" in err and "Traceback" not in err
+    assert main(["report", str(out), "--bootstrap-reps", "50", "--allow-mismatch", "budget"]) == 0
+    assert "Compared although they differ (--allow-mismatch): budget differs" in (out / "results.md").read_text()
+
+
+def test_claim_preset_gives_each_seed_its_own_world_model():
+    from dawm.bench import BenchConfig
+    from dawm.utils.config import load_config
+
+    cfg = load_config(BenchConfig, "bench", "claim")
+    assert cfg.run.world_model_seed is None and len(cfg.seeds) >= 5

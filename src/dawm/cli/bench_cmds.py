@@ -28,6 +28,9 @@ class ReportConfig:
     """A `dawm bench` --out directory (cells/) or a `dawm run` directory (<root>/<method>-<dataset>-seed<k>)."""
     bootstrap_reps: int = REPS
     """Bootstrap resamples behind every confidence interval (grids)."""
+    allow_mismatch: tuple[str, ...] = ()
+    """Differences between a grid's cells to compare anyway, each named in the tables: data, precision, budget,
+    evaluation, world-model (dawm.results.records). Default none: cells that differ are refused."""
 
 
 @command("report", ReportConfig, "rebuild report.html (and a grid's tables and figures) from stored records",
@@ -35,4 +38,4 @@ class ReportConfig:
 def _report(cfg: ReportConfig) -> None:
     from dawm.results.report import write_report
 
-    print(f"wrote {write_report(cfg.directory, cfg.bootstrap_reps)}")
+    print(f"wrote {write_report(cfg.directory, cfg.bootstrap_reps, cfg.allow_mismatch)}")

@@ -111,16 +111,18 @@ def check(cells: list[dict], allow: tuple[str, ...] | list[str] = ()) -> Compara
     by_dataset: dict[str, list[dict]] = defaultdict(list)
     for c in cells:
         by_dataset[c["dataset"]].append(c)
+    missing: dict[tuple[str, ...], list[str]] = defaultdict(list)  # cells lacking fields -> those fields
     for name in COMPARED:
         groups = ([(f" on {d}", cs) for d, cs in by_dataset.items()] if name in PER_DATASET else [("", cells)])
-        missing: set[str] = set()
+        lacking: set[str] = set()
         for scope, group in groups:
             line, unknown = _differences(group, name, scope)
-            missing.update(unknown)
+            lacking.update(unknown)
             if line:
                 (out.allowed if name in allow else out.refused).append(line)
-        if missing:
-            out.unknown.append(f"{name} for {', '.join(sorted(missing))}")
+        if lacking:
+            missing[tuple(sorted(lacking))].append(name)
+    out.unknown = [f"{', '.join(names)} for {', '.join(labels)}" for labels, names in missing.items()]
     for name in ("code", "cpu", "torch"):
         counts = Counter(_made_with(value(c, name)) for c in cells)
         out.shown.append(f"{name} " + "; ".join(f"{v} ({n} cells)" for v, n in sorted(counts.items())))

@@ -197,11 +197,12 @@ def write_grid_report(out: str | Path, reps: int = REPS, g: GridStats | None = N
     return _write(out / "report.html", _page(f"dawm bench: {out.name}", sections, grid_verdict(g)))
 
 
-def write_report(directory: str | Path, reps: int = REPS) -> Path:
-    """`dawm report DIR`: a grid's page if DIR holds cells/, else a run's (DIR/summary.json)."""
+def write_report(directory: str | Path, reps: int = REPS, allow: tuple[str, ...] = ()) -> Path:
+    """`dawm report DIR`: a grid's page if DIR holds cells/ (cells that differ in `allow` compared anyway,
+    labelled), else a run's (DIR/summary.json)."""
     directory = Path(directory)
     if (directory / "cells").is_dir():
-        return write_grid_report(directory, reps)
+        return write_grid_report(directory, reps, grid=Grid.load(directory, allow=allow))
     if (directory / "summary.json").is_file():
         return write_run_report(directory)
     raise DawmError(f"{directory}: neither a `dawm bench` directory (cells/) nor a `dawm run` directory (summary.json)")
