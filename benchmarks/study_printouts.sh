@@ -35,3 +35,4 @@ t $R/world-model-knobs-versus-default.md --out $R --variants combined+ratio-0.25
 t $R/ensemble-labels-versus-default.md --out $R --variants combined+ratio-0.25+ensemble-labels \
   --versus combined+ratio-0.25 --datasets hopper-medium --allow-mismatch precision world-model
 python pooled_view.py > results/pooled-view.md
+python bootstrap_digits.py --seeds 10 > results/bootstrap-digits.md

@@ -178,6 +178,10 @@ def test_improvement_is_rliables_statistic_and_the_effect_is_in_points():
     for _ in range(100):
         x, y = rng.integers(0, 4, (5, 3)).astype(float), rng.integers(0, 4, (4, 3)).astype(float)
         assert stats.improvement(x, y) == pytest.approx(metrics.probability_of_improvement(x, y), abs=1e-12)
+        assert stats.iqm(x) == pytest.approx(metrics.aggregate_iqm(x), abs=1e-12)  # numpy IQM = rliable's
+    for n in (1, 2, 3, 5, 7, 10):
+        x = rng.normal(size=(n, 2))
+        assert stats.iqm(x) == pytest.approx(metrics.aggregate_iqm(x), abs=1e-12)
     scores = {"d": {"a": [10.0, 11.0, 12.0, 13.0], "b": [1.0, 2.0, 3.0, 4.0]}}
     effect = stats.difference(scores, "a", "b", ["d"], reps=200)
     assert effect.value == pytest.approx(9.0) and effect.signed().startswith("+9.0 [")

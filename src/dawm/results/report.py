@@ -180,10 +180,9 @@ def write_grid_report(out: str | Path, reps: int = REPS, g: GridStats | None = N
                       grid: Grid | None = None) -> Path:
     """<out>/report.html; recomputes the grid's results from its cell records unless given."""
     out = Path(out)
-    if grid is None:
-        grid = Grid.load(out)
-        if not grid.cells:
-            raise DawmError(f"{out}: no finished cell records under cells/ (expected a `dawm bench` --out directory)")
+    grid = grid or Grid.load(out)
+    if not grid.cells:
+        raise DawmError(f"{out}: no finished cell records under cells/ (expected a `dawm bench` --out directory)")
     g = g or write_results(grid, reps)
     figures = "".join(_img(out / f"curves_{slug(d)}.png", d) for d in grid.datasets)
     stats = md_to_html(markdown(g)) + _img(out / "intervals.png", "intervals") + _img(out / "profiles.png", "profiles")

@@ -59,10 +59,12 @@ def seeded(seed: int):
 
 
 def iqm(scores: np.ndarray) -> float:
-    """Interquartile mean: the mean of the middle 50% of all runs x tasks (rliable's aggregate_iqm)."""
-    from rliable import metrics
-
-    return float(metrics.aggregate_iqm(scores))
+    """Interquartile mean: the mean of the middle 50% of all runs x tasks. rliable's aggregate_iqm (scipy's
+    trim_mean, 25% cut each side) in plain numpy: called once per bootstrap resample, scipy's overhead was most
+    of a table's time."""
+    a = np.asarray(scores, dtype=float).ravel()
+    cut = int(0.25 * a.size)
+    return float(np.partition(a, (cut, a.size - cut - 1))[cut:a.size - cut].mean())
 
 
 def _bootstrap(data, func, reps: int, seed: int) -> Estimate:
