@@ -76,8 +76,8 @@ VARIANTS: dict[str, dict] = {
     "combined+ratio-0.25+return-starts": _on(COMBINED, synthetic_ratio=0.25, synthesis={"start_weighting": "return"}),
     "combined+ratio-0.25+horizon-3": _on(COMBINED, synthetic_ratio=0.25, synthesis={"horizon": 3}),
     # diagnostics: a variant's synthetic (s, a) with the simulator's (r, s', done)
-    "oracle": _on(PUBLISHED_SYNTHESIS, synthesis={"oracle": True}),
-    "combined+ratio-0.25+oracle": _on(COMBINED, synthetic_ratio=0.25, synthesis={"oracle": True}),
+    "oracle": _on(PUBLISHED_SYNTHESIS, synthesis={"labels": "oracle"}),
+    "combined+ratio-0.25+oracle": _on(COMBINED, synthetic_ratio=0.25, synthesis={"labels": "oracle"}),
     # the earlier diffusion world model: DWM's agents (value expansion, `dawm run`'s DWM settings)
     "dwm": {},
 }

@@ -13,7 +13,7 @@ from dawm.data.segments import returns_to_go
 from dawm.envs.simulator import simulate_transitions
 from dawm.utils.errors import DawmError
 from dawm.world_model.fidelity import compare, novelty_report, spread_report
-from dawm.world_model.oracle import oracle_dataset
+from dawm.world_model.labels import oracle_labels
 from dawm.world_model.synthesis import resolve_target_rtg, start_weights, synthesize
 from test_world_model_synthesis import parts  # noqa: F401  (the untrained world model fixture)
 
@@ -124,7 +124,7 @@ def test_oracle_matches_the_simulator_on_a_toy_batch():
     act = rng.uniform(-1, 1, (n, 3)).astype(np.float32)
     syn = Dataset(obs, act, np.full(n, 99.0), np.zeros(n, bool), np.arange(n) % 4 == 3, obs + 1.0,
                   metadata={"env_id": "Hopper-v5", "name": "syn"}, infos={"horizon_step": np.arange(n) % 4})
-    oracle = oracle_dataset(syn)
+    oracle = oracle_labels(syn)
     true_next, true_rew, true_done = simulate_transitions("Hopper-v5", obs, act)
     np.testing.assert_allclose(oracle.next_observations, true_next, atol=1e-6)
     np.testing.assert_allclose(oracle.rewards, true_rew, atol=1e-6)
@@ -133,6 +133,29 @@ def test_oracle_matches_the_simulator_on_a_toy_batch():
     np.testing.assert_array_equal(oracle.observations, obs)  # the (s, a) are the synthetic ones
     np.testing.assert_array_equal(oracle.infos["horizon_step"], syn.infos["horizon_step"])
     assert oracle.metadata["oracle"] is True
+
+
+def test_one_labels_knob_with_the_oracle_and_a_rename_line(monkeypatch, capsys, tmp_path):
+    """labels = 'oracle' answers the generated pairs with the simulator's (r, s', done) through the same call as
+    the other labels; the old `oracle` option fails in one line naming the new spelling, as a flag and in a file."""
+    from dawm.cli import main
+    from dawm.world_model import synthesis
+    from dawm.world_model.synthesis import SynthesisConfig, synthesize_with
+
+    rng = np.random.default_rng(1)
+    obs = np.zeros((6, 11), np.float32)
+    obs[:, 0] = 1.25
+    act = rng.uniform(-1, 1, (6, 3)).astype(np.float32)
+    syn = Dataset(obs, act, np.zeros(6), np.zeros(6, bool), np.arange(6) % 3 == 2, obs + 1.0,
+                  metadata={"env_id": "Hopper-v5", "name": "syn"}, infos={"horizon_step": np.arange(6) % 3})
+    monkeypatch.setattr(synthesis, "synthesize", lambda *a, **k: syn)
+    out = synthesize_with(SynthesisConfig(ensemble_termination=False, labels="oracle"), None, None, None, syn, 0)
+    np.testing.assert_allclose(out.next_observations, simulate_transitions("Hopper-v5", obs, act)[0], atol=1e-6)
+    assert main(["run", "--synthesis.oracle"]) == 2
+    assert "--synthesis.oracle was renamed --synthesis.labels oracle" in capsys.readouterr().err
+    (tmp_path / "old.yaml").write_text("synthesis:\n  oracle: true\n")
+    assert main(["run", "--config", str(tmp_path / "old.yaml")]) == 2
+    assert "option 'oracle' was renamed 'labels oracle'" in capsys.readouterr().err
 
 
 def test_termination_rates_on_a_hand_made_case():
@@ -260,7 +283,7 @@ def test_consistency_guard_drops_steps_whose_next_state_the_ensemble_does_not_re
 def test_ensemble_labels_answer_every_generated_step(monkeypatch):
     """labels='ensemble': each generated step's (r, s', done) is the ensemble's mean answer and the env's rule on
     it, every row its own episode; a real step 0 keeps the data's answer; synthesize_with asks for the ensemble."""
-    from dawm.world_model.guards import relabel
+    from dawm.world_model.labels import ensemble_labels
     from dawm.world_model import synthesis
     from dawm.world_model.synthesis import SynthesisConfig, guarded, synthesize_with
 
@@ -274,13 +297,13 @@ def test_ensemble_labels_answer_every_generated_step(monkeypatch):
                   np.array([0, 0, 1, 0, 0, 1], bool), np.full((6, 2), 7.0, np.float32),
                   infos={"horizon_step": np.tile(np.arange(3), 2)}, metadata={"env_id": "x"})
     rule = lambda s: s[:, 0] > 2.5  # noqa: E731
-    out = relabel(syn, Ensemble(), rule)
+    out = ensemble_labels(syn, Ensemble(), rule)
     np.testing.assert_allclose(out.next_observations, obs + 1.0)
     np.testing.assert_allclose(out.rewards, 2.0 * obs[:, 0])
     np.testing.assert_array_equal(out.terminals, [False, False, True, False, False, True])
     np.testing.assert_array_equal(out.timeouts, ~out.terminals)  # each row an episode of its own
     np.testing.assert_array_equal(out.infos["horizon_step"], syn.infos["horizon_step"])
-    real = relabel(syn, Ensemble(), rule, real_first_step=True)
+    real = ensemble_labels(syn, Ensemble(), rule, real_first_step=True)
     for row in (0, 3):  # step 0 is the data's transition: its answer is kept
         np.testing.assert_allclose(real.next_observations[row], [7.0, 7.0])
         assert real.rewards[row] == 9.0 and not real.terminals[row]

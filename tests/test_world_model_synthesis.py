@@ -94,6 +94,24 @@ def test_custom_termination_and_unknown_env(parts):
         generated(wm, idm, ds, 8, horizon=8, show_progress=False)
 
 
+def test_one_termination_rule_for_synthesis_and_dwm():
+    """A learned classifier (asked for with --termination learned) wins over the env's rule; without one, the rule;
+    neither: one line. Synthesis and DWM's value expansion both resolve through here."""
+    from dawm.envs.specs import get_env_spec
+    from dawm.world_model.synthesis import resolve_termination
+
+    learned = lambda s: np.ones(len(s), bool)  # noqa: E731
+    assert resolve_termination(learned, "Hopper-v5") == (learned, "learned")
+    fn, name = resolve_termination(None, "Hopper-v5")
+    assert fn is get_env_spec("Hopper-v5").termination and name.startswith("rule:")
+    with pytest.raises(DawmError, match="no declared termination rule"):
+        resolve_termination(None, "Mystery-v0")
+    import inspect
+
+    from dawm import pipeline
+    assert "resolve_termination(" in inspect.getsource(pipeline._run_stages)  # DWM's path uses the same rule
+
+
 def test_target_rtg_forms(parts):
     ds = parts[0]
     rtg = returns_to_go(ds, 0.99)

@@ -38,7 +38,6 @@ from dawm.data.d4rl import write_dataset
 from dawm.data.dataset import Dataset
 from dawm.data.registry import load_dataset
 from dawm.data.transitions import Transitions
-from dawm.envs.specs import get_env_spec
 from dawm.results.records import RECORD_SCHEMA
 from dawm.results.report import write_run_report
 from dawm.utils.checkpoint import write_json
@@ -50,31 +49,13 @@ from dawm.utils.torch_utils import resolve_device
 from dawm.world_model.config import WorldModelConfig
 from dawm.world_model.fidelity import FidelityConfig
 from dawm.world_model.fidelity_outputs import run_fidelity
-from dawm.world_model.oracle import oracle_dataset
-from dawm.world_model.synthesis import (SynthesisConfig, guard_ensemble, guarded,
-                                        load_world_model_run, run_synthesis, synthesize_with)
+from dawm.world_model.labels import oracle_labels
+from dawm.world_model.synthesis import (SynthesisConfig, guard_ensemble, guarded, load_world_model_run,
+                                        resolve_termination, run_synthesis, synthesize_with)
 from dawm.world_model.trainer import train_world_model
 
 Method = Literal["td3bc", "iql", "dawm-td3bc", "dawm-iql", "dwm-td3bc", "dwm-iql"]
 METHODS = typing.get_args(Method)
-
-
-@dataclass
-class SynthesisSettings(SynthesisConfig):
-    """How the synthetic transitions are generated: every `dawm synthesize` knob (world_model, dataset,
-    out, seed and device are set by the pipeline), plus the two below."""
-
-    oracle: bool = False
-    """DIAGNOSTIC, not a method: train on the synthetic (s, a) with the simulator's (r, s', done) instead of the
-    model's (dawm.world_model.oracle), so a study can split the gap into model error and the choice of (s, a)."""
-    refresh_every: int = 0
-    """Agent updates between regenerations of the synthetic set (new start pairs and rollouts from the
-    same world model, in memory; the first set is the exported, fidelity-checked file). 0 = generate once."""
-
-    def check(self, prefix: str = "") -> None:
-        super().check(prefix)
-        if self.refresh_every < 0:
-            raise DawmError(f"--{prefix}refresh-every {self.refresh_every}: must be at least 0")
 
 
 @dataclass
@@ -114,8 +95,8 @@ class RunConfig:
     """World model and IDM training (dataset, seed, device and out are set by the pipeline). The
     defaults fit the whole run in minutes on 2 CPU cores (timed in docs/benchmarks.md); --preset paper is
     full scale. One CPU thread: two threads collapse to a crawl when another process holds the second core."""
-    synthesis: SynthesisSettings = field(default_factory=lambda: SynthesisSettings(n_starts=50_000))
-    """Synthetic data generation."""
+    synthesis: SynthesisConfig = field(default_factory=lambda: SynthesisConfig(n_starts=50_000))
+    """Synthetic data generation (world_model, dataset, out, seed and device are set by the pipeline)."""
     fidelity: FidelityConfig = field(default_factory=lambda: FidelityConfig(n_plots=2))
     """Fidelity check of the synthetic data (dataset, world_model and out are set by the pipeline)."""
     agent: TrainAgentConfig = field(default_factory=lambda: TrainAgentConfig(steps=30_000))
@@ -218,7 +199,7 @@ def _run_stages(cfg: RunConfig, dataset: Dataset, algo: str, root: Path, times: 
     if cfg.method.startswith("dawm-"):
         synthetic_path, fidelity = _synthetic_stage(cfg, wm_dir, fp, slug, root, times)
         synthetic = load_dataset(str(synthetic_path))
-        if cfg.synthesis.oracle:
+        if cfg.synthesis.labels == "oracle":
             synthetic = _oracle_stage(synthetic_path, synthetic, times)
             summary["synthetic_source"] = "oracle (diagnostic: the simulator's r, s', done for the synthetic s, a)"
         synthetic_source = TransitionBuffer(Transitions.from_dataset(synthetic), device, seed=cfg.seed + 1)
@@ -229,8 +210,8 @@ def _run_stages(cfg: RunConfig, dataset: Dataset, algo: str, root: Path, times: 
         summary.update(synthetic_file=str(synthetic_path), synthetic_transitions=len(synthetic), fidelity=fidelity)
     elif cfg.method.startswith("dwm-"):
         world_model, _, learned_term = load_world_model_run(wm_dir, device)
-        spec = get_env_spec(dataset.env_id or "")
-        termination = spec.termination if spec else (learned_term.predict if learned_term else None)
+        # synthesis's rule: the learned classifier where the world model has one (asked for, or no declared rule)
+        termination, _ = resolve_termination(learned_term.predict if learned_term else None, dataset.env_id)
         target_fn = DiffusionMVE(world_model, cfg.dwm_horizon, termination)
         real_source = lambda buffer: RolloutPool(buffer, target_fn, cfg.dwm_pool_size, cfg.dwm_refresh_every)  # noqa: E731
         agent_inputs = [str(wm_dir), cfg.dwm_horizon, cfg.dwm_pool_size, cfg.dwm_refresh_every]
@@ -341,11 +322,12 @@ def _ensemble_dir(root: Path, slug: str, fp: list, cfg: SynthesisConfig | Fideli
 def _synthetic_stage(cfg: RunConfig, wm_dir: Path, fp: list, slug: str, root: Path,
                      times: dict) -> tuple[Path, dict]:
     """Synthesise (or reuse) the transitions and check (or reuse) their fidelity."""
-    syn = cfg.synthesis
-    # later sets are made in memory, the oracle is derived from this file; the pipeline's own fields are set below
+    # the oracle's set is the model's answered by the simulator (_oracle_stage): this file holds the model's
+    syn = dataclasses.replace(cfg.synthesis, labels="model") if cfg.synthesis.labels == "oracle" else cfg.synthesis
+    # later sets are made in memory; the pipeline's own fields are set below
     unused = ("ensemble_members", "ensemble_steps") if not guarded(syn) else ()  # no guard: no ensemble
     first_set = {k: v for k, v in dataclasses.asdict(syn).items()
-                 if k not in ("refresh_every", "oracle", "threads", *unused, *PIPELINE_SETS["synthesis"])}
+                 if k not in ("refresh_every", "threads", *unused, *PIPELINE_SETS["synthesis"])}
     syn_path = root / "synthetic" / f"{slug}-{_digest(str(wm_dir), first_set, cfg.seed)}.hdf5"
     t0 = time.perf_counter()
     if not syn_path.exists():
@@ -372,7 +354,7 @@ def _oracle_stage(synthetic_path: Path, synthetic: Dataset, times: dict) -> Data
     path = synthetic_path.with_name(synthetic_path.stem + "-oracle.hdf5")
     t0 = time.perf_counter()
     if not path.exists():
-        write_dataset(oracle_dataset(synthetic), path)
+        write_dataset(oracle_labels(synthetic), path)
     times["oracle"] = time.perf_counter() - t0
     return load_dataset(str(path))
 
@@ -385,9 +367,7 @@ def _refreshing_source(cfg: RunConfig, wm_dir: Path, dataset: Dataset, first: Da
 
     def generate(k: int) -> Transitions:
         generated = synthesize_with(syn, world_model, idm, learned_term, dataset, (cfg.seed + 1) * 1000 + k,
-                                    ensemble, show_progress=False)
-        if syn.oracle:
-            generated = oracle_dataset(generated)
+                                    ensemble, show_progress=False)  # labelled as syn.labels says
         return Transitions.from_dataset(generated)
 
     return RefreshingSource(Transitions.from_dataset(first), generate, syn.refresh_every, device, seed=cfg.seed + 1)

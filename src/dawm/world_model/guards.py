@@ -16,12 +16,8 @@ and some generated steps leave the data's support. Both checks need no simulator
     transition is not one the environment makes (the model's error is what costs TD3+BC its gain,
     issue #12's oracle). Terminal steps are kept: their s' does not enter the TD target.
 A rollout ends at its first terminal or dropped step, as synthesis ends it at its first done.
-
-`relabel` goes further (synthesis's `labels = "ensemble"`, a departure from DAWM): the diffusion
-model and the IDM only propose the (s, a) pairs, and the ensemble answers each with its (r, s', done).
-Why: with the simulator's answers for the same pairs (the oracle) DAWM-IQL gains on hopper-medium
-where the model's own answers leave it level, and the ensemble's reward error is a quarter of the
-model's there (docs/results.md).
+The same ensemble can also answer the generated pairs itself (`synthesis.labels = "ensemble"`,
+dawm.world_model.labels).
 """
 
 from __future__ import annotations
@@ -99,24 +95,6 @@ def guard(synthetic: Dataset, ensemble, source: Dataset, done_rule: Callable[[np
                                             "kept": int(keep.sum()), "of": len(synthetic)}}
     return Dataset(synthetic.observations[keep], synthetic.actions[keep], synthetic.rewards[keep], terminal[keep],
                    (last & ~terminal)[keep], synthetic.next_observations[keep], metadata=meta, infos=infos)
-
-
-def relabel(synthetic: Dataset, ensemble, done_rule: Callable[[np.ndarray], np.ndarray], *,
-            real_first_step: bool = False) -> Dataset:
-    """`synthetic` with each generated step's (r, s', done) replaced by the ensemble's mean answer for its
-    (s, a) and the env's rule on that s'. Every row becomes an episode of its own (terminal where done, else a
-    timeout), as in the oracle, since the relabelled s' is no longer the next row's s. A real step 0
-    (`real_first_step`) keeps the data's answer."""
-    nxt, rew = ensemble.predict(synthetic.observations, synthetic.actions)
-    done = np.asarray(done_rule(nxt), dtype=bool)
-    if real_first_step:
-        real = np.asarray(synthetic.infos["horizon_step"]).reshape(-1) == 0
-        nxt = np.where(real[:, None], synthetic.next_observations, nxt)
-        rew = np.where(real, synthetic.rewards, rew)
-        done = np.where(real, synthetic.terminals, done)
-    meta = {**synthetic.metadata, "labels": "ensemble"}
-    return Dataset(synthetic.observations, synthetic.actions, rew.astype(np.float32), done, ~done,
-                   nxt.astype(np.float32), metadata=meta, infos=dict(synthetic.infos))
 
 
 def _episode_cumsum(flag: np.ndarray, starts: np.ndarray, ep: np.ndarray) -> np.ndarray:

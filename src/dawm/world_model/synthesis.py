@@ -34,6 +34,7 @@ from dawm.utils.progress import progress
 from dawm.utils.torch_utils import prepare
 from dawm.world_model.diffusion import TrajectoryDiffusion
 from dawm.world_model.inverse_dynamics import InverseDynamics, TerminationClassifier
+from dawm.world_model.labels import Labels, apply_labels
 from dawm.world_model.samplers import Sampler
 
 
@@ -50,7 +51,8 @@ PUBLISHED_SYNTHESIS = {"target_rtg": "q0.9", "first_step": "generated", "ensembl
 class SynthesisConfig:
     """Generate a synthetic dataset with a trained world model and export it (HDF5, D4RL layout)."""
 
-    RENAMED: ClassVar[dict[str, str]] = {"steps": "sampling_steps"}  # `steps`: training updates only
+    # `steps`: training updates only; `oracle`: one knob says where (r, s', done) come from
+    RENAMED: ClassVar[dict[str, str]] = {"steps": "sampling_steps", "oracle": "labels oracle"}
 
     world_model: str = ""
     """World-model run directory (from `dawm train-world-model`) or its world_model.pt."""
@@ -77,10 +79,11 @@ class SynthesisConfig:
     """Drop a step, and the rest of its rollout, where the generated s' is further from the one-step ensemble's s'
     for the same (s, a) than this quantile of the ensemble's own error on real transitions (e.g. 0.9): the IDM's
     action does not explain the generated state; terminal steps are kept (s' is not used there); 0 = off."""
-    labels: Literal["model", "ensemble"] = "model"
-    """Where each generated step's (r, s', done) comes from: the diffusion model ('model', DAWM), or the one-step
+    labels: Labels = "model"
+    """Where each generated step's (r, s', done) comes from: the diffusion model ('model', DAWM), the one-step
     ensemble's answer for the same (s, a) ('ensemble': the model and the IDM only propose the pairs; a departure
-    from the paper, measured in docs/results.md)."""
+    from the paper, measured in docs/results.md), or the simulator's ('oracle': a DIAGNOSTIC bound, not a method;
+    dawm.world_model.labels)."""
     ensemble_members: int = 5
     """Members of the guards' one-step ensemble (trained once: beside the set for `dawm synthesize`, under the
     run root's ensembles/ for `dawm run`)."""
@@ -120,10 +123,16 @@ class SynthesisConfig:
     bfloat16 (autocast)."""
     overwrite: bool = False
     """Replace an existing output file."""
+    refresh_every: int = 0
+    """`dawm run` only: agent updates between regenerations of the synthetic set (new start pairs and rollouts
+    from the same world model, in memory; the first set is the exported, fidelity-checked file). 0 = generate
+    once."""
 
     def check(self, prefix: str = "") -> None:
         """Every option in range, before any work is done (one line naming the flag, `--{prefix}name`)."""
         check_choices(self)
+        if self.refresh_every < 0:
+            raise DawmError(f"--{prefix}refresh-every {self.refresh_every}: must be at least 0")
         for name in ("ensemble_members", "ensemble_steps"):
             if getattr(self, name) < 1:
                 raise DawmError(f"--{prefix}{name.replace('_', '-')} {getattr(self, name)}: must be at least 1")
@@ -178,7 +187,9 @@ def start_weights(dataset: Dataset, how: str) -> np.ndarray | None:
 
 
 def resolve_termination(termination: Callable | None, env_id: str | None) -> tuple[Callable, str]:
-    """(done function on raw next states, its description); the env's declared rule unless given."""
+    """(done function on raw next states, its description): the world model's learned classifier when it has
+    one (the user asked `--termination learned`, or the env declares no rule), else the env's declared rule.
+    The one rule for synthesis and DWM's value expansion."""
     if termination is not None:
         return termination, "learned"
     spec = get_env_spec(env_id or "")
@@ -357,8 +368,8 @@ def guard_ensemble(cfg: SynthesisConfig, dataset: Dataset, directory: Path):
 
 def synthesize_with(cfg: SynthesisConfig, wm: TrajectoryDiffusion, idm: InverseDynamics,
                     term: TerminationClassifier | None, dataset: Dataset, seed: int, ensemble=None, **kw) -> Dataset:
-    """`synthesize` with the generation knobs of `cfg`, then its guards (dawm.world_model.guards): the
-    one place that maps the config onto the calls."""
+    """`synthesize` with the generation knobs of `cfg`, then its guards (dawm.world_model.guards) and its labels
+    (dawm.world_model.labels): the one place that maps the config onto the calls."""
     cfg.check()
     termination = term.predict if term is not None else None
     synthetic = synthesize(wm, idm, dataset, cfg.n_starts, cfg.target_rtg, cfg.horizon, cfg.guidance,
@@ -366,17 +377,16 @@ def synthesize_with(cfg: SynthesisConfig, wm: TrajectoryDiffusion, idm: InverseD
                            temperature=cfg.temperature, eta=cfg.eta, world_model_path=cfg.world_model,
                            precision=cfg.precision, first_step=cfg.first_step,
                            start_weighting=cfg.start_weighting, **kw)
-    if not guarded(cfg):
-        return synthetic
-    if ensemble is None:
-        raise DawmError("--ensemble-termination / --disagreement-quantile / --consistency-quantile / --labels "
-                        "ensemble need a one-step ensemble (guard_ensemble)")
-    from dawm.world_model.guards import guard, relabel
+    real_first_step, done_fn = cfg.first_step in REAL_STEP0, None
+    if guarded(cfg):
+        if ensemble is None:
+            raise DawmError("--ensemble-termination / --disagreement-quantile / --consistency-quantile / --labels "
+                            "ensemble need a one-step ensemble (guard_ensemble)")
+        from dawm.world_model.guards import guard
 
-    done_fn, _ = resolve_termination(termination, dataset.env_id)
-    real_first_step = cfg.first_step in REAL_STEP0
-    synthetic = guard(synthetic, ensemble, dataset, done_fn, ensemble_termination=cfg.ensemble_termination,
-                      disagreement_quantile=cfg.disagreement_quantile, consistency_quantile=cfg.consistency_quantile,
-                      real_first_step=real_first_step, seed=seed)
-    return relabel(synthetic, ensemble, done_fn, real_first_step=real_first_step) if cfg.labels == "ensemble" \
-        else synthetic
+        done_fn, _ = resolve_termination(termination, dataset.env_id)
+
+        synthetic = guard(synthetic, ensemble, dataset, done_fn, ensemble_termination=cfg.ensemble_termination,
+                          disagreement_quantile=cfg.disagreement_quantile,
+                          consistency_quantile=cfg.consistency_quantile, real_first_step=real_first_step, seed=seed)
+    return apply_labels(synthetic, cfg.labels, ensemble, done_fn, real_first_step)
