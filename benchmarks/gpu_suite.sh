@@ -9,7 +9,7 @@
 #                                                     # DAWM-IQL, 200k updates, 5 seeds vectorised)
 #     bash benchmarks/gpu_suite.sh OUT_DIR parity     # instead: issue #13's d3rlpy parity grid at 30k
 #                                                     # updates, 8 runs sharing the GPU
-#     bash benchmarks/gpu_suite.sh OUT_DIR study      # instead: issue #12's study (today's default and the
+#     bash benchmarks/gpu_suite.sh OUT_DIR study      # instead: issue #12's study (the default, combined+ratio-0.25, and the
 #                                                     # oracle on three datasets and on 2% subsets of
 #                                                     # them, then the world-model variants), with its
 #                                                     # own plain baseline, 5 seeds
@@ -54,7 +54,7 @@ if [ "${2:-}" = parity ]; then  # resumable: each finished run leaves a record u
 fi
 
 if [ "${2:-}" = study ]; then  # resumable cell by cell; GPU runs differ from CPU ones, so the baseline runs here too
-    # first today's default (combined+ratio-0.25) and the oracle bound on all three datasets (issue #12's
+    # first the default (combined+ratio-0.25) and the oracle bound on all three datasets (issue #12's
     # decision), then the world-model variants on hopper-medium-replay
     D="python3 benchmarks/study_synthetic.py --out $out/study --seeds 0 1 2 3 4 --variants combined+ratio-0.25 \
        combined+ratio-0.25+oracle --datasets hopper-medium-replay hopper-medium walker2d-medium-replay"
@@ -62,7 +62,7 @@ if [ "${2:-}" = study ]; then  # resumable cell by cell; GPU runs differ from CP
        combined+ratio-0.25+mlp-denoiser"
     step study_decide 270 $D --workers 6 run  # makes the datasets first where they are not cached
     # the data-scarce setting: a random 2% of each dataset's episodes (seed 0), where the plain agents are
-    # short of data (docs/results.md), plain vs today's default and its oracle
+    # short of data (docs/results.md), plain vs the default and its oracle
     scarce=""
     for d in hopper-medium-replay hopper-medium walker2d-medium-replay; do
         f=$out/$d-2pct.hdf5

@@ -30,8 +30,8 @@ SUBSETS = ("hopper-medium-replay-10pct", "hopper-medium-replay-2pct", "hopper-me
            "walker2d-medium-replay-2pct", "hopper-medium-0.3pct")
 # the selections the docs quoted before issue #29, by (variant, datasets)
 SELECTED = {
-    "today's default on the three full datasets": ("combined+ratio-0.25", FULL),
-    "today's default on the two datasets it was not chosen on": ("combined+ratio-0.25", FULL[1:]),
+    "the default (combined+ratio-0.25) on the three full datasets": ("combined+ratio-0.25", FULL),
+    "the default on the two datasets it was not chosen on": ("combined+ratio-0.25", FULL[1:]),
     "2% of the three datasets": ("combined+ratio-0.25", SUBSETS[1:4]),
     "every subset tried": ("combined+ratio-0.25", SUBSETS),
     "ensemble labels on the three full datasets": ("combined+ratio-0.25+ensemble-labels", FULL),

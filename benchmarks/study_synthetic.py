@@ -8,7 +8,7 @@ Every variant is one `dawm bench` grid (dawm-td3bc, dawm-iql) under <out>/<varia
 pipeline root, so variants that leave the world model alone reuse one (8k steps, seed 0); the
 plain agents run once, in <out>/baseline, and `dwm` is DWM's agents (dwm-td3bc, dwm-iql) on the
 same world model. Each variant changes one thing against `published` (DAWM as published, the
-defaults before this study) or `combined` (today's defaults), and `oracle` is the diagnostic
+defaults before this study) or `combined` (the synthesis defaults since 2026-12-02), and `oracle` is the diagnostic
 bound, not a candidate. Grids are resumable cell by cell: an interrupted study continues where it
 stopped. `table` prints, per variant and agent, the IQM with its 95% CI, P(variant > plain agent)
 (and P(variant > V) with `--versus V`, P(variant > DWM) when `dwm` is listed) with its CI, and the fidelity headline;
@@ -41,8 +41,9 @@ def _on(base: dict, **changes) -> dict:
 
 
 # Each variant changes one thing against `published` (DAWM as published: the defaults before this study, called
-# `default` in its first records) or against `combined` (today's synthesis defaults; `combined+ratio-0.25` is
-# today's `dawm run`); they are spelled out in full so a recorded cell keeps its meaning when defaults change.
+# `default` in its first records) or against `combined` (the synthesis defaults since 2026-12-02;
+# `combined+ratio-0.25` is `dawm run`'s default since then); they are spelled out in full so a recorded cell keeps
+# its meaning when defaults change.
 COMBINED = {"target_rtg": "own", "ensemble_termination": True, "first_step": "real"}
 VARIANTS: dict[str, dict] = {
     "published": _on(PUBLISHED_SYNTHESIS),
@@ -66,7 +67,7 @@ VARIANTS: dict[str, dict] = {
     "combined+ratio-0.25": _on(COMBINED, synthetic_ratio=0.25),
     "combined+consistency-0.9": _on(COMBINED, synthesis={"consistency_quantile": 0.9}),
     "combined+anchored": _on(COMBINED, synthesis={"first_step": "anchored"}),
-    # the world-model knobs aimed at the averaged futures, on today's defaults (retrain the model)
+    # the world-model knobs aimed at the averaged futures, on `combined+ratio-0.25` (retrain the model)
     "combined+ratio-0.25+karras": _on(COMBINED, synthetic_ratio=0.25, world_model={"schedule": "karras"}),
     "combined+ratio-0.25+mlp-denoiser": _on(COMBINED, synthetic_ratio=0.25,
                                             world_model={"denoiser": "mlp", "dim": 512, "n_layers": 4}),

@@ -100,7 +100,7 @@ class EnsembleMLP(nn.Module):
 
 
 def _rename_legacy_keys(state: dict, prefix: str, *_) -> None:
-    """Load-time hook: an old checkpoint's `weights.i` / `biases.i` are today's `layers.i.weight` / `.bias`."""
+    """Load-time hook: an old checkpoint's `weights.i` / `biases.i` are the current `layers.i.weight` / `.bias`."""
     names = {"weights": "weight", "biases": "bias"}
     for key in [k for k in state if k.startswith(prefix) and k[len(prefix):].split(".")[0] in names]:
         kind, i = key[len(prefix):].split(".")

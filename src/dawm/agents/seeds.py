@@ -108,9 +108,9 @@ class SeedAxis:
         self.step = int(state["step"])
 
     def _upgrade_legacy(self, state: dict) -> dict:
-        """A checkpoint from before the critics' layers were StackedLinear modules, in today's layout:
+        """A checkpoint from before the critics' layers were StackedLinear modules, in the current layout:
         the critics' keys are renamed by EnsembleMLP's load hook; here the optimisers' per-parameter
-        states are moved from the old parameter order (all weights, then all biases) to today's."""
+        states are moved from the old parameter order (all weights, then all biases) to the current one."""
         nets = {n: getattr(self, n) for n in self._SEED_NETS}
         legacy = [net for n, net in nets.items() if hasattr(net, "legacy_parameter_order") and net.is_legacy(state[n])]
         if not legacy:
@@ -120,7 +120,7 @@ class SeedAxis:
             params = [p for group in getattr(self, name).param_groups for p in group["params"]]
             index = {id(p): i for i, p in enumerate(params)}
             old_order = list(params)
-            for net in legacy:  # today a critic's parameters are one run of the list, in layer order
+            for net in legacy:  # now a critic's parameters are one run of the list, in layer order
                 at = [index[id(p)] for p in net.parameters() if id(p) in index]
                 if not at:
                     continue

@@ -230,7 +230,7 @@ def _train_loop(cfg: TrainAgentConfig, run: Run, agent, update, source: BatchSou
 
     pending: dict[str, list[torch.Tensor]] = defaultdict(list)
     clock = time.perf_counter
-    train_time, window_time, window_steps = 0.0, 0.0, 0
+    train_time, log_time, log_steps = 0.0, 0.0, 0
     bar = progress(total=cfg.steps, desc=f"{cfg.algo} {dataset.name}", unit="upd", initial=agent.step)
     try:
         for step in range(agent.step + 1, cfg.steps + 1):
@@ -241,12 +241,12 @@ def _train_loop(cfg: TrainAgentConfig, run: Run, agent, update, source: BatchSou
             if log_now:
                 row = _seed_row({k: torch.stack(v).mean(0) for k, v in pending.items()})  # the only host sync
                 pending.clear()
-            window_time += clock() - t0
-            window_steps += 1
+            log_time += clock() - t0
+            log_steps += 1
             bar.update(1)
             if log_now:
-                row["updates_per_s"] = window_steps / max(window_time, 1e-9)
-                train_time, window_time, window_steps = train_time + window_time, 0.0, 0
+                row["updates_per_s"] = log_steps / max(log_time, 1e-9)
+                train_time, log_time, log_steps = train_time + log_time, 0.0, 0
                 if not all(map(_finite, row.values())):
                     raise TrainingDiverged(f"{run.dir}: non-finite loss at update {step} ({row}); "
                                            "the last checkpoint is kept")

@@ -314,6 +314,6 @@ class TrajectoryDiffusion(nn.Module):
 
 
 def current_keys(state_dict: dict) -> dict:
-    """A world model's state_dict under today's names: checkpoints saved while the condition embedding
+    """A world model's state_dict under the current names: checkpoints saved while the condition embedding
     lived inside the denoiser have it under "net.embed."."""
     return {("embed." + k[len("net.embed."):] if k.startswith("net.embed.") else k): v for k, v in state_dict.items()}

@@ -42,7 +42,7 @@ FirstStep = Literal["generated", "real", "anchored", "drop"]
 FIRST_STEPS = typing.get_args(FirstStep)
 StartWeighting = Literal["uniform", "return"]
 REAL_STEP0 = ("real", "anchored")  # the first_step values whose step 0 is the data's own transition
-# DAWM as published (and this project's defaults before issue #12's study chose today's): one high return-to-go
+# DAWM as published (and this project's defaults before issue #12's study chose `combined`): one high return-to-go
 # target for every start, step 0 generated, no ensemble check; e.g. for a baseline of the method as published.
 PUBLISHED_SYNTHESIS = {"target_rtg": "q0.9", "first_step": "generated", "ensemble_termination": False}
 

@@ -199,7 +199,7 @@ def train_world_model(cfg: WorldModelConfig) -> Path:
     bar = progress(total, "world model", "steps", initial=step)
     sums: dict[str, torch.Tensor] = {}
     counts: dict[str, int] = {}
-    t0, start_step, window_start = time.perf_counter(), step, step + 1
+    t0, start_step, log_start = time.perf_counter(), step, step + 1
     while step < total:
         flags = {"diffusion": step < cfg.steps, "inverse": step < cfg.idm_steps}
         if flags["diffusion"]:
@@ -217,11 +217,11 @@ def train_world_model(cfg: WorldModelConfig) -> Path:
             _ema_update(ema, model, 0.0 if step < cfg.ema_start else cfg.ema_decay)
         bar.update(1)
         if step % cfg.log_every == 0 or step == total or step % cfg.checkpoint_every == 0:
-            check(sums, window_start)
+            check(sums, log_start)
             means = {k: float(v) / counts[k] for k, v in sums.items()}
             run.log(step, means, "train")
             bar.set_postfix_str(" ".join(f"{k.split('_')[0]} {v:.4f}" for k, v in means.items()))
-            sums, counts, window_start = {}, {}, step + 1
+            sums, counts, log_start = {}, {}, step + 1
         if step % cfg.eval_every == 0 or step == total:
             run.log(step, validate(ema, idm, term, val_seg, val_tr, cfg), "val")
         if step % cfg.checkpoint_every == 0 or step == total:
