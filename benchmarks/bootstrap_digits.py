@@ -1,6 +1,6 @@
 """How much a bootstrap interval's ends move with the bootstrap's own seed, by number of resamples (issue #29).
 
-    python benchmarks/bootstrap_digits.py [--study benchmarks/results/study-scarce] [--variant combined+ratio-0.25]
+    python benchmarks/bootstrap_digits.py [--study STUDY_RECORDS (default benchmarks/results/study-scarce)] [--variant combined+ratio-0.25]
         [--agent td3bc] [--datasets hopper-medium-replay-2pct hopper-medium-2pct walker2d-medium-replay-2pct]
 
 For P(variant > plain agent) and the IQM difference in points over the datasets (rliable's stratified bootstrap,
@@ -24,7 +24,7 @@ from dawm.results.grid import Grid
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--study", default="benchmarks/results/study-scarce")
+    p.add_argument("--study", default=str(Path(__file__).resolve().parent / "results" / "study-scarce"))
     p.add_argument("--variant", default="combined+ratio-0.25")
     p.add_argument("--agent", default="td3bc")
     p.add_argument("--datasets", nargs="+",
@@ -40,7 +40,7 @@ def main() -> None:
             if d in args.datasets:
                 scores.setdefault(d, {})[label] = by[method]
     datasets = [d for d in args.datasets if len(scores.get(d, {})) == 2]
-    print(f"P({args.variant} {args.agent} > plain) over {', '.join(datasets)} ({args.study})\n")
+    print(f"P({args.variant} {args.agent} > plain) over {', '.join(datasets)} ({study.name} records)\n")
     print("| estimate | resamples | value | low: median [min, max] | low sd | high: median [min, max] | high sd "
           "| s per estimate |")
     print("|---|---:|---:|---|---:|---|---:|---:|")

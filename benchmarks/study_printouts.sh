@@ -23,8 +23,9 @@ t $S/hopper-medium-0.3pct.md --out $S --variants combined+ratio-0.25 --datasets 
 t $R/oracle-today.md --out $R --variants combined+ratio-0.25+oracle --baseline $B --datasets hopper-medium \
   walker2d-medium-replay
 t $R/ensemble-labels.md --out $R --variants combined+ratio-0.25+ensemble-labels --baseline $B --datasets hopper-medium
+# (each variant is a world model of its own: side by side they differ in it by design, so the table allows it)
 t $R/world-model-knobs.md --out $R --variants combined+ratio-0.25+karras combined+ratio-0.25+mlp-denoiser \
-  --baseline $B --datasets hopper-medium-replay
+  --baseline $B --datasets hopper-medium-replay --allow-mismatch world-model
 # labelled: kept side by side although they differ (the printout names the difference)
 t $R/table.md --out $R --variants published combined combined+consistency-0.9 oracle --allow-mismatch world-model
 t $R/oracle-today-versus-default.md --out $R --variants combined+ratio-0.25+oracle --versus combined+ratio-0.25 \
@@ -34,5 +35,10 @@ t $R/world-model-knobs-versus-default.md --out $R --variants combined+ratio-0.25
   --allow-mismatch precision world-model
 t $R/ensemble-labels-versus-default.md --out $R --variants combined+ratio-0.25+ensemble-labels \
   --versus combined+ratio-0.25 --datasets hopper-medium --allow-mismatch precision world-model
+# the cross-machine comparisons of 2026-12-05 as first printed (the like-for-like ones are in same-machine.md)
+t $R/choice-of-pairs.md --out $R --variants combined+ratio-0.25+return-starts combined+ratio-0.25+horizon-3 \
+  --versus combined+ratio-0.25 --datasets hopper-medium-replay --allow-mismatch data precision world-model
+t $R/ensemble-labels-three-datasets.md --out $R --variants combined+ratio-0.25+ensemble-labels \
+  --versus combined+ratio-0.25 --allow-mismatch data precision world-model
 python pooled_view.py > results/pooled-view.md
 python bootstrap_digits.py --seeds 10 > results/bootstrap-digits.md
