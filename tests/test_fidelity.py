@@ -81,6 +81,30 @@ def test_noisy_synthetic_scores_worse_and_real_data_is_the_floor(source):
     assert max(clean["open_loop"]["synthetic_state_rmse"]) < 1e-3
 
 
+def test_achieved_return_of_rollouts_cut_from_the_data(source):
+    """Rollouts cut from the real data achieve exactly the real segment's return by every judge (the simulator
+    answers the real pairs as the data has them); an ensemble that doubles each reward shows as twice the real
+    return, so the judges are reported side by side, by quartile of the start's own return-to-go."""
+    from dawm.data.segments import returns_to_go
+
+    class Double:
+        def predict(self, obs, act):
+            return obs, 2.0 * np.asarray(simulate_transitions("Hopper-v5", obs, act)[1])
+
+    syn = synthetic_from(source, horizon=4, n=60)
+    rep = fidelity_report(syn, source=source, ensemble=Double(), n_samples=120, seed=0)["achieved_return"]
+    g = 0.99 ** np.arange(4)
+    starts = syn.infos["start_index"][::4]
+    real = np.array([(g * source.rewards[t:t + 4]).sum() for t in starts])
+    assert rep["all"]["n"] == 60
+    assert rep["all"]["real"] == pytest.approx(real.mean()) and rep["all"]["model"] == pytest.approx(real.mean())
+    assert rep["all"]["simulator"] == pytest.approx(real.mean(), rel=1e-4)
+    assert rep["all"]["ensemble"] == pytest.approx(2 * real.mean(), rel=1e-4)
+    assert sum(q["n"] for q in rep["by_own_return_quartile"].values()) == 60
+    own = returns_to_go(source, 0.99)[starts]
+    assert rep["all"]["own_return_to_go"] == pytest.approx(own.mean())
+
+
 def test_termination_agreement_hand_crafted():
     m = compare(np.zeros((5, 2)), np.zeros(5), np.array([1, 0, 0, 1, 0], bool), np.zeros((5, 2)), np.zeros(5),
                 np.array([1, 1, 0, 0, 0], bool), np.ones(2), 1.0)

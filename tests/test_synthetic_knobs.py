@@ -35,6 +35,9 @@ def test_own_return_to_go_reaches_the_model_per_start(parts, monkeypatch):  # no
     seen.clear()
     synthesize(wm, idm, ds, 50, target_rtg="own+0.5", horizon=3, seed=1, batch_size=16, show_progress=False)
     np.testing.assert_allclose(torch.cat(seen).numpy(), (own + 0.5 * 400.0).astype(np.float32), rtol=1e-6)
+    seen.clear()  # return amplification per start: each start asks for 1.3 times its own future
+    synthesize(wm, idm, ds, 50, target_rtg="own*1.3", horizon=3, seed=1, batch_size=16, show_progress=False)
+    np.testing.assert_allclose(torch.cat(seen).numpy(), (own * 1.3).astype(np.float32), rtol=1e-6)
     assert len(set(np.round(own, 3))) > 10  # really one condition per start, not one for all
 
 
@@ -64,8 +67,10 @@ def test_target_rtg_forms():
     np.testing.assert_allclose(resolve_target_rtg("own", ds, starts=np.array([0, 5])), g[[0, 5]])
     with pytest.raises(DawmError, match="needs the start pairs"):
         resolve_target_rtg("own", ds)
-    with pytest.raises(DawmError, match="own\\+0.1"):
-        resolve_target_rtg("own+x", ds, starts=np.array([0]))
+    np.testing.assert_allclose(resolve_target_rtg("own*1.3", ds, starts=np.array([0, 5])), 1.3 * g[[0, 5]])
+    for bad in ("own+x", "own*", "own*x"):
+        with pytest.raises(DawmError, match="own\\*1.3"):
+            resolve_target_rtg(bad, ds, starts=np.array([0]))
 
 
 def test_first_step_real_and_drop(parts):  # noqa: F811
@@ -349,3 +354,82 @@ def test_defaults_are_the_studied_settings_and_published_is_one_flag_set_away(tm
     assert synthesis.guard_ensemble(cfg, None, tmp_path) == "e"
     assert (seen["config"].members, seen["config"].max_steps, seen["config"].seed) == (2, 7, 3)
     assert seen["config"].device == cfg.device  # trained where the synthesis runs (a GPU when there is one)
+
+
+def test_partial_noising_starts_from_the_noised_real_window(parts, monkeypatch):  # noqa: F811
+    """noise_level < 1: the sampler's first x is sqrt(ab_k0) * the encoded real window + sqrt(1 - ab_k0) * the
+    same noise draw as pure-noise sampling, at the start level k0 of `partial_levels`; 1 leaves x pure noise."""
+    from dawm.world_model import diffusion
+    from dawm.world_model.samplers import partial_levels
+
+    ds, wm, _ = parts
+    seen = {}
+    real_run = diffusion.run_sampler
+
+    def spy(name, predict, x, alpha_bar, levels, **options):
+        seen.update(x=x.clone(), levels=list(levels))
+        return real_run(name, predict, x, alpha_bar, levels, **options)
+
+    monkeypatch.setattr(diffusion, "run_sampler", spy)
+    s, a = torch.as_tensor(ds.observations[:4]), torch.as_tensor(ds.actions[:4])
+    window = torch.as_tensor(ds.observations[:4 * wm.window]).reshape(4, wm.window, -1)
+    rewards = torch.as_tensor(ds.rewards[:4 * wm.window]).reshape(4, wm.window)
+    rtg = torch.full((4,), 100.0)
+    wm.sample(s, a, rtg, sampling_steps=3, generator=torch.Generator().manual_seed(0))
+    noise, full = seen["x"], seen["levels"]
+    assert full == partial_levels(wm.n_diffusion_steps, 3, 1.0)
+    states, _ = wm.sample(s, a, rtg, sampling_steps=3, generator=torch.Generator().manual_seed(0),
+                          init=(window, rewards), noise_level=0.5)
+    k0 = round(0.5 * (wm.n_diffusion_steps - 1))
+    assert seen["levels"][0] == k0 and seen["levels"] == partial_levels(wm.n_diffusion_steps, 3, 0.5)
+    ab = wm.alpha_bar[k0]
+    torch.testing.assert_close(seen["x"], ab.sqrt() * wm.encode(window, rewards) + (1 - ab).sqrt() * noise)
+    torch.testing.assert_close(states[:, 0], s, rtol=0, atol=0)  # s_t in-painted as always
+    with pytest.raises(ValueError, match="init"):
+        wm.sample(s, a, rtg, noise_level=0.5)
+
+
+def test_partial_noising_in_synthesis_uses_training_windows(parts):  # noqa: F811
+    """synthesize(noise_level < 1) draws starts only where a training window may start and says so in its
+    metadata; the level is checked in the config."""
+    from dawm.data.segments import segment_starts
+    from dawm.world_model.synthesis import SynthesisConfig
+
+    ds, wm, idm = parts
+    syn = synthesize(wm, idm, ds, 40, horizon=3, seed=2, batch_size=16, show_progress=False, noise_level=0.5)
+    starts = np.unique(syn.infos["start_index"])
+    assert np.isin(starts, segment_starts(ds, wm.window)).all() and syn.metadata["noise_level"] == 0.5
+    with pytest.raises(DawmError, match="--noise-level 0.0"):
+        SynthesisConfig(noise_level=0.0).check()
+
+
+def test_return_filter_keeps_the_prefixes_that_beat_the_real_segment():
+    """Hand-made: two real episodes with reward 1 per step; three rollouts judged by an ensemble whose reward is
+    s[0]. A rollout above the real return is kept whole, one that falls behind after two steps keeps its
+    two-step prefix (ending in a timeout), one that never beats it is dropped; past a real episode's end the
+    real segment earns nothing."""
+    from dawm.world_model.guards import return_filter
+
+    class Ensemble:
+        def predict(self, obs, act, member="mean"):
+            return obs, obs[:, 0].astype(np.float64)
+
+    source = Dataset(np.zeros((8, 1), np.float32), np.zeros((8, 1), np.float32), np.ones(8, np.float32),
+                     np.array([0, 0, 1, 0, 0, 0, 0, 0], bool), np.array([0] * 7 + [1], bool))
+    # rollouts of 3 steps from starts 0 (episode of 3 steps, then terminal), 3 and 4 (episode 3..7)
+    r = np.array([2.0, 2, 2, 1.5, 1.5, 0, 0.5, 0.5, 0.5], np.float32)
+    syn = Dataset(r[:, None], np.zeros((9, 1), np.float32), r, np.zeros(9, bool),
+                  np.array([0, 0, 1] * 3, bool), r[:, None],
+                  infos={"horizon_step": np.tile(np.arange(3), 3), "start_index": np.repeat([0, 3, 4], 3)})
+    out = return_filter(syn, Ensemble(), source, gamma=1.0)
+    np.testing.assert_array_equal(out.observations[:, 0], [2, 2, 2, 1.5, 1.5])  # whole, then a 2-step prefix
+    np.testing.assert_array_equal(out.timeouts, [0, 0, 1, 0, 1])
+    assert out.metadata["return_filter"]["rollouts_kept"] == 2 and out.metadata["return_filter"]["of"] == 9
+    # a start whose real episode ends after one step: the real segment earns 1, the rollout 0.5 + 0.5 + 0.5
+    late = Dataset(syn.observations[6:], syn.actions[6:], syn.rewards[6:], syn.terminals[6:], syn.timeouts[6:],
+                   syn.next_observations[6:], infos={"horizon_step": np.arange(3), "start_index": np.full(3, 2)})
+    kept = return_filter(late, Ensemble(), source, gamma=1.0)
+    np.testing.assert_array_equal(kept.observations[:, 0], [0.5, 0.5, 0.5])  # wins from step 2 on: kept whole
+    from dawm.world_model.synthesis import SynthesisConfig, guarded
+
+    assert guarded(SynthesisConfig(ensemble_termination=False, return_filter=True))

@@ -379,8 +379,9 @@ HEADLINE = {"state_rmse": "state_rmse", "reward_mae": "reward_mae", "term_accura
 
 def fidelity_headline(report: dict) -> dict:
     """The few fidelity numbers worth printing: synthetic vs one-step-model vs real-data floor, with the
-    termination error rates, the synthetic actions' spread against the data's (1 = same) and the novelty of
-    the synthetic (s, a) pairs (1 = as new as unseen real episodes)."""
+    termination error rates, the synthetic actions' spread against the data's (1 = same), the novelty of the
+    synthetic (s, a) pairs (1 = as new as unseen real episodes) and their return gain (the simulator's
+    discounted reward sum over a rollout minus the real segment's from the same start; > 0: better data)."""
     out = {}
     for name, key in (("synthetic", "synthetic_vs_sim"), ("ensemble", "ensemble_vs_sim"), ("real", "real_vs_sim")):
         part = report.get(key) or {}
@@ -392,4 +393,7 @@ def fidelity_headline(report: dict) -> dict:
     novelty = (report.get("novelty") or {}).get("all", {})
     if novelty.get("novelty") is not None:
         out["synthetic"]["novelty"] = novelty["novelty"]
+    achieved = (report.get("achieved_return") or {}).get("all", {})
+    if achieved.get("simulator") is not None:  # what the generated pairs really earn beyond the real segments
+        out["synthetic"]["return_gain"] = achieved["simulator"] - achieved["real"]
     return out

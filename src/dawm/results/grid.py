@@ -141,7 +141,7 @@ def stage_table(grid: Grid) -> str:
 
 
 FIDELITY_KEYS = ("state_rmse", "reward_mae", "term_accuracy", "term_fn_rate", "term_fp_rate", "action_spread",
-                 "novelty")
+                 "novelty", "return_gain")
 
 
 def fidelity_table(grid: Grid) -> str:

@@ -47,4 +47,7 @@ def fidelity_verdict(fid: dict) -> list[str]:
     if syn.get("novelty") is not None:
         lines.append(f"novelty          {syn['novelty']:.3g} x a held-out real episode's distance to the data (1 = as "
                      "new as unseen real data; 0 = copies)")
+    if syn.get("return_gain") is not None:
+        lines.append(f"return gain      {syn['return_gain']:+.3g} per rollout: the simulator's discounted reward over "
+                     "its steps minus the real segment's from the same start (> 0 = better than the data)")
     return lines

@@ -33,7 +33,7 @@ from dawm.utils.checkpoint import load_checkpoint, save_checkpoint
 from dawm.utils.errors import DataError
 from dawm.world_model.config import DiffusionSettings, Schedule
 from dawm.world_model.denoisers import condition_embedding, make_denoiser
-from dawm.world_model.samplers import clip_x0, run_sampler, strided_levels, x0_from_eps
+from dawm.world_model.samplers import clip_x0, partial_levels, run_sampler, x0_from_eps
 
 FORMAT = "dawm-world-model/1"
 
@@ -247,12 +247,15 @@ class TrajectoryDiffusion(nn.Module):
     @torch.no_grad()  # not inference_mode: results may feed critic targets inside autograd graphs
     def sample(self, state, action, rtg, guidance: float | None = None, sampler: str | None = None,
                sampling_steps: int | None = None, temperature: float | None = None, eta: float = 0.0,
-               clip=None, generator: torch.Generator | None = None, anchor=None):
+               clip=None, generator: torch.Generator | None = None, anchor=None, init=None,
+               noise_level: float = 1.0):
         """Raw s_t (B, obs), a_t (B, act), RTG (B,) -> raw states (B, T, obs) with states[:, 0] == s_t exactly,
         and rewards (B, T). Unset knobs (None) take the defaults stored in the model; `clip` (a bound or a
         (low, high) pair in normalised units) defaults to the training data's range when `clip_denoised`.
         `anchor` = raw (s_{t+1} (B, obs), r_t (B,)): generate the rest given them too (`condition`); they
-        come back exactly as states[:, 1] and rewards[:, 0]."""
+        come back exactly as states[:, 1] and rewards[:, 0]. With `noise_level` < 1 sampling starts from `init`
+        = raw (states (B, T, obs), rewards (B, T)), a real window noised to that fraction of the schedule
+        (SDEdit; `samplers.partial_levels`), instead of from pure noise; s_t is in-painted as always."""
         if clip is None and self.settings.clip_denoised:
             clip = (self.x_low, self.x_high)
         knobs = self.sampling(guidance, sampler, sampling_steps, temperature)
@@ -264,7 +267,13 @@ class TrajectoryDiffusion(nn.Module):
         # x's noise first: an anchored run starts from the same noise as an unanchored one of the same seed
         x = torch.randn((len(state), self.window, self.obs_dim + 1), generator=generator, device=state.device)
         c = self.condition(state, action, rtg, knobs["guidance"], clip, anchor, generator)
-        levels = strided_levels(self.n_diffusion_steps, knobs["sampling_steps"])
+        levels = partial_levels(self.n_diffusion_steps, knobs["sampling_steps"], noise_level)
+        if noise_level < 1.0:  # the same noise draw, mixed with the real window at the start level
+            if init is None:
+                raise ValueError("noise_level < 1 starts from a real window: pass init=(states, rewards)")
+            ab = self.alpha_bar[levels[0]]
+            start = self.encode(*(torch.as_tensor(v, dtype=torch.float32, device=state.device) for v in init))
+            x = ab.sqrt() * start + (1 - ab).sqrt() * x
         x = run_sampler(knobs["sampler"], lambda x, k: self.predict(x, k, c), x, self.alpha_bar, levels,
                         generator=generator, temperature=knobs["temperature"], eta=eta)
         states, rewards = self.decode(x)

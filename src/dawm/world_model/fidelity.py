@@ -13,6 +13,10 @@ Spread (no simulator needed): per horizon step, the per-dimension std of the syn
 of the state change s' - s against the source data's, so averaged futures (IDM actions near the
 data's mean action, too smooth state changes) show as ratios below 1. Novelty (no simulator
 either): how far the synthetic (s, a) pairs lie from the real ones, against held-out real episodes.
+Achieved return: does asking for more give more? Per rollout, the discounted reward sum over its steps as
+the model says, as the one-step ensemble and the simulator answer for the same (s, a), against the real
+segment's from the same start, by quartile of the start's own return-to-go (the model's rewards alone would
+reward its own errors).
 State errors are in units of the source data's per-dimension std, rewards also relative to its std.
 """
 
@@ -24,6 +28,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from dawm.data.dataset import Dataset
+from dawm.data.segments import returns_to_go, rewards_after
 from dawm.envs.simulator import Simulator, velocity_clipped
 from dawm.utils.errors import DataError
 
@@ -126,6 +131,10 @@ def fidelity_report(synthetic: Dataset, env_id: str | None = None, source: Datas
         report["novelty"] = novelty_report(synthetic, source, np.random.default_rng([seed, 1]), n_samples)
     if groups is not None:
         report["open_loop"] = _open_loop(synthetic, next_syn, sim, ensemble, state_std, reward_std, n_rollouts, rng)
+    if source is not None and "start_index" in synthetic.infos and groups is not None:
+        # last, on its own generator: the simulator and the draws of the checks above stay as they were
+        report["achieved_return"] = return_report(synthetic, source, sim, ensemble, np.random.default_rng([seed, 2]),
+                                                  n_rollouts)
     sim.close()
     return report
 
@@ -155,6 +164,35 @@ def spread_report(synthetic: Dataset, next_syn: np.ndarray, valid: np.ndarray, s
            "data_state_change_std": float(data_delta.mean()), "all": one(np.ones(len(synthetic), bool))}
     out["by_horizon"] = {str(int(k)): one(groups == k) for k in np.unique(groups)}
     return out
+
+
+def return_report(synthetic: Dataset, source: Dataset, sim: Simulator, ensemble, rng: np.random.Generator,
+                  n_rollouts: int = 200, gamma: float = 0.99) -> dict:
+    """Discounted reward sums over each sampled rollout's steps (model, ensemble, simulator for the same (s, a))
+    and over the real segment from its start (the part of the start's return-to-go its steps cover); means over
+    all, and per quartile of the starts' own return-to-go: where the simulator's column stops growing with the
+    quartile while the real one grows, asking for more has saturated."""
+    ep = synthetic.episode_ids()
+    chosen = np.sort(rng.choice(synthetic.n_episodes, size=min(n_rollouts, synthetic.n_episodes), replace=False))
+    rows = np.flatnonzero(np.isin(ep, chosen))
+    s, a = synthetic.observations[rows], synthetic.actions[rows]
+    step = np.asarray(synthetic.infos["horizon_step"]).reshape(-1)[rows]
+    start = np.asarray(synthetic.infos["start_index"]).reshape(-1)[rows]
+    rewards = {"model": synthetic.rewards[rows], "simulator": sim.step(s, a)[1],
+               "real": rewards_after(source, start, step)}
+    if ensemble is not None:
+        rewards["ensemble"] = ensemble.predict(s, a)[1]
+    _, first = np.unique(ep[rows], return_index=True)
+    sums = {k: np.add.reduceat(gamma ** step * np.asarray(v, np.float64), first) for k, v in rewards.items()}
+    own = returns_to_go(source, gamma)[start[first]]
+    quartile = np.searchsorted(np.quantile(own, [0.25, 0.5, 0.75]), own, side="right")
+
+    def one(mask: np.ndarray) -> dict:
+        return {"n": int(mask.sum()), "own_return_to_go": float(own[mask].mean()),
+                **{k: float(v[mask].mean()) for k, v in sums.items()}}
+
+    return {"gamma": gamma, "all": one(np.ones(len(own), bool)),
+            "by_own_return_quartile": {str(q + 1): one(quartile == q) for q in range(4) if (quartile == q).any()}}
 
 
 def novelty_report(synthetic: Dataset, source: Dataset, rng: np.random.Generator, n_samples: int = 2000,

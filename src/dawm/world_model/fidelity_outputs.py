@@ -67,6 +67,16 @@ def format_table(report: dict) -> str:
                                          "-"]) + " |")
     lines += ["", f"velocity-clipped start states: {100 * report['velocity_clipped_fraction']:.1f}% "
                   "(their simulation is approximate)"]
+    achieved = report.get("achieved_return")
+    if achieved:
+        judges = [k for k in ("model", "ensemble", "simulator", "real") if k in achieved["all"]]
+        lines += ["", f"Achieved return (discounted, gamma {achieved['gamma']}) over each rollout's steps, against the "
+                      "real segment from the same start, by quartile of the start's own return-to-go:", "",
+                  "| starts | n | own return-to-go | " + " | ".join(judges) + " |", "|" + "---|" * (len(judges) + 3)]
+        for name, row in [("all", achieved["all"]), *achieved["by_own_return_quartile"].items()]:
+            label = name if name == "all" else f"quartile {name}"
+            lines.append(f"| {label} | {row['n']} | {_f(row['own_return_to_go'])} | "
+                         + " | ".join(_f(row[k]) for k in judges) + " |")
     held = report.get("idm", {}).get("heldout_actions")
     if held:
         lines.append(f"IDM on held-out real pairs: action MAE {held['action_mae']:.4f}, RMSE "

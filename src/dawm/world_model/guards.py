@@ -27,6 +27,7 @@ from typing import Callable
 import numpy as np
 
 from dawm.data.dataset import Dataset
+from dawm.data.segments import rewards_after
 
 
 def disagreement(ensemble, obs: np.ndarray, act: np.ndarray, state_std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -82,23 +83,53 @@ def guard(synthetic: Dataset, ensemble, source: Dataset, done_rule: Callable[[np
     ep = synthetic.episode_ids()
     after_end = _episode_cumsum(terminal, starts, ep) - terminal  # terminals strictly before this row
     keep = (_episode_cumsum(bad, starts, ep) == 0) & (after_end == 0)
+    return _kept(synthetic, keep, terminal, "guard", {
+        "ensemble_termination": ensemble_termination, "disagreement_quantile": disagreement_quantile,
+        "disagreement_threshold": thresholds.get("disagreement"), "consistency_quantile": consistency_quantile,
+        "consistency_threshold": thresholds.get("consistency")})
+
+
+def return_filter(synthetic: Dataset, ensemble, source: Dataset, gamma: float = 0.99) -> Dataset:
+    """Keep of each rollout its longest prefix whose discounted return, judged by the ensemble's rewards for its
+    (s, a), beats the real segment's of the same steps from the same start (DiffStitch's criterion, with the
+    one-step ensemble as its dynamics model); a rollout with no such prefix is dropped. The real segment earns
+    nothing after its episode ends (a fall ends the real return there). Why: a model asked for more return should
+    only add what it generated where it plausibly improves on the behaviour data."""
+    step = np.asarray(synthetic.infos["horizon_step"]).reshape(-1)
+    start = np.asarray(synthetic.infos["start_index"]).reshape(-1)
+    _, predicted = ensemble.predict(synthetic.observations, synthetic.actions)
+    real = rewards_after(source, start, step)
+    starts, ep = synthetic.episode_starts, synthetic.episode_ids()
+    discount = gamma ** step.astype(np.float64)
+    g_synthetic = _episode_cumsum(discount * predicted, starts, ep)
+    g_real = _episode_cumsum(discount * real, starts, ep)
+    wins = g_synthetic > g_real
+    wins_from_here = _episode_cumsum(wins, starts, ep)[synthetic.episode_ends - 1][ep] \
+        - _episode_cumsum(wins, starts, ep) + wins  # wins at or after this row, in its rollout
+    keep = wins_from_here > 0
+    ends = synthetic.episode_ends - 1
+    return _kept(synthetic, keep, synthetic.terminals, "return_filter", {
+        "gamma": gamma, "rollouts_kept": int(keep[starts].sum()), "rollouts": len(starts),
+        "synthetic_return_mean": float(g_synthetic[ends].mean()) if len(ends) else None,
+        "real_return_mean": float(g_real[ends].mean()) if len(ends) else None})
+
+
+def _kept(synthetic: Dataset, keep: np.ndarray, terminal: np.ndarray, name: str, info: dict) -> Dataset:
+    """The rows `keep`; each rollout's last kept row ends it (terminal if it is one, else a timeout). What was
+    kept is recorded in metadata[name]."""
+    ep = synthetic.episode_ids()
     last = np.zeros(len(synthetic), dtype=bool)
     kept_ep = ep[keep]
     last_idx = np.flatnonzero(keep)[np.r_[kept_ep[1:] != kept_ep[:-1], True]] if keep.any() else []
     last[last_idx] = True
     infos = {k: np.asarray(v)[keep] for k, v in synthetic.infos.items() if len(v) == len(synthetic)}
-    meta = {**synthetic.metadata, "guard": {"ensemble_termination": ensemble_termination,
-                                            "disagreement_quantile": disagreement_quantile,
-                                            "disagreement_threshold": thresholds.get("disagreement"),
-                                            "consistency_quantile": consistency_quantile,
-                                            "consistency_threshold": thresholds.get("consistency"),
-                                            "kept": int(keep.sum()), "of": len(synthetic)}}
+    meta = {**synthetic.metadata, name: {**info, "kept": int(keep.sum()), "of": len(synthetic)}}
     return Dataset(synthetic.observations[keep], synthetic.actions[keep], synthetic.rewards[keep], terminal[keep],
                    (last & ~terminal)[keep], synthetic.next_observations[keep], metadata=meta, infos=infos)
 
 
-def _episode_cumsum(flag: np.ndarray, starts: np.ndarray, ep: np.ndarray) -> np.ndarray:
-    """Running count of `flag` within each episode (inclusive)."""
-    total = np.cumsum(flag.astype(np.int64))
-    before = np.r_[0, total][starts]  # count before each episode's first row
+def _episode_cumsum(values: np.ndarray, starts: np.ndarray, ep: np.ndarray) -> np.ndarray:
+    """Running sum of `values` within each episode (inclusive): a count for booleans."""
+    total = np.cumsum(values.astype(np.int64) if values.dtype == bool else np.asarray(values, np.float64))
+    before = np.r_[0, total][starts]  # sum before each episode's first row
     return total - before[ep]

@@ -36,6 +36,18 @@ def strided_levels(n_train: int, n_sample: int) -> list[int]:
     return sorted({round(i * (n_train - 1) / (n_sample - 1)) for i in range(n_sample)}, reverse=True)
 
 
+def partial_levels(n_train: int, n_sample: int, noise_level: float = 1.0) -> list[int]:
+    """The sampling levels when sampling starts from data noised to `noise_level`, the fraction of the
+    schedule kept (SDEdit; GTA's noise level): the start level k0 = round(noise_level * (K - 1)), then up to
+    N levels evenly spaced from k0 down to 0. noise_level 1 is `strided_levels(K, N)` itself (pure noise),
+    e.g. K=5, N=3: 1 -> [4, 2, 0], 0.5 -> [2, 1, 0], 0.25 -> [1, 0]. K levels make the choice coarse:
+    train with more diffusion steps for a finer one."""
+    if not 0.0 < noise_level <= 1.0:
+        raise ValueError(f"noise level must be in (0, 1], got {noise_level}")
+    k0 = round(noise_level * (n_train - 1))
+    return strided_levels(k0 + 1, min(n_sample, k0 + 1))
+
+
 def x0_from_eps(x, eps, ab):
     """The clean sample implied by noise estimate eps at level alpha_bar = ab."""
     return (x - (1 - ab).sqrt() * eps) / ab.sqrt()

@@ -25,7 +25,7 @@ import torch
 from dawm.data.d4rl import write_dataset
 from dawm.data.dataset import Dataset
 from dawm.data.registry import load_dataset
-from dawm.data.segments import returns_to_go
+from dawm.data.segments import make_segments, returns_to_go, segment_starts
 from dawm.envs.specs import get_env_spec
 from dawm.utils.config import check_choices
 from dawm.utils.errors import DataError, DawmError
@@ -79,6 +79,11 @@ class SynthesisConfig:
     """Drop a step, and the rest of its rollout, where the generated s' is further from the one-step ensemble's s'
     for the same (s, a) than this quantile of the ensemble's own error on real transitions (e.g. 0.9): the IDM's
     action does not explain the generated state; terminal steps are kept (s' is not used there); 0 = off."""
+    return_filter: bool = False
+    """Keep of each rollout only its longest prefix whose discounted return, judged by the one-step ensemble's
+    rewards for its (s, a), beats the real segment's from the same start (DiffStitch's criterion; with a target
+    above each start's own return, the generated data is then better than the behaviour data where kept;
+    dawm.world_model.guards.return_filter)."""
     labels: Labels = "model"
     """Where each generated step's (r, s', done) comes from: the diffusion model ('model', DAWM), the one-step
     ensemble's answer for the same (s, a) ('ensemble': the model and the IDM only propose the pairs; a departure
@@ -96,10 +101,16 @@ class SynthesisConfig:
     out ('drop')."""
     target_rtg: str = "own"
     """Return-to-go condition: 'own' (each start's own RTG: one high target for every start keeps the hopper
-    upright where the data falls), 'own+X' (own + X x rtg_scale), a number (absolute), 'qX' (quantile of the
-    data's RTGs; DAWM/DWM used a high one) or 'gX' (X x rtg_scale)."""
+    upright where the data falls), 'own*X' (own x X: return amplification per start, GTA's 1.3), 'own+X' (own +
+    X x rtg_scale), a number (absolute), 'qX' (quantile of the data's RTGs; DAWM/DWM used a high one) or 'gX'
+    (X x rtg_scale)."""
     horizon: int | None = None
     """Rollout horizon H: transitions per rollout, 1..T-1 (default: T - 1)."""
+    noise_level: float = 1.0
+    """Where sampling starts: 1 = pure noise (DAWM); below 1, the data's own window at each start noised to this
+    fraction of the noise schedule and denoised towards the target (SDEdit; GTA's 0.5), so the rollout stays
+    near the real future and moves towards the asked return. Starts are then those a training window may have
+    (a window may run past a terminal, padded with the absorbing state, never across a timeout)."""
     guidance: float | None = None
     """Guidance weight w (default: the model's)."""
     sampler: Sampler | None = None
@@ -136,6 +147,9 @@ class SynthesisConfig:
         for name in ("ensemble_members", "ensemble_steps"):
             if getattr(self, name) < 1:
                 raise DawmError(f"--{prefix}{name.replace('_', '-')} {getattr(self, name)}: must be at least 1")
+        if not 0.0 < self.noise_level <= 1.0:
+            raise DawmError(f"--{prefix}noise-level {self.noise_level}: expected a fraction of the noise schedule in "
+                            "(0, 1] (1 = from pure noise)")
         for name in ("disagreement_quantile", "consistency_quantile"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise DawmError(f"--{prefix}{name.replace('_', '-')} {getattr(self, name)}: expected a quantile in "
@@ -146,8 +160,9 @@ def resolve_target_rtg(target: str | float, dataset: Dataset, gamma: float = 0.9
                        starts: np.ndarray | None = None) -> float | np.ndarray:
     """Absolute RTG from a number (raw discounted return), 'qX' (X-quantile of the dataset's per-step
     return-to-go), 'gX' (DWM's normalised target: X * rtg_scale), or per start: 'own' (each start
-    pair's own return-to-go in its episode) and 'own+X' (own + X * rtg_scale, a margin in DWM's
-    normalised units). The per-start forms need `starts` (rows of `dataset`) and return an array.
+    pair's own return-to-go in its episode), 'own*X' (own * X: asks each start for X times its own
+    future, GTA's return amplification) and 'own+X' (own + X * rtg_scale, a margin in DWM's normalised
+    units). The per-start forms need `starts` (rows of `dataset`) and return an array.
 
     Why per start: one high target for every start asks the model for a future the data does not
     have where the real episode is about to fail (docs/methods.md: terminations and rewards)."""
@@ -156,8 +171,10 @@ def resolve_target_rtg(target: str | float, dataset: Dataset, gamma: float = 0.9
         if text.startswith("own"):
             if starts is None:
                 raise DawmError(f"--target-rtg '{target}': a per-start target needs the start pairs")
-            margin = float(text[3:]) if text[3:] else 0.0
-            return returns_to_go(dataset, gamma)[np.asarray(starts)] + margin * rtg_scale
+            own = returns_to_go(dataset, gamma)[np.asarray(starts)]
+            if text[3:4] == "*":
+                return own * float(text[4:])
+            return own + (float(text[3:]) if text[3:] else 0.0) * rtg_scale
         if text.startswith("q"):
             q = float(text[1:])
             if not 0.0 <= q <= 1.0:
@@ -169,7 +186,7 @@ def resolve_target_rtg(target: str | float, dataset: Dataset, gamma: float = 0.9
     except ValueError:
         raise DawmError(f"--target-rtg '{target}': expected a number (absolute return-to-go), 'q0.9' (quantile "
                         f"of the dataset's returns-to-go), 'g0.8' (normalised, x rtg_scale), 'own' (each start's "
-                        f"own return-to-go) or 'own+0.1' (own + 0.1 x rtg_scale)") from None
+                        f"own return-to-go), 'own*1.3' (own x 1.3) or 'own+0.1' (own + 0.1 x rtg_scale)") from None
 
 
 def start_weights(dataset: Dataset, how: str) -> np.ndarray | None:
@@ -207,14 +224,15 @@ def synthesize(world_model: TrajectoryDiffusion, idm: InverseDynamics, dataset: 
                temperature: float | None = None, eta: float = 0.0, start_indices: np.ndarray | None = None,
                world_model_path: str | None = None, show_progress: bool = True, precision: str = "float32",
                first_step: str = SynthesisConfig.first_step,
-               start_weighting: str = SynthesisConfig.start_weighting) -> Dataset:
+               start_weighting: str = SynthesisConfig.start_weighting, noise_level: float = 1.0) -> Dataset:
     """Generate `n_starts` rollouts of `horizon` (<= T - 1, default T - 1) steps; see the module docstring.
 
     `first_step`: what step 0 (the real s_t, a_t) gets: 'generated' (the model's r_t, s_{t+1}),
     'real' (the dataset's own r_t, s_{t+1}: it is known, and the generated one is the least accurate
     step), 'anchored' (the same, and the model generates the later steps given them: step 1 starts from
     the real s_{t+1}) or 'drop' (no step-0 transition: only the IDM-labelled steps k >= 1);
-    `start_weighting`: 'uniform' or 'return' (SynthesisConfig.start_weighting)."""
+    `start_weighting`: 'uniform' or 'return' (SynthesisConfig.start_weighting); `noise_level` < 1: sampling
+    starts from each start's real window noised that far (SynthesisConfig.noise_level)."""
     if first_step not in FIRST_STEPS:
         raise DawmError(f"--first-step '{first_step}' (expected one of: {', '.join(FIRST_STEPS)})")
     T = world_model.window
@@ -234,6 +252,10 @@ def synthesize(world_model: TrajectoryDiffusion, idm: InverseDynamics, dataset: 
     rng = np.random.default_rng(seed)
     gen = torch.Generator(device).manual_seed(seed)
     pool = np.arange(len(dataset)) if start_indices is None else np.asarray(start_indices, dtype=np.int64)
+    if noise_level < 1.0:  # only starts with a real window, by the training windows' episode-end rule
+        pool = np.intersect1d(pool, segment_starts(dataset, T))
+        if len(pool) == 0:
+            raise DawmError(f"--noise-level {noise_level}: no start in '{dataset.name}' has a whole window of {T}")
     real_first = first_step in REAL_STEP0
     if real_first:  # only starts whose real successor is known (or unneeded: a terminal)
         real_next, known = dataset.successors()
@@ -244,6 +266,7 @@ def synthesize(world_model: TrajectoryDiffusion, idm: InverseDynamics, dataset: 
     p = None if weights is None else weights[pool] / weights[pool].sum()  # None: uniform, the draws as before
     starts = np.sort(rng.choice(pool, size=n_starts, replace=p is not None or n_starts > len(pool), p=p))
     rtg = resolve_target_rtg(target_rtg, dataset, meta.get("gamma", 0.99), float(world_model.rtg_scale), starts)
+    rtg_all = returns_to_go(dataset, meta.get("gamma", 0.99)) if noise_level < 1.0 else None  # windows' labels
     rtgs = np.broadcast_to(np.asarray(rtg, dtype=np.float32), (n_starts,))  # one condition per start
 
     parts: dict[str, list[np.ndarray]] = {"s": [], "a": [], "r": [], "s2": []}
@@ -258,7 +281,12 @@ def synthesize(world_model: TrajectoryDiffusion, idm: InverseDynamics, dataset: 
             # a terminal start's unknown s' (never used: its rollout ends at step 0) is anchored at s_t, not NaN
             anchor = None if first_step != "anchored" else (
                 np.where(known[idx, None], real_next[idx], dataset.observations[idx]), dataset.rewards[idx])
-            states, rewards = world_model.sample(s0, a0, g, eta=eta, generator=gen, anchor=anchor, **knobs)
+            init = None
+            if noise_level < 1.0:
+                window = make_segments(dataset, T, starts=idx, rtg=rtg_all)
+                init = (window.observations, window.rewards)
+            states, rewards = world_model.sample(s0, a0, g, eta=eta, generator=gen, anchor=anchor, init=init,
+                                                 noise_level=noise_level, **knobs)
             s, s2 = states[:, :horizon], states[:, 1: horizon + 1]
             obs, nxt = s[:, 1:].reshape(-1, s.shape[-1]), s2[:, 1:].reshape(-1, s.shape[-1])
             inferred = torch.cat([idm(o, n) for o, n in zip(obs.split(4096), nxt.split(4096))])  # cache-sized chunks
@@ -286,7 +314,7 @@ def synthesize(world_model: TrajectoryDiffusion, idm: InverseDynamics, dataset: 
         infos={"horizon_step": np.broadcast_to(np.arange(horizon), keep.shape)[keep].astype(np.int64),
                "start_index": np.broadcast_to(starts[:, None], keep.shape)[keep].astype(np.int64)},
         metadata=_metadata(dataset, world_model_path, rtg, target_rtg, horizon, knobs, n_starts, seed, done_rule,
-                           time.perf_counter() - t0),
+                           time.perf_counter() - t0) | {"noise_level": float(noise_level)},
     )
 
 
@@ -345,7 +373,7 @@ def run_synthesis(cfg: SynthesisConfig, ensemble_dir: str | Path | None = None) 
 def guarded(cfg: SynthesisConfig) -> bool:
     """Whether `cfg` needs the one-step ensemble (a guard or its labels)."""
     return (cfg.ensemble_termination or cfg.disagreement_quantile > 0.0 or cfg.consistency_quantile > 0.0
-            or cfg.labels == "ensemble")
+            or cfg.return_filter or cfg.labels == "ensemble")
 
 
 def guard_ensemble_dir(synthetic_file: Path) -> Path:
@@ -376,17 +404,19 @@ def synthesize_with(cfg: SynthesisConfig, wm: TrajectoryDiffusion, idm: InverseD
                            cfg.sampler, cfg.sampling_steps, cfg.batch_size, seed, termination=termination,
                            temperature=cfg.temperature, eta=cfg.eta, world_model_path=cfg.world_model,
                            precision=cfg.precision, first_step=cfg.first_step,
-                           start_weighting=cfg.start_weighting, **kw)
+                           start_weighting=cfg.start_weighting, noise_level=cfg.noise_level, **kw)
     real_first_step, done_fn = cfg.first_step in REAL_STEP0, None
     if guarded(cfg):
         if ensemble is None:
-            raise DawmError("--ensemble-termination / --disagreement-quantile / --consistency-quantile / --labels "
-                            "ensemble need a one-step ensemble (guard_ensemble)")
-        from dawm.world_model.guards import guard
+            raise DawmError("--ensemble-termination / --disagreement-quantile / --consistency-quantile / "
+                            "--return-filter / --labels ensemble need a one-step ensemble (guard_ensemble)")
+        from dawm.world_model.guards import guard, return_filter
 
         done_fn, _ = resolve_termination(termination, dataset.env_id)
 
         synthetic = guard(synthetic, ensemble, dataset, done_fn, ensemble_termination=cfg.ensemble_termination,
                           disagreement_quantile=cfg.disagreement_quantile,
                           consistency_quantile=cfg.consistency_quantile, real_first_step=real_first_step, seed=seed)
+        if cfg.return_filter:
+            synthetic = return_filter(synthetic, ensemble, dataset, float(wm.metadata.get("gamma", 0.99)))
     return apply_labels(synthetic, cfg.labels, ensemble, done_fn, real_first_step)
