@@ -13,7 +13,7 @@ import torch
 from dawm.envs.collect import CollectConfig, collect, dataset_name, generated_dataset_path, parse_dataset_name
 from dawm.envs.lockstep import LockstepEnvs
 from dawm.envs.policies import GaussianMLPPolicy
-from dawm.envs.specs import get_env_spec
+from dawm.utils.env_specs import get_env_spec
 from dawm.utils.errors import DawmError
 
 KEYS = {"observations": (np.float32, 11), "next_observations": (np.float32, 11), "actions": (np.float32, 3),

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from dawm.data.cache import cached_dataset_path
-from dawm.envs.specs import EnvSpec, get_env_spec
+from dawm.utils.env_specs import EnvSpec, get_env_spec
 from dawm.utils.errors import DataError, DawmError
 from dawm.utils.progress import progress
 
