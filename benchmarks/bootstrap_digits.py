@@ -1,13 +1,14 @@
 """How much a bootstrap interval's ends move with the bootstrap's own seed, by number of resamples (issue #29).
 
-    python benchmarks/bootstrap_digits.py [--study STUDY_RECORDS (default benchmarks/results/study-scarce)] [--variant combined+ratio-0.25]
-        [--agent td3bc] [--datasets hopper-medium-replay-2pct hopper-medium-2pct walker2d-medium-replay-2pct]
+    python benchmarks/bootstrap_digits.py [--study RECORDS] [--variant combined+ratio-0.25] [--agent td3bc]
+        [--datasets hopper-medium-replay-2pct hopper-medium-2pct walker2d-medium-replay-2pct]
 
-For P(variant > plain agent) and the IQM difference in points over the datasets (rliable's stratified bootstrap,
-as the tables compute them), each
-number of resamples is run with `--seeds` bootstrap seeds; the table gives each interval end's median, range and
-standard deviation across them, and the seconds one estimate takes. A printed digit is honest when the end's
-standard deviation is well under half a unit of it (0.005 for P's two decimals, 0.05 for a score's one).
+RECORDS: a study's committed records (default benchmarks/results/study-scarce). For P(variant > plain agent)
+and the IQM difference in points over the datasets (rliable's stratified bootstrap, as the tables compute
+them), each number of resamples is run with `--seeds` bootstrap seeds; the table gives each interval end's
+median, range and standard deviation across them, and the seconds one estimate takes. A printed digit is
+honest when the end's standard deviation is well under half a unit of it (0.005 for P's two decimals, 0.05
+for a score's one).
 """
 
 from __future__ import annotations
