@@ -9,6 +9,7 @@ import pytest
 from conftest import make_random_dataset
 
 from dawm.data import load_dataset, write_dataset
+from dawm.data.registry import slug
 from dawm.utils.errors import DataError, DawmError
 
 
@@ -33,3 +34,10 @@ def test_unknown_name_without_collect_module(monkeypatch):
 def test_missing_file(tmp_path):
     with pytest.raises(DataError, match="missing.hdf5: file not found"):
         load_dataset(str(tmp_path / "missing.hdf5"))
+
+
+def test_slug_drops_only_a_data_files_extension():
+    assert slug("~/d/hopper_medium-v2.hdf5") == "hopper_medium-v2" and slug("runs/x/walker.H5") == "walker"
+    assert slug("hopper-medium-0.3pct") == "hopper-medium-0.3pct" != slug("hopper-medium-0.5pct")
+    assert slug("runs/data/hopper-medium-0.3pct.hdf5") == "hopper-medium-0.3pct"
+    assert slug("mujoco/hopper/medium-v0") == "medium-v0" and slug("a b?") == "a-b" and slug("") == "dataset"

@@ -9,6 +9,7 @@ Accepted forms, tried in this order:
 from __future__ import annotations
 
 import importlib
+import re
 from pathlib import Path
 
 from dawm.data.d4rl import read_d4rl
@@ -19,6 +20,15 @@ from dawm.utils.errors import DataError, DawmError
 HDF5_SUFFIXES = (".hdf5", ".h5")
 ACCEPTED = ("an HDF5 file (path ending in .hdf5/.h5), a Minari id on local disk (mujoco/hopper/medium-v0) "
             "or a generated dataset name (hopper-medium, see `dawm datasets`)")
+
+
+def slug(name: str) -> str:
+    """A file-name-safe stem of a dataset name or path ("~/d/hopper_medium-v2.hdf5" -> "hopper_medium-v2").
+    Only a data file's extension is dropped: a dot inside a name ("hopper-medium-0.3pct") is part of it, else
+    two subsets' runs would share a directory."""
+    path = Path(name)
+    stem = path.stem if path.suffix.lower() in HDF5_SUFFIXES else path.name
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).strip("-") or "dataset"
 
 
 def _generated_path(name: str) -> Path | None:
