@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from dawm.data.cache import cached_dataset_path
+from dawm.envs.rollout import Phase, rollout
 from dawm.utils.env_specs import EnvSpec, get_env_spec
 from dawm.utils.errors import DataError, DawmError
 from dawm.utils.progress import progress
@@ -38,14 +39,6 @@ DEFAULT_SIZE = 1_000_000  # D4RL: 1M transitions; medium-expert 2M (1M + 1M); me
 _REPO_POLICIES = Path(__file__).resolve().parents[3] / "assets" / "policies"
 _NAME = re.compile(rf"({'|'.join(ENVS)})-({'|'.join(sorted(LEVELS, key=len, reverse=True))})"
                    r"(?:-seed(\d+))?(?:-size(\d+)([km]?))?")
-
-
-@dataclass(frozen=True)
-class Phase:
-    """`policy` (a file in the env's policy directory; None = uniform random actions) acts for `steps` env steps."""
-
-    policy: str | None
-    steps: int
 
 
 @dataclass
@@ -194,7 +187,6 @@ def collect(cfg: CollectConfig) -> Path:
 
     from dawm.data.d4rl import write_dataset
     from dawm.data.dataset import Dataset
-    from dawm.envs.rollout import rollout
 
     spec = _spec(cfg.env)
     total, parts, policy_meta = plan(cfg)
