@@ -152,7 +152,7 @@ def test_medium_replay_follows_the_manifest_series(policies, tmp_path):
 
 
 def test_names_resolve_to_the_cache_and_are_reused(policies, tmp_path):
-    from dawm.data.registry import load_dataset
+    from dawm import load_dataset
 
     assert parse_dataset_name("walker2d-medium-replay-seed3-size20k") == CollectConfig(
         env="walker2d", level="medium-replay", seed=3, size=20_000)

@@ -36,8 +36,9 @@ from dawm.agents.trainer import TrainAgentConfig, train_agent
 from dawm.agents.value_expansion import DiffusionMVE, RolloutPool
 from dawm.data.d4rl import write_dataset
 from dawm.data.dataset import Dataset
-from dawm.data.registry import load_dataset, slug as make_slug
+from dawm.data.registry import slug as make_slug
 from dawm.data.transitions import Transitions
+from dawm.envs.collect import load_dataset
 from dawm.results.records import RECORD_SCHEMA
 from dawm.results.report import write_run_report
 from dawm.utils.checkpoint import write_json

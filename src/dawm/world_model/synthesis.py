@@ -24,8 +24,8 @@ import torch
 
 from dawm.data.d4rl import write_dataset
 from dawm.data.dataset import Dataset
-from dawm.data.registry import load_dataset
 from dawm.data.segments import returns_to_go
+from dawm.envs.collect import load_dataset
 from dawm.utils.config import check_choices
 from dawm.utils.env_specs import get_env_spec
 from dawm.utils.errors import DataError, DawmError

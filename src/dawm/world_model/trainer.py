@@ -21,9 +21,10 @@ import numpy as np
 import torch
 
 from dawm.data.dataset import Dataset
-from dawm.data.registry import load_dataset, slug
+from dawm.data.registry import slug
 from dawm.data.segments import make_segments, returns_to_go, segment_starts
 from dawm.data.transitions import Transitions
+from dawm.envs.collect import load_dataset
 from dawm.utils.cuda_graphs import GraphReplay, make_capturable, require_cuda
 from dawm.utils.env_specs import get_env_spec
 from dawm.utils.errors import DawmError, TrainingDiverged
