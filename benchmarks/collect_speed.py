@@ -26,12 +26,11 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from _common import load_average  # noqa: E402
-from dawm.envs.collect import Phase  # noqa: E402
 from dawm.envs.evaluation import make_env  # noqa: E402
 from dawm.envs.lockstep import LockstepEnvs  # noqa: E402
 from dawm.envs.policies import GaussianMLPPolicy  # noqa: E402
-from dawm.envs.rollout import rollout  # noqa: E402
-from dawm.envs.specs import get_env_spec  # noqa: E402
+from dawm.envs.rollout import Phase, rollout  # noqa: E402
+from dawm.utils.env_specs import get_env_spec  # noqa: E402
 
 
 def variants(env_id: str, n: int, policy: GaussianMLPPolicy):

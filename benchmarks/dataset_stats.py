@@ -18,7 +18,7 @@ import numpy as np
 
 from dawm.data.cache import cached_dataset_path
 from dawm.envs.collect import ENVS, LEVELS, available_levels, dataset_name, generated_dataset_path
-from dawm.envs.specs import get_env_spec
+from dawm.utils.env_specs import get_env_spec
 
 
 def stats(path) -> dict:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dawm.data.registry import load_dataset
+from dawm.envs.collect import load_dataset
 from dawm.utils.checkpoint import write_json
 from dawm.world_model.dynamics_ensemble import EnsembleConfig, reference_ensemble
 from dawm.world_model.fidelity import fidelity_report

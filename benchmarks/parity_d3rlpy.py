@@ -48,7 +48,7 @@ from _common import (d3rlpy_algo, d3rlpy_available, d3rlpy_build, d3rlpy_dataset
                      write_tiny_d4rl)  # noqa: E402
 from dawm.agents import IQLConfig, TrainAgentConfig, train_agent  # noqa: E402
 from dawm.data.cache import cache_dir  # noqa: E402
-from dawm.data.registry import load_dataset  # noqa: E402
+from dawm.envs.collect import load_dataset  # noqa: E402
 from dawm.envs.evaluation import evaluate  # noqa: E402
 from dawm.results import stats  # noqa: E402
 from dawm.utils.checkpoint import write_json  # noqa: E402
@@ -181,7 +181,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--datasets", nargs="+", default=["hopper-medium", "hopper-medium-replay", "walker2d-medium-replay",
                                                      "walker2d-early-noisy"],
-                   help="names or paths, resolved by dawm.data.load_dataset (walker2d-early-noisy is made here)")
+                   help="names or paths, resolved by dawm.load_dataset (walker2d-early-noisy is made here)")
     p.add_argument("--algos", nargs="+", default=["td3bc", "iql"], choices=["td3bc", "iql"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     p.add_argument("--steps", nargs="+", type=int, default=[30_000, 200_000], help="budgets (updates per run)")

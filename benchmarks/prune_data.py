@@ -22,9 +22,9 @@ import json
 import time
 from pathlib import Path
 
-from dawm.data.registry import load_dataset
+from dawm.data.registry import slug
+from dawm.envs.collect import load_dataset
 from dawm.pipeline import RunConfig, _fingerprint, _synthetic_stage, _world_model_stage
-from dawm.utils.runs import slug
 from dawm.world_model.fidelity import FidelityConfig
 
 

@@ -33,7 +33,7 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 
-from dawm.data.registry import load_dataset
+from dawm.envs.collect import load_dataset
 from dawm.pipeline import _digest, _fingerprint
 from dawm.results.records import RECORD_SCHEMA, has_world_model
 from dawm.utils.provenance import cpu_model

@@ -22,12 +22,12 @@ import sys
 from pathlib import Path
 
 from dawm.bench import BenchConfig, run_bench
+from dawm.data.registry import slug
 from dawm.pipeline import RunConfig
 from dawm.results import records, stats
 from dawm.results.grid import Grid, fidelity_table
 from dawm.utils.config import load_config, update_config
 from dawm.utils.errors import DawmError
-from dawm.utils.runs import slug
 from dawm.world_model.synthesis import PUBLISHED_SYNTHESIS
 
 

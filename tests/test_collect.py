@@ -13,7 +13,7 @@ import torch
 from dawm.envs.collect import CollectConfig, collect, dataset_name, generated_dataset_path, parse_dataset_name
 from dawm.envs.lockstep import LockstepEnvs
 from dawm.envs.policies import GaussianMLPPolicy
-from dawm.envs.specs import get_env_spec
+from dawm.utils.env_specs import get_env_spec
 from dawm.utils.errors import DawmError
 
 KEYS = {"observations": (np.float32, 11), "next_observations": (np.float32, 11), "actions": (np.float32, 3),
@@ -152,7 +152,7 @@ def test_medium_replay_follows_the_manifest_series(policies, tmp_path):
 
 
 def test_names_resolve_to_the_cache_and_are_reused(policies, tmp_path):
-    from dawm.data.registry import load_dataset
+    from dawm import load_dataset
 
     assert parse_dataset_name("walker2d-medium-replay-seed3-size20k") == CollectConfig(
         env="walker2d", level="medium-replay", seed=3, size=20_000)

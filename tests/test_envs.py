@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from dawm.envs.evaluation import evaluate, normalized_score, reference_scores
+from dawm.envs.evaluation import evaluate
 from dawm.envs.policies import GaussianMLPPolicy
-from dawm.envs.specs import ENV_SPECS, get_env_spec
+from dawm.utils.env_specs import ENV_SPECS, get_env_spec, normalized_score, reference_scores
 from dawm.utils.errors import DataError
 
 

@@ -11,7 +11,7 @@ import torch
 from dawm.utils.checkpoint import load_checkpoint, save_checkpoint
 from dawm.utils.errors import DataError
 from dawm.utils.progress import progress
-from dawm.utils.runs import Run, slug
+from dawm.utils.runs import Run
 
 
 @dataclass
@@ -62,10 +62,3 @@ def test_importing_the_data_layer_loads_no_simulator():
 
     code = "import dawm.data, sys; assert not {'gymnasium', 'mujoco'} & set(sys.modules), sorted(sys.modules)"
     subprocess.run([sys.executable, "-c", code], check=True)
-
-
-def test_slug_drops_only_a_data_files_extension():
-    assert slug("~/d/hopper_medium-v2.hdf5") == "hopper_medium-v2" and slug("runs/x/walker.H5") == "walker"
-    assert slug("hopper-medium-0.3pct") == "hopper-medium-0.3pct" != slug("hopper-medium-0.5pct")
-    assert slug("runs/data/hopper-medium-0.3pct.hdf5") == "hopper-medium-0.3pct"
-    assert slug("mujoco/hopper/medium-v0") == "medium-v0" and slug("a b?") == "a-b" and slug("") == "dataset"

@@ -13,7 +13,7 @@ from dawm.cli import main
 from dawm.data.d4rl import read_d4rl, write_dataset
 from dawm.data.segments import returns_to_go
 from dawm.data.transitions import Transitions
-from dawm.envs.specs import get_env_spec
+from dawm.utils.env_specs import get_env_spec
 from dawm.utils.errors import DawmError
 from dawm.world_model.diffusion import TrajectoryDiffusion
 from dawm.world_model.inverse_dynamics import InverseDynamics
@@ -97,7 +97,7 @@ def test_custom_termination_and_unknown_env(parts):
 def test_one_termination_rule_for_synthesis_and_dwm():
     """A learned classifier (asked for with --termination learned) wins over the env's rule; without one, the rule;
     neither: one line. Synthesis and DWM's value expansion both resolve through here."""
-    from dawm.envs.specs import get_env_spec
+    from dawm.utils.env_specs import get_env_spec
     from dawm.world_model.synthesis import resolve_termination
 
     learned = lambda s: np.ones(len(s), bool)  # noqa: E731

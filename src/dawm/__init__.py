@@ -18,7 +18,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "Dataset": "dawm.data.dataset",
-    "load_dataset": "dawm.data.registry",
+    "load_dataset": "dawm.envs.collect",  # dawm.data.load_dataset, plus generated names (hopper-medium)
     "Transitions": "dawm.data.transitions",
     "make_segments": "dawm.data.segments",
     "evaluate": "dawm.envs.evaluation",

@@ -23,6 +23,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dawm.data.registry import slug
 from dawm.pipeline import METHODS, RunConfig, check_stage_settings, run_pipeline
 from dawm.utils.checkpoint import atomic_write, write_json
 from dawm.utils.errors import DawmError
@@ -31,7 +32,6 @@ from dawm.results.grid import Grid, write_results
 from dawm.results.stats import REPS
 from dawm.results.report import write_grid_report
 from dawm.utils.config import save_config
-from dawm.utils.runs import slug
 
 
 @dataclass

@@ -36,15 +36,16 @@ from dawm.agents.trainer import TrainAgentConfig, train_agent
 from dawm.agents.value_expansion import DiffusionMVE, RolloutPool
 from dawm.data.d4rl import write_dataset
 from dawm.data.dataset import Dataset
-from dawm.data.registry import load_dataset
+from dawm.data.registry import slug as make_slug
 from dawm.data.transitions import Transitions
+from dawm.envs.collect import load_dataset
 from dawm.results.records import RECORD_SCHEMA
 from dawm.results.report import write_run_report
 from dawm.utils.checkpoint import write_json
 from dawm.utils.config import check_choices, save_config
 from dawm.utils.errors import DawmError
 from dawm.utils.provenance import machine
-from dawm.utils.runs import exclusive, slug as make_slug
+from dawm.utils.runs import exclusive
 from dawm.utils.torch_utils import resolve_device
 from dawm.world_model.config import WorldModelConfig
 from dawm.world_model.fidelity import FidelityConfig

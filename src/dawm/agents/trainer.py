@@ -34,8 +34,8 @@ from dawm.agents.targets import TargetFn, one_step_target
 from dawm.agents.td3bc import TD3BC, TD3BCConfig
 from dawm.data.dataset import Dataset
 from dawm.data.normalization import iql_reward_scale
-from dawm.data.registry import load_dataset
 from dawm.data.transitions import Transitions
+from dawm.envs.collect import load_dataset
 from dawm.envs.evaluation import evaluate
 from dawm.utils.checkpoint import save_checkpoint
 from dawm.utils.cuda_graphs import require_cuda

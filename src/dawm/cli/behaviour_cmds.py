@@ -43,7 +43,7 @@ def _publish(cfg: BehaviourPublishCli) -> None:
     import json
     from pathlib import Path
 
-    from dawm.envs.specs import get_env_spec
+    from dawm.utils.env_specs import get_env_spec
 
     env_id = json.loads((Path(cfg.run) / "index.json").read_text())["env_id"]
     dest = cfg.dest or f"assets/policies/{get_env_spec(env_id).name}"

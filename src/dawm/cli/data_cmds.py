@@ -14,8 +14,8 @@ from dawm.data.cache import cache_dir, d4rl_root, list_d4rl, list_generated, lis
 from dawm.data.d4rl import write_dataset
 from dawm.data.dataset import episode_subset
 from dawm.data.minari_io import minari_root
-from dawm.data.registry import HDF5_SUFFIXES, dataset_info, load_dataset
-from dawm.envs.collect import ENVS, CollectConfig, available_levels, collect, policies_dir
+from dawm.data.registry import HDF5_SUFFIXES, dataset_info
+from dawm.envs.collect import ENVS, CollectConfig, available_levels, collect, load_dataset, policies_dir
 from dawm.utils.errors import DataError, DawmError
 
 

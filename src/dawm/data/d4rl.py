@@ -19,8 +19,8 @@ import numpy as np
 
 from dawm.data.dataset import Dataset
 from dawm.data.validate import build_dataset, validate_dataset
-from dawm.envs.specs import get_env_spec
 from dawm.utils.checkpoint import atomic_write
+from dawm.utils.env_specs import get_env_spec
 from dawm.utils.errors import DataError, DawmError
 
 _ARRAY_KEYS = ("observations", "actions", "rewards", "terminals", "timeouts", "next_observations")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dawm.envs.specs import normalized_score, reference_scores
+from dawm.utils.env_specs import normalized_score, reference_scores
 
 
 @dataclass

@@ -15,7 +15,7 @@ import numpy as np
 
 from dawm.data.dataset import Dataset
 from dawm.data.validate import build_dataset
-from dawm.envs.specs import get_env_spec
+from dawm.utils.env_specs import get_env_spec
 from dawm.utils.errors import DataError, DawmError
 
 

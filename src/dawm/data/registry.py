@@ -1,14 +1,19 @@
-"""`load_dataset`: the one entry point wherever a dataset is accepted (CLI and Python).
+"""`load_dataset`: a dataset given as a file, a Minari id or a name, read and validated.
 
 Accepted forms, tried in this order:
   1. a file path ending in .hdf5/.h5 (D4RL raw file or one written by dawm) -> `read_d4rl`
   2. a Minari id containing '/' (mujoco/hopper/medium-v0), read from local disk -> `load_minari`
-  3. a generated-dataset name (hopper-medium), resolved by `dawm.envs.collect.generated_dataset_path`
+  3. a name, turned into a file by the `names` function passed in.
+
+Generated-dataset names (hopper-medium) are made by envs/, a layer above: data/ does not import it.
+The public entry point, `dawm.load_dataset` = `dawm.envs.collect.load_dataset` (used wherever a
+dataset is accepted: CLI, pipeline, trainers), calls this one with `names=generated_dataset_path`.
 """
 
 from __future__ import annotations
 
-import importlib
+import re
+from collections.abc import Callable
 from pathlib import Path
 
 from dawm.data.d4rl import read_d4rl
@@ -17,23 +22,23 @@ from dawm.data.minari_io import load_minari
 from dawm.utils.errors import DataError, DawmError
 
 HDF5_SUFFIXES = (".hdf5", ".h5")
-ACCEPTED = ("an HDF5 file (path ending in .hdf5/.h5), a Minari id on local disk (mujoco/hopper/medium-v0) "
-            "or a generated dataset name (hopper-medium, see `dawm datasets`)")
+FILE, MINARI = "an HDF5 file (path ending in .hdf5/.h5)", "a Minari id on local disk (mujoco/hopper/medium-v0)"
+ACCEPTED = f"{FILE}, {MINARI} or a generated dataset name (hopper-medium, see `dawm datasets`)"
 
 
-def _generated_path(name: str) -> Path | None:
-    try:
-        collect = importlib.import_module("dawm.envs.collect")
-    except ModuleNotFoundError as exc:
-        if exc.name != "dawm.envs.collect":
-            raise
-        return None
-    find = getattr(collect, "generated_dataset_path", None)
-    return find(name) if find is not None else None
+def slug(name: str) -> str:
+    """A file-name-safe stem of a dataset name or path ("~/d/hopper_medium-v2.hdf5" -> "hopper_medium-v2").
+    Only a data file's extension is dropped: a dot inside a name ("hopper-medium-0.3pct") is part of it, else
+    two subsets' runs would share a directory."""
+    path = Path(name)
+    stem = path.stem if path.suffix.lower() in HDF5_SUFFIXES else path.name
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).strip("-") or "dataset"
 
 
-def load_dataset(name_or_path: str, env_id: str | None = None) -> Dataset:
-    """Load a dataset given in any accepted form (see module docstring); always validated."""
+def load_dataset(name_or_path: str, env_id: str | None = None, *,
+                 names: Callable[[str], Path | None] | None = None) -> Dataset:
+    """Load a dataset given in any accepted form (see module docstring); always validated.
+    `names`: a name -> its file, None when it is no such name (dawm.load_dataset passes the generated datasets')."""
     text = str(name_or_path)
     path = Path(text).expanduser()
     if path.suffix.lower() in HDF5_SUFFIXES or path.is_file():
@@ -43,7 +48,10 @@ def load_dataset(name_or_path: str, env_id: str | None = None) -> Dataset:
     elif "/" in text:
         ds = load_minari(text, env_id=env_id)
     else:
-        found = _generated_path(text)
+        if names is None:
+            raise DawmError(f"unknown dataset '{text}' (dawm.data.load_dataset expects {FILE} or {MINARI}; "
+                            "generated names such as hopper-medium are read by dawm.load_dataset)")
+        found = names(text)
         if found is None:
             raise DawmError(f"unknown dataset '{text}' (expected {ACCEPTED})")
         ds = read_d4rl(found, env_id)

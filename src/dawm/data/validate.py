@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from dawm.data.dataset import Dataset
-from dawm.envs.specs import get_env_spec
+from dawm.utils.env_specs import get_env_spec
 from dawm.utils.errors import DataError
 
 REQUIRED_KEYS = ("observations", "actions", "rewards", "terminals")

@@ -1,1 +1,4 @@
-"""Gymnasium MuJoCo environments: specs, evaluation, behaviour policies, collection, simulator checks."""
+"""Gymnasium MuJoCo environments: evaluation, behaviour policies, collection, simulator checks.
+
+The per-env facts (reference scores, termination rules) live on the ground floor, in dawm.utils.env_specs.
+"""

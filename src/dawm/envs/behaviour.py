@@ -21,9 +21,9 @@ from typing import Literal
 
 from dawm.envs.evaluation import evaluate, make_env
 from dawm.envs.policies import GaussianMLPPolicy
-from dawm.envs.specs import get_env_spec
 from dawm.utils.checkpoint import write_json
 from dawm.utils.config import check_choices
+from dawm.utils.env_specs import get_env_spec
 from dawm.utils.errors import DawmError
 from dawm.utils.progress import progress
 from dawm.utils.torch_utils import set_threads

@@ -11,6 +11,10 @@ Levels follow D4RL's definitions (docs/datasets.md has the details and the reaso
 A dataset is a function of (policies, level, size, seed, n_envs): the same values give identical
 arrays. Episodes are stored in the order they finish; the one that crosses `size` is cut there
 and ends with a timeout, episodes still running at that point are dropped.
+
+A generated name (hopper-medium, walker2d-random-seed1-size100k) names a cached file, made on first
+use. `load_dataset` here is the public `dawm.load_dataset`: `dawm.data.load_dataset` (files, Minari
+ids) with these names added — composed in envs/, since data/ sits below and does not import it.
 """
 
 from __future__ import annotations
@@ -27,8 +31,11 @@ from pathlib import Path
 
 import numpy as np
 
+from dawm.data import registry
 from dawm.data.cache import cached_dataset_path
-from dawm.envs.specs import EnvSpec, get_env_spec
+from dawm.data.dataset import Dataset
+from dawm.envs.rollout import Phase, rollout
+from dawm.utils.env_specs import EnvSpec, get_env_spec
 from dawm.utils.errors import DataError, DawmError
 from dawm.utils.progress import progress
 
@@ -38,14 +45,6 @@ DEFAULT_SIZE = 1_000_000  # D4RL: 1M transitions; medium-expert 2M (1M + 1M); me
 _REPO_POLICIES = Path(__file__).resolve().parents[3] / "assets" / "policies"
 _NAME = re.compile(rf"({'|'.join(ENVS)})-({'|'.join(sorted(LEVELS, key=len, reverse=True))})"
                    r"(?:-seed(\d+))?(?:-size(\d+)([km]?))?")
-
-
-@dataclass(frozen=True)
-class Phase:
-    """`policy` (a file in the env's policy directory; None = uniform random actions) acts for `steps` env steps."""
-
-    policy: str | None
-    steps: int
 
 
 @dataclass
@@ -193,8 +192,6 @@ def collect(cfg: CollectConfig) -> Path:
     import torch  # heavy imports here, so that listing and name parsing stay instant
 
     from dawm.data.d4rl import write_dataset
-    from dawm.data.dataset import Dataset
-    from dawm.envs.rollout import rollout
 
     spec = _spec(cfg.env)
     total, parts, policy_meta = plan(cfg)
@@ -274,7 +271,12 @@ def _load_policy(path: Path, spec: EnvSpec):
     return policy
 
 
-# --- names -> cached files (used by dawm.data.registry.load_dataset) ---------------------------
+# --- names -> cached files: dawm.load_dataset ---------------------------------------------------
+def load_dataset(name_or_path: str, env_id: str | None = None) -> Dataset:
+    """`dawm.load_dataset`: what `dawm.data.load_dataset` reads, plus generated names (module docstring)."""
+    return registry.load_dataset(name_or_path, env_id, names=generated_dataset_path)
+
+
 def generated_dataset_path(name: str) -> Path | None:
     """The cached file for a generated-dataset name, generating it on first use; None if not such a name."""
     cfg = parse_dataset_name(name)

@@ -10,7 +10,7 @@ from typing import Callable
 import gymnasium as gym
 import numpy as np
 
-from dawm.envs.specs import get_env_spec, normalized_score, reference_scores  # noqa: F401 (re-exported)
+from dawm.utils.env_specs import get_env_spec, normalized_score, reference_scores
 
 PolicyFn = Callable[[np.ndarray], np.ndarray]  # (n, obs_dim) float32 -> (n, act_dim)
 

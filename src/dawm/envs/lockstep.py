@@ -16,7 +16,7 @@ import mujoco
 import numpy as np
 
 from dawm.envs.evaluation import make_env
-from dawm.envs.specs import get_env_spec
+from dawm.utils.env_specs import get_env_spec
 from dawm.utils.errors import DawmError
 
 # Observation velocity clip per env (Gymnasium v5 clips qvel to ±10 in Hopper and Walker2d only).

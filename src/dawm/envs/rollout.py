@@ -9,15 +9,19 @@ i, k]) and all action noise comes from generators seeded by SeedSequence([seed, 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from dawm.envs.lockstep import LockstepEnvs
 
-if TYPE_CHECKING:
-    from dawm.envs.collect import Phase
+@dataclass(frozen=True)
+class Phase:
+    """`policy` (a file in the env's policy directory; None = uniform random actions) acts for `steps` env steps."""
+
+    policy: str | None
+    steps: int
+
 
 
 def _episode_seed(key: tuple[int, int], env: int, episode: int) -> int:
@@ -56,6 +60,8 @@ def rollout(env_id: str, phases: list[Phase], policies: dict, size: int, key: tu
     Episodes are kept in the order they finish; the one that completes the budget is cut at
     `size` (its last kept step becomes a timeout); the episodes still running are dropped.
     """
+    from dawm.envs.lockstep import LockstepEnvs  # here, not above: collect.py imports Phase and stays simulator-free
+
     envs = LockstepEnvs(env_id, n_envs)
     act = _Actor(phases, policies, envs.act_dim, key, action_noise)
     n, limit = n_envs, envs.max_episode_steps

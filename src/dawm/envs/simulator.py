@@ -22,7 +22,7 @@ import mujoco
 import numpy as np
 
 from dawm.envs.evaluation import make_env
-from dawm.envs.specs import get_env_spec
+from dawm.utils.env_specs import get_env_spec
 from dawm.utils.errors import DawmError
 
 SIMULATED_ENVS = ("Hopper-v5", "Walker2d-v5", "HalfCheetah-v5")

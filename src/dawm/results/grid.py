@@ -15,10 +15,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dawm.data.registry import slug
 from dawm.results import plots, records, stats, tables
 from dawm.results.tables import GridStats
 from dawm.utils.checkpoint import atomic_write
-from dawm.utils.runs import slug
 
 
 @dataclass

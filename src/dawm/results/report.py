@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from dawm.data.registry import slug
 from dawm.results import plots
 from dawm.results.grid import Grid, fidelity_table, stage_table, write_results
 from dawm.results.stats import REPS
@@ -22,7 +23,6 @@ from dawm.results.tables import GridStats, markdown
 from dawm.results.verdict import fidelity_verdict, score_lines
 from dawm.utils.checkpoint import atomic_write
 from dawm.utils.errors import DawmError
-from dawm.utils.runs import slug
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:.6em 0;font-size:.9em}td,th{border:1px solid #ccc;padding:.25em .6em;

@@ -1,1 +1,2 @@
-"""Shared plumbing: errors, progress, run directories, safe checkpoint I/O, configs."""
+"""The ground floor (imports nothing else from dawm): errors, progress, run directories, safe checkpoint I/O,
+configs, env specs."""

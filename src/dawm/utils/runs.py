@@ -12,14 +12,12 @@ from __future__ import annotations
 import fcntl
 import json
 import math
-import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from dawm.data.registry import HDF5_SUFFIXES
 from dawm.utils.checkpoint import load_checkpoint, save_checkpoint, write_json
 from dawm.utils.config import save_config
 
@@ -31,15 +29,6 @@ def exclusive(run_dir: Path) -> Iterator[None]:
     with open(run_dir.with_name(run_dir.name + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
-
-
-def slug(name: str) -> str:
-    """A file-name-safe stem of a dataset name or path ("~/d/hopper_medium-v2.hdf5" -> "hopper_medium-v2").
-    Only a data file's extension is dropped: a dot inside a name ("hopper-medium-0.3pct") is part of it, else
-    two subsets' runs would share a directory."""
-    path = Path(name)
-    stem = path.stem if path.suffix.lower() in HDF5_SUFFIXES else path.name
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).strip("-") or "dataset"
 
 
 class Run:

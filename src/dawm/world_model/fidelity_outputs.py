@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from dawm.data.dataset import Dataset
-from dawm.data.registry import load_dataset
+from dawm.envs.collect import load_dataset
 from dawm.envs.simulator import Simulator, resolve_env_id
 from dawm.utils.checkpoint import atomic_write, write_json
 from dawm.utils.errors import DawmError

@@ -24,10 +24,10 @@ import torch
 
 from dawm.data.d4rl import write_dataset
 from dawm.data.dataset import Dataset
-from dawm.data.registry import load_dataset
 from dawm.data.segments import make_segments, returns_to_go, segment_starts
-from dawm.envs.specs import get_env_spec
+from dawm.envs.collect import load_dataset
 from dawm.utils.config import check_choices
+from dawm.utils.env_specs import get_env_spec
 from dawm.utils.errors import DataError, DawmError
 from dawm.utils.precision import Precision, autocast, resolve_precision
 from dawm.utils.progress import progress

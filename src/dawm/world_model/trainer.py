@@ -21,15 +21,16 @@ import numpy as np
 import torch
 
 from dawm.data.dataset import Dataset
-from dawm.data.registry import load_dataset
+from dawm.data.registry import slug
 from dawm.data.segments import make_segments, returns_to_go, segment_starts
 from dawm.data.transitions import Transitions
-from dawm.envs.specs import get_env_spec
+from dawm.envs.collect import load_dataset
 from dawm.utils.cuda_graphs import GraphReplay, make_capturable, require_cuda
+from dawm.utils.env_specs import get_env_spec
 from dawm.utils.errors import DawmError, TrainingDiverged
 from dawm.utils.precision import autocast, resolve_precision
 from dawm.utils.progress import progress
-from dawm.utils.runs import Run, slug
+from dawm.utils.runs import Run
 from dawm.utils.torch_utils import make_adam, prepare
 from dawm.world_model.config import SAMPLING_FIELDS, DiffusionSettings, WorldModelConfig, diffusion_settings
 from dawm.world_model.diffusion import TrajectoryDiffusion

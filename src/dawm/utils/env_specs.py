@@ -1,7 +1,8 @@
 """Per-environment facts: D4RL reference scores, termination rules, state from observation.
 
 Everything that differs between Hopper, Walker2d and HalfCheetah lives here, so the rest of
-the code stays environment-agnostic.
+the code stays environment-agnostic. Numpy only, on the ground floor: data/ reads it without
+importing envs/ (or Gymnasium).
 """
 
 from __future__ import annotations
