@@ -55,7 +55,8 @@ def run(args) -> None:
         path, _ = _synthetic_stage(cfg, wm_dir, fp, name, Path(base.root), times)
         meta = load_dataset(str(path)).metadata
         seconds = sets.get(label, {}).get("synthesis_seconds") or round(times["synthesis"], 1)  # first, not cached
-        sets[label] = {"synthetic": str(path), "fidelity": str(path.with_name(path.stem + "-fidelity") / "fidelity.json"),
+        fidelity = path.with_name(path.stem + "-fidelity") / "fidelity.json"
+        sets[label] = {"synthetic": str(path), "fidelity": str(fidelity),
                        "changes": changes, "world_model": str(wm_dir), "return_filter": meta.get("return_filter"),
                        "synthesis_seconds": seconds}
         (out / "sets.json").write_text(json.dumps(sets, indent=2) + "\n")
