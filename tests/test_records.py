@@ -124,3 +124,20 @@ def test_claim_preset_gives_each_seed_its_own_world_model():
 
     cfg = load_config(BenchConfig, "bench", "claim")
     assert cfg.run.world_model_seed is None and len(cfg.seeds) >= 5
+
+
+def test_a_vectorised_run_is_one_cell_per_seed_with_its_own_curve(tmp_path):
+    """A record of S seeds trained in one process becomes S cells (seeds seed..seed+S-1), each scored by its own
+    evaluations, read from <record>.metrics.jsonl beside a committed record."""
+    out = tmp_path / "g"
+    (out / "cells").mkdir(parents=True)
+    path = out / "cells" / "iql__d__seed0.json"
+    path.write_text(json.dumps(_cell("iql", 0, record=_record(agent_seeds=3), agent_run="/nowhere")))
+    rows = [{"step": s, "eval/score_mean": 0.0, **{f"eval/seed{k}/score_mean": 10.0 * k + s / 1000 for k in range(3)}}
+            for s in (1000, 2000, 3000)]
+    path.with_suffix(".metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    grid = Grid.load(out)
+    assert [c["seed"] for c in grid.cells] == [0, 1, 2]
+    assert grid.scores() == {"d": {"iql": [3.0, 13.0, 23.0]}}
+    assert grid.scores(final=2) == {"d": {"iql": [2.5, 12.5, 22.5]}}
+    assert len(grid.curves()["d"]["iql"]) == 3 and not grid.problems

@@ -55,7 +55,7 @@ class Grid:
             if not isinstance(cell.get("score_mean"), (int, float)):
                 problems.append(f"cell {path.stem}: {path}: no final score (score_mean); left out")
                 continue
-            cells.append(cell)
+            cells += seed_cells({**cell, "record_file": str(path)}, problems)
         datasets = list(dict.fromkeys(c["dataset"] for c in cells))
         methods = list(dict.fromkeys(c["method"] for c in cells))
         return cls(out, cells, datasets, methods, problems, tuple(allow))
@@ -68,10 +68,10 @@ class Grid:
             if final <= 1:
                 by[c["dataset"]][c["method"]].append(float(c["score_mean"]))
                 continue
-            curve = plots.eval_curve(Path(c.get("agent_run", "")) / "metrics.jsonl")
+            curve = plots.eval_curve(metrics_file(c), c.get("curve_key", "eval/score_mean"))
             if len(curve) < final:
                 self.problems.append(f"cell {c['method']} {c['dataset']} seed {c['seed']}: {len(curve)} evaluations "
-                                     f"at {c.get('agent_run', '?')}/metrics.jsonl, fewer than {final}; left out")
+                                     f"at {metrics_file(c)}, fewer than {final}; left out")
                 continue
             by[c["dataset"]][c["method"]].append(statistics.fmean(curve[k] for k in sorted(curve)[-final:]))
         return {d: dict(m) for d, m in by.items()}
@@ -79,13 +79,38 @@ class Grid:
     def curves(self) -> dict[str, dict[str, list[dict[int, float]]]]:
         by: dict = defaultdict(lambda: defaultdict(list))
         for c in self.cells:
-            curve = plots.eval_curve(Path(c.get("agent_run", "")) / "metrics.jsonl")
+            curve = plots.eval_curve(metrics_file(c), c.get("curve_key", "eval/score_mean"))
             if curve:
                 by[c["dataset"]][c["method"]].append(curve)
             else:
                 self.problems.append(f"cell {c['method']} {c['dataset']} seed {c['seed']}: no learning curve at "
                                      f"{c.get('agent_run', '?')}/metrics.jsonl; left out of the curves")
         return by
+
+
+def metrics_file(cell: dict) -> Path:
+    """A cell's learning curves: <record>.metrics.jsonl beside its record (committed records carry their curves
+    so), else its agent run's metrics.jsonl."""
+    beside = Path(cell.get("record_file", "")).with_suffix(".metrics.jsonl")
+    return beside if cell.get("record_file") and beside.is_file() else Path(cell.get("agent_run", "")) / "metrics.jsonl"
+
+
+def seed_cells(cell: dict, problems: list[str]) -> list[dict]:
+    """A run that trained S seeds vectorised in one process (record.agent_seeds = S; its seeds are seed ..
+    seed + S - 1) as S cells: seed k's final score and curve are its own evaluations (eval/seed<k>/score_mean)."""
+    n = int((cell.get("record") or {}).get("agent_seeds", 1))
+    if n <= 1:
+        return [cell]
+    out = []
+    for k in range(n):
+        key = f"eval/seed{k}/score_mean"
+        curve = plots.eval_curve(metrics_file(cell), key)
+        if not curve:
+            problems.append(f"cell {cell['method']} {cell['dataset']} seed {cell['seed'] + k}: no {key} at "
+                            f"{metrics_file(cell)}; left out")
+            continue
+        out.append({**cell, "seed": cell["seed"] + k, "score_mean": curve[max(curve)], "curve_key": key})
+    return out
 
 
 def write_results(grid: Grid, reps: int = stats.REPS) -> GridStats:

@@ -29,9 +29,9 @@ def method_colour(method: str) -> str:
     return "#" + "".join(f"{round(255 * c):02x}" for c in colorsys.hsv_to_rgb(hue, 0.6, 0.7))
 
 
-def eval_curve(metrics_file: Path) -> dict[int, float]:
+def eval_curve(metrics_file: Path, key: str = "eval/score_mean") -> dict[int, float]:
     """{update step: evaluation normalised score} from an agent run's metrics.jsonl (last row per step wins;
-    unreadable lines are skipped)."""
+    unreadable lines are skipped); `key` picks one seed's of a vectorised run (eval/seed<k>/score_mean)."""
     if not metrics_file.is_file():
         return {}
     curve = {}
@@ -40,8 +40,8 @@ def eval_curve(metrics_file: Path) -> dict[int, float]:
             row = json.loads(line)
         except ValueError:  # a run killed mid-write leaves a partial last line
             continue
-        if isinstance(row.get("eval/score_mean"), (int, float)):
-            curve[int(row["step"])] = float(row["eval/score_mean"])
+        if isinstance(row.get(key), (int, float)):
+            curve[int(row["step"])] = float(row[key])
     return curve
 
 
