@@ -33,7 +33,7 @@ from dawm.world_model.config import WorldModelConfig
 from dawm.world_model.diffusion import TrajectoryDiffusion
 from dawm.world_model.denoisers import DENOISERS
 from dawm.world_model.inverse_dynamics import InverseDynamics
-from dawm.world_model.synthesis import synthesize
+from dawm.world_model.synthesis import SynthesisConfig, synthesize
 from dawm.utils.cuda_graphs import GraphReplay, make_capturable
 from dawm.utils.precision import autocast, resolve_precision
 from dawm.utils.torch_utils import make_adam
@@ -112,11 +112,15 @@ def training_case(wm: TrajectoryDiffusion, batch: int, iters: int, compile: str 
 def sampling_case(ds, wm, idm, sampler: str, steps: int, guidance: float, n_starts: int, batch: int,
                   precision: str = "float32"):
     never = lambda s: np.zeros(len(s), bool)  # noqa: E731  (count every generated step)
-    kw = dict(sampler=sampler, sampling_steps=steps, guidance=guidance, termination=never, batch_size=batch,
-              show_progress=False, precision=precision, target_rtg="q0.9", first_step="generated")  # as recorded
-    synthesize(wm, idm, ds, min(batch, n_starts), **kw)
-    flops = count_flops(lambda: synthesize(wm, idm, ds, batch, **kw)) * n_starts / batch
-    return (lambda: synthesize(wm, idm, ds, n_starts, **kw)), n_starts * (wm.window - 1), flops
+    knobs = dict(sampler=sampler, sampling_steps=steps, guidance=guidance, batch_size=batch, precision=precision,
+                 target_rtg="q0.9", first_step="generated")  # as recorded
+
+    def run(n: int):
+        return synthesize(wm, idm, ds, SynthesisConfig(n_starts=n, **knobs), termination=never, show_progress=False)
+
+    run(min(batch, n_starts))
+    flops = count_flops(lambda: run(batch)) * n_starts / batch
+    return (lambda: run(n_starts)), n_starts * (wm.window - 1), flops
 
 
 def main() -> None:

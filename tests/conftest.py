@@ -70,3 +70,13 @@ def toy_problem(n: int, seed: int) -> tuple[Transitions, callable]:
     a = np.where(good[:, None], np.clip(f(s) + rng.normal(0, 0.05, (n, 1)), -1, 1), rng.uniform(-1, 1, (n, 1)))
     r = -((a - f(s)) ** 2)[:, 0]
     return Transitions(s, a, r, s, np.ones(n)), f
+
+
+def synth(world_model, idm, dataset: Dataset, n_starts: int, *, termination=None, start_indices=None,
+          show_progress: bool = False, **knobs) -> Dataset:
+    """`synthesize` with the SynthesisConfig knobs as keywords, in float32 unless a test asks otherwise."""
+    from dawm.world_model.synthesis import SynthesisConfig, synthesize
+
+    cfg = SynthesisConfig(n_starts=n_starts, **{"precision": "float32", **knobs})
+    return synthesize(world_model, idm, dataset, cfg, termination=termination, start_indices=start_indices,
+                      show_progress=show_progress)

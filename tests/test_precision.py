@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import make_random_dataset
+from conftest import make_random_dataset, synth
 from dawm.agents import IQL, TD3BC, TransitionBuffer
 from dawm.agents.compiled import compiled_update
 from dawm.data.transitions import Transitions
 from dawm.utils import precision
 from dawm.utils.errors import DawmError
 from dawm.world_model import WorldModelConfig, train_world_model
-from dawm.world_model.synthesis import load_world_model_run, synthesize
+from dawm.world_model.synthesis import load_world_model_run
 
 DATA = Transitions.from_dataset(make_random_dataset())
 
@@ -83,7 +83,7 @@ def test_world_model_step_and_synthesis_in_bfloat16(tmp_path):
     assert v16["diffusion_loss"] == pytest.approx(v32["diffusion_loss"], rel=0.2)
     wm, idm, _ = load_world_model_run(run16)
     assert all(p.dtype == torch.float32 for p in wm.parameters())
-    syn = synthesize(wm, idm, ds, 20, horizon=3, show_progress=False, precision="bfloat16")
+    syn = synth(wm, idm, ds, 20, horizon=3, show_progress=False, precision="bfloat16")
     assert syn.observations.dtype == np.float32 and np.isfinite(syn.observations).all() and len(syn) >= 20
 
 

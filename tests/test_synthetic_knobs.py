@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import make_random_dataset
+from conftest import make_random_dataset, synth
 
 from dawm.data.dataset import Dataset
 from dawm.data.segments import returns_to_go
@@ -14,7 +14,7 @@ from dawm.envs.simulator import simulate_transitions
 from dawm.utils.errors import DawmError
 from dawm.world_model.fidelity import compare, novelty_report, spread_report
 from dawm.world_model.labels import oracle_labels
-from dawm.world_model.synthesis import resolve_target_rtg, start_weights, synthesize
+from dawm.world_model.synthesis import resolve_target_rtg, start_weights
 from test_world_model_synthesis import parts  # noqa: F401  (the untrained world model fixture)
 
 
@@ -28,15 +28,15 @@ def test_own_return_to_go_reaches_the_model_per_start(parts, monkeypatch):  # no
         return real_sample(state, action, rtg, *args, **kw)
 
     monkeypatch.setattr(wm, "sample", spy)
-    syn = synthesize(wm, idm, ds, 50, target_rtg="own", horizon=3, seed=1, batch_size=16, show_progress=False)
+    syn = synth(wm, idm, ds, 50, target_rtg="own", horizon=3, seed=1, batch_size=16, show_progress=False)
     starts = syn.infos["start_index"][syn.infos["horizon_step"] == 0]
     own = returns_to_go(ds, 0.99)[np.sort(starts)]
     np.testing.assert_allclose(torch.cat(seen).numpy(), own.astype(np.float32), rtol=1e-6)
     seen.clear()
-    synthesize(wm, idm, ds, 50, target_rtg="own+0.5", horizon=3, seed=1, batch_size=16, show_progress=False)
+    synth(wm, idm, ds, 50, target_rtg="own+0.5", horizon=3, seed=1, batch_size=16, show_progress=False)
     np.testing.assert_allclose(torch.cat(seen).numpy(), (own + 0.5 * 400.0).astype(np.float32), rtol=1e-6)
     seen.clear()  # return amplification per start: each start asks for 1.3 times its own future
-    synthesize(wm, idm, ds, 50, target_rtg="own*1.3", horizon=3, seed=1, batch_size=16, show_progress=False)
+    synth(wm, idm, ds, 50, target_rtg="own*1.3", horizon=3, seed=1, batch_size=16, show_progress=False)
     np.testing.assert_allclose(torch.cat(seen).numpy(), (own * 1.3).astype(np.float32), rtol=1e-6)
     assert len(set(np.round(own, 3))) > 10  # really one condition per start, not one for all
 
@@ -76,17 +76,17 @@ def test_target_rtg_forms():
 def test_first_step_real_and_drop(parts):  # noqa: F811
     ds, wm, idm = parts
     kw = dict(target_rtg="q0.5", horizon=4, seed=2, show_progress=False)
-    real = synthesize(wm, idm, ds, 40, first_step="real", **kw)
+    real = synth(wm, idm, ds, 40, first_step="real", **kw)
     step0 = real.infos["horizon_step"] == 0
     start = real.infos["start_index"][step0]
     nxt, _ = ds.successors()
     np.testing.assert_array_equal(real.rewards[step0], ds.rewards[start])
     np.testing.assert_array_equal(real.next_observations[step0], nxt[start])
-    gen = synthesize(wm, idm, ds, 40, first_step="generated", **kw)
+    gen = synth(wm, idm, ds, 40, first_step="generated", **kw)
     later = gen.infos["horizon_step"] > 0
     assert not np.array_equal(gen.rewards[gen.infos["horizon_step"] == 0], ds.rewards[start])
     # anchored: step 0 as 'real', and the generated steps continue from the real s_{t+1}: the rollout chains
-    anchored = synthesize(wm, idm, ds, 40, first_step="anchored", **kw)
+    anchored = synth(wm, idm, ds, 40, first_step="anchored", **kw)
     step0, hs = anchored.infos["horizon_step"] == 0, anchored.infos["horizon_step"]
     start = anchored.infos["start_index"]
     np.testing.assert_array_equal(anchored.next_observations[step0], nxt[start[step0]])
@@ -95,10 +95,10 @@ def test_first_step_real_and_drop(parts):  # noqa: F811
     np.testing.assert_array_equal(anchored.observations[step1], nxt[start[step1]])
     assert not np.array_equal(real.observations[real.infos["horizon_step"] == 1], nxt[real.infos["start_index"][
         real.infos["horizon_step"] == 1]])  # 'real' does not chain: step 1 starts from the model's s_{t+1}
-    dropped = synthesize(wm, idm, ds, 40, first_step="drop", **kw)
+    dropped = synth(wm, idm, ds, 40, first_step="drop", **kw)
     assert (dropped.infos["horizon_step"] > 0).all() and len(dropped) == later.sum()
     with pytest.raises(DawmError, match="first-step"):
-        synthesize(wm, idm, ds, 4, first_step="both", **kw)
+        synth(wm, idm, ds, 4, first_step="both", **kw)
 
 
 def test_return_weighting_draws_starts_by_their_episode_return_rank(parts):  # noqa: F811
@@ -111,7 +111,7 @@ def test_return_weighting_draws_starts_by_their_episode_return_rank(parts):  # n
     ds, wm, idm = parts
     kw = dict(target_rtg="own", horizon=1, seed=3, show_progress=False)
     ranks = start_weights(ds, "return")
-    drawn = {how: synthesize(wm, idm, ds, 2000, start_weighting=how, **kw).infos["start_index"]
+    drawn = {how: synth(wm, idm, ds, 2000, start_weighting=how, **kw).infos["start_index"]
              for how in ("uniform", "return")}
     # uniform starts sit at the mean rank; return-weighted ones at E[rank^2] / E[rank], the rank-weighted mean
     assert abs(ranks[drawn["uniform"]].mean() - ranks.mean()) < 0.03
@@ -396,7 +396,7 @@ def test_partial_noising_in_synthesis_uses_training_windows(parts):  # noqa: F81
     from dawm.world_model.synthesis import SynthesisConfig
 
     ds, wm, idm = parts
-    syn = synthesize(wm, idm, ds, 40, horizon=3, seed=2, batch_size=16, show_progress=False, noise_level=0.5)
+    syn = synth(wm, idm, ds, 40, horizon=3, seed=2, batch_size=16, show_progress=False, noise_level=0.5)
     starts = np.unique(syn.infos["start_index"])
     assert np.isin(starts, segment_starts(ds, wm.window)).all() and syn.metadata["noise_level"] == 0.5
     with pytest.raises(DawmError, match="--noise-level 0.0"):

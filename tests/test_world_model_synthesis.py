@@ -7,7 +7,7 @@ import functools
 import numpy as np
 import pytest
 import torch
-from conftest import make_random_dataset
+from conftest import make_random_dataset, synth
 
 from dawm.cli import main
 from dawm.data.d4rl import read_d4rl, write_dataset
@@ -17,7 +17,7 @@ from dawm.utils.env_specs import get_env_spec
 from dawm.utils.errors import DawmError
 from dawm.world_model.diffusion import TrajectoryDiffusion
 from dawm.world_model.inverse_dynamics import InverseDynamics
-from dawm.world_model.synthesis import resolve_target_rtg, synthesize
+from dawm.world_model.synthesis import resolve_target_rtg
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ def parts():
 def test_transitions_are_complete_and_cut_at_the_first_done(parts):
     ds, wm, idm = parts
     # the generated step 0 (DAWM as published), so every step's s' is the model's and steps chain
-    syn = synthesize(wm, idm, ds, 64, target_rtg="q0.5", horizon=6, seed=0, show_progress=False, first_step="generated")
+    syn = synth(wm, idm, ds, 64, target_rtg="q0.5", horizon=6, seed=0, show_progress=False, first_step="generated")
     hs, start = syn.infos["horizon_step"], syn.infos["start_index"]
     first = hs == 0
     assert first.sum() == 64 == syn.n_episodes
@@ -70,7 +70,7 @@ def test_transitions_are_complete_and_cut_at_the_first_done(parts):
 
 def test_custom_termination_and_unknown_env(parts):
     ds, wm, idm = parts
-    generated = functools.partial(synthesize, first_step="generated")  # step 0's done too is the rule's
+    generated = functools.partial(synth, first_step="generated")  # step 0's done too is the rule's
 
     def rule(s):  # done for ~10% of states, by their digits: independent of what the untrained model favours
         return np.floor(np.abs(s[:, 3]) * 1e5) % 10 == 0

@@ -217,76 +217,93 @@ def resolve_termination(termination: Callable | None, env_id: str | None) -> tup
 
 
 @torch.no_grad()
-def synthesize(world_model: TrajectoryDiffusion, idm: InverseDynamics, dataset: Dataset, n_starts: int,
-               target_rtg: str | float = SynthesisConfig.target_rtg, horizon: int | None = None,
-               guidance: float | None = None, sampler: str | None = None, sampling_steps: int | None = None,
-               batch_size: int = 2048, seed: int = 0, termination: Callable[[np.ndarray], np.ndarray] | None = None,
-               temperature: float | None = None, eta: float = 0.0, start_indices: np.ndarray | None = None,
-               world_model_path: str | None = None, show_progress: bool = True, precision: str = "float32",
-               first_step: str = SynthesisConfig.first_step,
-               start_weighting: str = SynthesisConfig.start_weighting, noise_level: float = 1.0) -> Dataset:
-    """Generate `n_starts` rollouts of `horizon` (<= T - 1, default T - 1) steps; see the module docstring.
+def synthesize(world_model: TrajectoryDiffusion, idm: InverseDynamics, dataset: Dataset, cfg: SynthesisConfig, *,
+               seed: int | None = None, termination: Callable[[np.ndarray], np.ndarray] | None = None,
+               start_indices: np.ndarray | None = None, show_progress: bool = True) -> Dataset:
+    """`cfg.n_starts` rollouts of `cfg.horizon` (<= T - 1, default T - 1) steps; see the module docstring.
 
-    `first_step`: what step 0 (the real s_t, a_t) gets: 'generated' (the model's r_t, s_{t+1}),
-    'real' (the dataset's own r_t, s_{t+1}: it is known, and the generated one is the least accurate
-    step), 'anchored' (the same, and the model generates the later steps given them: step 1 starts from
-    the real s_{t+1}) or 'drop' (no step-0 transition: only the IDM-labelled steps k >= 1);
-    `start_weighting`: 'uniform' or 'return' (SynthesisConfig.start_weighting); `noise_level` < 1: sampling
-    starts from each start's real window noised that far (SynthesisConfig.noise_level)."""
-    if first_step not in FIRST_STEPS:
-        raise DawmError(f"--first-step '{first_step}' (expected one of: {', '.join(FIRST_STEPS)})")
+    The generation knobs are `cfg`'s (SynthesisConfig: target_rtg, horizon, first_step, start_weighting,
+    noise_level, the sampling knobs, batch_size, precision; its guards and labels are `synthesize_with`'s);
+    `seed` overrides cfg.seed (refreshed sets), `termination` is a learned done rule (else the env's),
+    `start_indices` restricts the start pairs to those rows of `dataset`."""
+    seed = cfg.seed if seed is None else seed
+    horizon = _horizon(world_model, dataset, cfg)
+    done_fn, done_rule = resolve_termination(termination, dataset.env_id)
+    knobs = world_model.sampling(cfg.guidance, cfg.sampler, cfg.sampling_steps, cfg.temperature)
+    rng = np.random.default_rng(seed)
+    gen = torch.Generator(world_model.alpha_bar.device).manual_seed(seed)
+    successors = dataset.successors()  # (s' per row, whether it is known)
+    starts = _draw_starts(dataset, world_model.window, cfg, rng, start_indices, successors[1])
+    gamma = world_model.metadata.get("gamma", 0.99)
+    rtg = resolve_target_rtg(cfg.target_rtg, dataset, gamma, float(world_model.rtg_scale), starts)
+    t0 = time.perf_counter()
+    arrays = _generate(world_model, idm, dataset, cfg, starts, rtg, horizon, knobs, gen, successors, show_progress)
+    meta = _metadata(dataset, cfg, rtg, horizon, knobs, seed, done_rule, time.perf_counter() - t0)
+    return _rollouts(dataset, cfg.first_step, starts, arrays, successors[0], done_fn, meta)
+
+
+def _horizon(world_model: TrajectoryDiffusion, dataset: Dataset, cfg: SynthesisConfig) -> int:
+    """The rollout horizon H, after checking the knobs against the model and the data (one line each)."""
+    if cfg.first_step not in FIRST_STEPS:
+        raise DawmError(f"--first-step '{cfg.first_step}' (expected one of: {', '.join(FIRST_STEPS)})")
     T = world_model.window
-    horizon = T - 1 if horizon is None else horizon
+    horizon = T - 1 if cfg.horizon is None else cfg.horizon
     if not 1 <= horizon <= T - 1:
         raise DawmError(f"--horizon {horizon}: must be in 1..{T - 1} (the model generates s_t..s_(t+{T - 1}), "
                         f"so at most T - 1 = {T - 1} complete transitions)")
     if dataset.obs_dim != world_model.obs_dim or dataset.act_dim != world_model.act_dim:
         raise DawmError(f"dataset '{dataset.name}' has obs/act dims {dataset.obs_dim}/{dataset.act_dim}, the world "
                         f"model {world_model.obs_dim}/{world_model.act_dim}")
-    done_fn, done_rule = resolve_termination(termination, dataset.env_id)
-    meta = world_model.metadata
-    knobs = world_model.sampling(guidance, sampler, sampling_steps, temperature)
-    device = world_model.alpha_bar.device
-    dtype = resolve_precision(precision, device)
-    idm = idm.to(device).eval()
-    rng = np.random.default_rng(seed)
-    gen = torch.Generator(device).manual_seed(seed)
+    return horizon
+
+
+def _draw_starts(dataset: Dataset, window: int, cfg: SynthesisConfig, rng: np.random.Generator,
+                 start_indices: np.ndarray | None, known: np.ndarray) -> np.ndarray:
+    """The sorted rows of the start pairs: from `start_indices` (default all), only where the knobs can use them,
+    drawn as `start_weighting` says."""
     pool = np.arange(len(dataset)) if start_indices is None else np.asarray(start_indices, dtype=np.int64)
-    if noise_level < 1.0:  # only starts with a real window, by the training windows' episode-end rule
-        pool = np.intersect1d(pool, segment_starts(dataset, T))
+    if cfg.noise_level < 1.0:  # only starts with a real window, by the training windows' episode-end rule
+        pool = np.intersect1d(pool, segment_starts(dataset, window))
         if len(pool) == 0:
-            raise DawmError(f"--noise-level {noise_level}: no start in '{dataset.name}' has a whole window of {T}")
-    real_first = first_step in REAL_STEP0
-    if real_first:  # only starts whose real successor is known (or unneeded: a terminal)
-        real_next, known = dataset.successors()
+            raise DawmError(f"--noise-level {cfg.noise_level}: no start in '{dataset.name}' has a whole window of "
+                            f"{window}")
+    if cfg.first_step in REAL_STEP0:  # only starts whose real successor is known (or unneeded: a terminal)
         pool = pool[known[pool] | dataset.terminals[pool]]
         if len(pool) == 0:
-            raise DawmError(f"--first-step {first_step}: no start pair in '{dataset.name}' has a known next state")
-    weights = start_weights(dataset, start_weighting)
+            raise DawmError(f"--first-step {cfg.first_step}: no start pair in '{dataset.name}' has a known next state")
+    weights = start_weights(dataset, cfg.start_weighting)
     p = None if weights is None else weights[pool] / weights[pool].sum()  # None: uniform, the draws as before
-    starts = np.sort(rng.choice(pool, size=n_starts, replace=p is not None or n_starts > len(pool), p=p))
-    rtg = resolve_target_rtg(target_rtg, dataset, meta.get("gamma", 0.99), float(world_model.rtg_scale), starts)
-    rtg_all = returns_to_go(dataset, meta.get("gamma", 0.99)) if noise_level < 1.0 else None  # windows' labels
-    rtgs = np.broadcast_to(np.asarray(rtg, dtype=np.float32), (n_starts,))  # one condition per start
+    return np.sort(rng.choice(pool, size=cfg.n_starts, replace=p is not None or cfg.n_starts > len(pool), p=p))
 
+
+def _generate(world_model, idm, dataset: Dataset, cfg: SynthesisConfig, starts: np.ndarray, rtg, horizon: int,
+              knobs: dict, gen: torch.Generator, successors: tuple, show_progress: bool) -> list[np.ndarray]:
+    """[s, a, r, s'] arrays (n_starts, H, ...): the model's states and rewards, the real a_t and the IDM's actions
+    after it, generated batch by batch."""
+    device = world_model.alpha_bar.device
+    dtype = resolve_precision(cfg.precision, device)
+    idm = idm.to(device).eval()
+    T, n = world_model.window, len(starts)
+    real_next, known = successors
+    rtgs = np.broadcast_to(np.asarray(rtg, dtype=np.float32), (n,))  # one condition per start
+    rtg_all = returns_to_go(dataset, world_model.metadata.get("gamma", 0.99)) if cfg.noise_level < 1.0 else None
     parts: dict[str, list[np.ndarray]] = {"s": [], "a": [], "r": [], "s2": []}
-    t0 = time.perf_counter()
-    bar = progress(n_starts, "synthesize", "rollouts") if show_progress else None
-    for i in range(0, n_starts, batch_size):
-        idx = starts[i: i + batch_size]
+    bar = progress(n, "synthesize", "rollouts") if show_progress else None
+    for i in range(0, n, cfg.batch_size):
+        idx = starts[i: i + cfg.batch_size]
         s0 = torch.as_tensor(dataset.observations[idx], device=device)
         a0 = torch.as_tensor(dataset.actions[idx], device=device)
         with autocast(device, dtype):
-            g = torch.as_tensor(rtgs[i: i + batch_size].copy(), device=device)
+            g = torch.as_tensor(rtgs[i: i + cfg.batch_size].copy(), device=device)
             # a terminal start's unknown s' (never used: its rollout ends at step 0) is anchored at s_t, not NaN
-            anchor = None if first_step != "anchored" else (
+            anchor = None if cfg.first_step != "anchored" else (
                 np.where(known[idx, None], real_next[idx], dataset.observations[idx]), dataset.rewards[idx])
             init = None
-            if noise_level < 1.0:
+            if cfg.noise_level < 1.0:  # the real window at each start, the sampler's starting point
                 window = make_segments(dataset, T, starts=idx, rtg=rtg_all)
                 init = (window.observations, window.rewards)
-            states, rewards = world_model.sample(s0, a0, g, eta=eta, generator=gen, anchor=anchor, init=init,
-                                                 noise_level=noise_level, **knobs)
+            states, rewards = world_model.sample(s0, a0, g, eta=cfg.eta, generator=gen, anchor=anchor, init=init,
+                                                 noise_level=cfg.noise_level, **knobs)
             s, s2 = states[:, :horizon], states[:, 1: horizon + 1]
             obs, nxt = s[:, 1:].reshape(-1, s.shape[-1]), s2[:, 1:].reshape(-1, s.shape[-1])
             inferred = torch.cat([idm(o, n) for o, n in zip(obs.split(4096), nxt.split(4096))])  # cache-sized chunks
@@ -297,10 +314,18 @@ def synthesize(world_model: TrajectoryDiffusion, idm: InverseDynamics, dataset: 
             bar.update(len(idx))
     if bar is not None:
         bar.close()
-    s, a, r, s2 = (np.concatenate(parts[k]) for k in ("s", "a", "r", "s2"))
+    return [np.concatenate(parts[k]) for k in ("s", "a", "r", "s2")]
+
+
+def _rollouts(dataset: Dataset, first_step: str, starts: np.ndarray, arrays: list, real_next: np.ndarray, done_fn,
+              meta: dict) -> Dataset:
+    """The generated arrays as a Dataset of rollouts: step 0 as `first_step` says, each cut at its first done."""
+    s, a, r, s2 = arrays
+    n, horizon = r.shape
+    real_first = first_step in REAL_STEP0
     if real_first:
         r[:, 0], s2[:, 0] = dataset.rewards[starts], real_next[starts]
-    done = np.asarray(done_fn(s2.reshape(-1, s2.shape[-1])), dtype=bool).reshape(n_starts, horizon)
+    done = np.asarray(done_fn(s2.reshape(-1, s2.shape[-1])), dtype=bool).reshape(n, horizon)
     if real_first:
         done[:, 0] = dataset.terminals[starts]
     keep = (np.cumsum(done, 1) - done) == 0  # nothing after a rollout's first done
@@ -313,21 +338,22 @@ def synthesize(world_model: TrajectoryDiffusion, idm: InverseDynamics, dataset: 
         terminals=(done & keep)[keep], timeouts=(last & ~done)[keep],
         infos={"horizon_step": np.broadcast_to(np.arange(horizon), keep.shape)[keep].astype(np.int64),
                "start_index": np.broadcast_to(starts[:, None], keep.shape)[keep].astype(np.int64)},
-        metadata=_metadata(dataset, world_model_path, rtg, target_rtg, horizon, knobs, n_starts, seed, done_rule,
-                           time.perf_counter() - t0) | {"noise_level": float(noise_level)},
-    )
+        metadata=meta)
 
 
-def _metadata(dataset, wm_path, rtg, target, horizon, knobs, n_starts, seed, done_rule, seconds) -> dict:
+def _metadata(dataset: Dataset, cfg: SynthesisConfig, rtg, horizon: int, knobs: dict, seed: int, done_rule: str,
+              seconds: float) -> dict:
+    """What the synthetic file records of how it was made (its HDF5 metadata group)."""
     meta = {k: dataset.metadata[k] for k in ("env_id", "level") if dataset.metadata.get(k) is not None}
     ref = dataset.ref_scores()
     if ref is not None:
         meta.update(ref_min_score=float(ref[0]), ref_max_score=float(ref[1]))
     meta.update(name=f"{dataset.name}-dawm-synthetic", source_dataset=dataset.name, synthetic=True,
-                world_model=str(wm_path or ""), target_rtg=float(np.mean(rtg)), target_rtg_spec=str(target),
-                horizon=horizon, guidance=knobs["guidance"], sampler=knobs["sampler"], temperature=knobs["temperature"],
-                sampling_steps=int(knobs["sampling_steps"]), n_starts=int(n_starts), seed=int(seed),
-                termination=done_rule, generation_seconds=round(seconds, 3))
+                world_model=str(cfg.world_model or ""), target_rtg=float(np.mean(rtg)),
+                target_rtg_spec=str(cfg.target_rtg), horizon=horizon, guidance=knobs["guidance"],
+                sampler=knobs["sampler"], temperature=knobs["temperature"],
+                sampling_steps=int(knobs["sampling_steps"]), n_starts=int(cfg.n_starts), seed=int(seed),
+                termination=done_rule, generation_seconds=round(seconds, 3), noise_level=float(cfg.noise_level))
     return meta
 
 
@@ -400,11 +426,7 @@ def synthesize_with(cfg: SynthesisConfig, wm: TrajectoryDiffusion, idm: InverseD
     (dawm.world_model.labels): the one place that maps the config onto the calls."""
     cfg.check()
     termination = term.predict if term is not None else None
-    synthetic = synthesize(wm, idm, dataset, cfg.n_starts, cfg.target_rtg, cfg.horizon, cfg.guidance,
-                           cfg.sampler, cfg.sampling_steps, cfg.batch_size, seed, termination=termination,
-                           temperature=cfg.temperature, eta=cfg.eta, world_model_path=cfg.world_model,
-                           precision=cfg.precision, first_step=cfg.first_step,
-                           start_weighting=cfg.start_weighting, noise_level=cfg.noise_level, **kw)
+    synthetic = synthesize(wm, idm, dataset, cfg, seed=seed, termination=termination, **kw)
     real_first_step, done_fn = cfg.first_step in REAL_STEP0, None
     if guarded(cfg):
         if ensemble is None:
