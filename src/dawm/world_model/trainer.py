@@ -99,143 +99,169 @@ def default_run_dir(cfg: WorldModelConfig, ds: Dataset) -> Path:
 def train_world_model(cfg: WorldModelConfig) -> Path:
     """Train (or resume) the diffusion world model and its IDM; returns the run directory."""
     _check_config(cfg)
-    device = prepare(cfg.device, cfg.threads, cfg.seed)
-    if cfg.compile == "cuda-graph":
-        require_cuda(device, "world model")
-    dtype = resolve_precision(cfg.precision, device)
-    ds = load_dataset(cfg.dataset)
-    spec = get_env_spec(ds.env_id or "")
-    if cfg.termination == "rule" and spec is None:
-        raise DawmError(f"--termination rule: no declared termination rule for env '{ds.env_id}' (use auto/learned)")
-    learn_termination = cfg.termination == "learned" or (cfg.termination == "auto" and spec is None)
-    run = Run(default_run_dir(cfg, ds), cfg)
+    t = _Training(cfg)
+    t.resume()
+    start, t0 = t.step, time.perf_counter()
+    t.loop()
+    t.save_outputs(final=True)
+    metrics = validate(t.ema, t.idm, t.term, t.val_seg, t.val_tr, cfg)
+    elapsed = time.perf_counter() - t0
+    t.run.finish({"steps": t.step, "resumed_from": start, "val": metrics, "train_windows": len(t.train_seg["rtg"]),
+                  "val_windows": len(t.val_seg["rtg"]), "val_episodes": len(t.val_ids),
+                  "steps_per_s": round((t.step - start) / elapsed, 2) if t.step > start else None,
+                  "termination": t.metadata["termination"], "rtg_scale": t.metadata["rtg_scale"]})
+    return t.run.dir
 
-    val_ids = split_episodes(ds, cfg.val_fraction, cfg.seed)
-    train_ds = ds.select_episodes(np.setdiff1d(np.arange(ds.n_episodes), val_ids))
-    val_ds = ds.select_episodes(val_ids)
-    train_seg, val_seg = (segment_tensors(d, cfg.window, cfg.gamma, device) for d in (train_ds, val_ds))
-    train_tr, val_tr = transition_tensors(train_ds, device), transition_tensors(val_ds, device)
-    if len(train_seg["rtg"]) == 0:
-        raise DawmError(f"{ds.name}: no training window of {cfg.window} steps fits in any episode (lower --window)")
 
-    model, idm, term = build_models(cfg, ds, train_seg, train_tr, learn_termination, device)
-    ema = copy.deepcopy(model).requires_grad_(False).eval()
-    opt, idm_opt = make_adam(model.parameters(), cfg.lr), make_adam(idm.parameters(), cfg.idm_lr)
-    term_opt = make_adam(term.parameters(), cfg.idm_lr) if term is not None else None
-    gen = torch.Generator(device).manual_seed(cfg.seed)
-    modules = {"model": model, "ema": ema, "opt": opt, "idm": idm, "idm_opt": idm_opt, "term": term,
-               "term_opt": term_opt}
-    metadata = {"env_id": ds.env_id, "dataset": ds.name, "source": str(cfg.dataset), "gamma": cfg.gamma,
-                "ref_min_score": (ds.ref_scores() or (None, None))[0],
-                "ref_max_score": (ds.ref_scores() or (None, None))[1],
-                "rtg_scale": float(model.rtg_scale), "target_rtg": float(train_seg["rtg"].quantile(0.9)),
-                "termination": "learned" if term is not None else "rule", "val_episode_ids": val_ids.tolist()}
+class _Training:
+    """One world-model run, built once from its config: the data split, the models, their optimisers and EMA,
+    the run's generator; `resume`, `loop` and the checkpoints below, as the agents' trainer is split."""
 
-    step, total = 0, max(cfg.steps, cfg.idm_steps)
-    ckpt = run.latest_checkpoint(device)
-    if ckpt is not None:
-        _check_resumable(ckpt, model, run.dir)
-        for key, module in modules.items():
+    def __init__(self, cfg: WorldModelConfig):
+        self.cfg = cfg
+        self.device = device = prepare(cfg.device, cfg.threads, cfg.seed)
+        if cfg.compile == "cuda-graph":
+            require_cuda(device, "world model")
+        self.dtype = resolve_precision(cfg.precision, device)
+        ds = load_dataset(cfg.dataset)
+        spec = get_env_spec(ds.env_id or "")
+        if cfg.termination == "rule" and spec is None:
+            raise DawmError(f"--termination rule: no declared termination rule for env '{ds.env_id}' "
+                            "(use auto/learned)")
+        learn_termination = cfg.termination == "learned" or (cfg.termination == "auto" and spec is None)
+        self.run = Run(default_run_dir(cfg, ds), cfg)
+        self.val_ids = split_episodes(ds, cfg.val_fraction, cfg.seed)
+        train_ds = ds.select_episodes(np.setdiff1d(np.arange(ds.n_episodes), self.val_ids))
+        val_ds = ds.select_episodes(self.val_ids)
+        self.train_seg, self.val_seg = (segment_tensors(d, cfg.window, cfg.gamma, device) for d in (train_ds, val_ds))
+        self.train_tr, self.val_tr = transition_tensors(train_ds, device), transition_tensors(val_ds, device)
+        if len(self.train_seg["rtg"]) == 0:
+            raise DawmError(f"{ds.name}: no training window of {cfg.window} steps fits in any episode (lower --window)")
+        self.model, self.idm, self.term = build_models(cfg, ds, self.train_seg, self.train_tr, learn_termination,
+                                                       device)
+        self.ema = copy.deepcopy(self.model).requires_grad_(False).eval()
+        self.opt = make_adam(self.model.parameters(), cfg.lr)
+        self.idm_opt = make_adam(self.idm.parameters(), cfg.idm_lr)
+        self.term_opt = make_adam(self.term.parameters(), cfg.idm_lr) if self.term is not None else None
+        self.gen = torch.Generator(device).manual_seed(cfg.seed)
+        ref = ds.ref_scores() or (None, None)
+        self.metadata = {"env_id": ds.env_id, "dataset": ds.name, "source": str(cfg.dataset), "gamma": cfg.gamma,
+                         "ref_min_score": ref[0], "ref_max_score": ref[1], "rtg_scale": float(self.model.rtg_scale),
+                         "target_rtg": float(self.train_seg["rtg"].quantile(0.9)),
+                         "termination": "learned" if self.term is not None else "rule",
+                         "val_episode_ids": self.val_ids.tolist()}
+        self.step = 0
+
+    @property
+    def modules(self) -> dict:
+        return {"model": self.model, "ema": self.ema, "opt": self.opt, "idm": self.idm, "idm_opt": self.idm_opt,
+                "term": self.term, "term_opt": self.term_opt}
+
+    def resume(self) -> None:
+        """Load the latest checkpoint, if any: every module, the generator, the step."""
+        ckpt = self.run.latest_checkpoint(self.device)
+        if ckpt is None:
+            return
+        _check_resumable(ckpt, self.model, self.run.dir)
+        for key, module in self.modules.items():
             if module is not None:
                 module.load_state_dict(ckpt[key])
-        gen.set_state(ckpt["rng"].cpu())
-        step = int(ckpt["step"])
-        print(f"resuming {run.dir} at step {step}", flush=True)
+        self.gen.set_state(ckpt["rng"].cpu())
+        self.step = int(ckpt["step"])
+        print(f"resuming {self.run.dir} at step {self.step}", flush=True)
 
-    def save_outputs(final: bool) -> None:
-        ema.save(run.dir / "world_model.pt", {**metadata, "step": step, "final": final})
-        idm.val_episode_ids = val_ids
-        idm.save(run.dir / "idm.pt", {**metadata, "step": min(step, cfg.idm_steps)})
-        if term is not None:
-            term.val_episode_ids = val_ids
-            term.save(run.dir / "termination.pt", metadata)
+    def save_outputs(self, final: bool) -> None:
+        """world_model.pt (the EMA weights), idm.pt and termination.pt as a user loads them."""
+        self.ema.save(self.run.dir / "world_model.pt", {**self.metadata, "step": self.step, "final": final})
+        self.idm.val_episode_ids = self.val_ids
+        self.idm.save(self.run.dir / "idm.pt", {**self.metadata, "step": min(self.step, self.cfg.idm_steps)})
+        if self.term is not None:
+            self.term.val_episode_ids = self.val_ids
+            self.term.save(self.run.dir / "termination.pt", self.metadata)
 
-    def checkpoint() -> None:
-        bad = [n for n, p in [*model.named_parameters(), *idm.named_parameters()] if not torch.isfinite(p).all()]
+    def checkpoint(self) -> None:
+        named = [*self.model.named_parameters(), *self.idm.named_parameters()]
+        bad = [n for n, p in named if not torch.isfinite(p).all()]
         if bad:
-            raise TrainingDiverged(f"non-finite weights ({bad[0]}) at step {step}; kept the last good checkpoint in "
-                                   f"{run.ckpt_dir}")
-        state = {k: m.state_dict() for k, m in modules.items() if m is not None}
-        run.save_checkpoint({**state, "rng": gen.get_state(), "hparams": model.hparams}, step)
-        save_outputs(final=False)
+            raise TrainingDiverged(f"non-finite weights ({bad[0]}) at step {self.step}; kept the last good checkpoint "
+                                   f"in {self.run.ckpt_dir}")
+        state = {k: m.state_dict() for k, m in self.modules.items() if m is not None}
+        self.run.save_checkpoint({**state, "rng": self.gen.get_state(), "hparams": self.model.hparams}, self.step)
+        self.save_outputs(final=False)
 
-    graph = cfg.compile == "cuda-graph" or (cfg.compile == "auto" and device.type == "cuda")
-    if graph:
-        make_capturable([o for o in (opt, idm_opt, term_opt) if o is not None], device)
-        replay = GraphReplay(device, what="world-model training step")
-    # Batch rows are drawn outside the step (from the run's generator) into these index buffers,
-    # which a captured step reads; eager steps also take their noise from the run's generator.
-    seg_idx = torch.zeros(cfg.batch_size, dtype=torch.long, device=device)
-    tr_idx = torch.zeros(cfg.idm_batch_size, dtype=torch.long, device=device)
-    noise_gen = None if graph else gen
-
-    def learn(diffusion: bool, inverse: bool) -> dict[str, torch.Tensor]:
-        """One training step of each model due at this step; returns the (detached) losses."""
-        with autocast(device, dtype):
-            return _learn(diffusion, inverse)
-
-    def _learn(diffusion: bool, inverse: bool) -> dict[str, torch.Tensor]:
-        out = {}
-        if diffusion:
-            b = _batch(train_seg, seg_idx)
-            out["diffusion_loss"] = _update(model, opt, model.loss(b["states"], b["rewards"], b["action"], b["rtg"],
-                                                                   generator=noise_gen), cfg.grad_clip)
-        if inverse:
-            b = _batch(train_tr, tr_idx)
-            out["idm_loss"] = _update(idm, idm_opt, idm.loss(b["observations"], b["next_observations"], b["actions"]),
-                                      cfg.grad_clip)
-            if term is not None:
-                out["termination_loss"] = _update(term, term_opt, term.loss(b["next_observations"], b["dones"]),
-                                                  cfg.grad_clip)
-        return out
-
-    def check(sums: dict[str, torch.Tensor], first: int) -> None:
+    def check(self, sums: dict[str, torch.Tensor], first: int) -> None:
         """Stop on a non-finite loss (one host sync: every step when eager, per log window when replayed)."""
         for name, value in sums.items():
             if not math.isfinite(float(value)):
-                where = f"at step {step}" if first == step else f"between steps {first} and {step}"
+                where = f"at step {self.step}" if first == self.step else f"between steps {first} and {self.step}"
                 raise TrainingDiverged(f"{name} became {float(value)} {where}; the last good checkpoint "
-                                       f"(step {_last_step(run)}) is kept in {run.ckpt_dir}")
+                                       f"(step {_last_step(self.run)}) is kept in {self.run.ckpt_dir}")
 
-    bar = progress(total, "world model", "steps", initial=step)
-    sums: dict[str, torch.Tensor] = {}
-    counts: dict[str, int] = {}
-    t0, start_step, log_start = time.perf_counter(), step, step + 1
-    while step < total:
-        flags = {"diffusion": step < cfg.steps, "inverse": step < cfg.idm_steps}
-        if flags["diffusion"]:
-            seg_idx.copy_(torch.randint(len(train_seg["rtg"]), (cfg.batch_size,), generator=gen, device=device))
-        if flags["inverse"]:
-            tr_idx.copy_(torch.randint(len(train_tr["rewards"]), (cfg.idm_batch_size,), generator=gen, device=device))
-        losses = replay(learn, **flags) if graph else learn(**flags)
-        step += 1
-        for name, value in losses.items():
-            sums[name] = sums[name] + value if name in sums else value
-            counts[name] = counts.get(name, 0) + 1
-        if not graph:
-            check(losses, step)
-        if step <= cfg.steps and step % cfg.ema_every == 0:
-            _ema_update(ema, model, 0.0 if step < cfg.ema_start else cfg.ema_decay)
-        bar.update(1)
-        if step % cfg.log_every == 0 or step == total or step % cfg.checkpoint_every == 0:
-            check(sums, log_start)
-            means = {k: float(v) / counts[k] for k, v in sums.items()}
-            run.log(step, means, "train")
-            bar.set_postfix_str(" ".join(f"{k.split('_')[0]} {v:.4f}" for k, v in means.items()))
-            sums, counts, log_start = {}, {}, step + 1
-        if step % cfg.eval_every == 0 or step == total:
-            run.log(step, validate(ema, idm, term, val_seg, val_tr, cfg), "val")
-        if step % cfg.checkpoint_every == 0 or step == total:
-            checkpoint()
-    bar.close()
-    save_outputs(final=True)
-    metrics = validate(ema, idm, term, val_seg, val_tr, cfg)
-    elapsed = time.perf_counter() - t0
-    run.finish({"steps": step, "resumed_from": start_step, "val": metrics, "train_windows": len(train_seg["rtg"]),
-                "val_windows": len(val_seg["rtg"]), "val_episodes": len(val_ids),
-                "steps_per_s": round((step - start_step) / elapsed, 2) if step > start_step else None,
-                "termination": metadata["termination"], "rtg_scale": metadata["rtg_scale"]})
-    return run.dir
+    def learn(self, diffusion: bool, inverse: bool) -> dict[str, torch.Tensor]:
+        """One training step of each model due at this step, on the rows in the index buffers; the (detached)
+        losses."""
+        cfg, out = self.cfg, {}
+        with autocast(self.device, self.dtype):
+            if diffusion:
+                b = _batch(self.train_seg, self.seg_idx)
+                loss = self.model.loss(b["states"], b["rewards"], b["action"], b["rtg"], generator=self.noise_gen)
+                out["diffusion_loss"] = _update(self.model, self.opt, loss, cfg.grad_clip)
+            if inverse:
+                b = _batch(self.train_tr, self.tr_idx)
+                out["idm_loss"] = _update(self.idm, self.idm_opt, self.idm.loss(
+                    b["observations"], b["next_observations"], b["actions"]), cfg.grad_clip)
+                if self.term is not None:
+                    out["termination_loss"] = _update(self.term, self.term_opt, self.term.loss(
+                        b["next_observations"], b["dones"]), cfg.grad_clip)
+        return out
+
+    def loop(self) -> None:
+        """Train from `step` to the end, logging, validating and checkpointing on the way."""
+        cfg, device = self.cfg, self.device
+        graph = cfg.compile == "cuda-graph" or (cfg.compile == "auto" and device.type == "cuda")
+        if graph:
+            make_capturable([o for o in (self.opt, self.idm_opt, self.term_opt) if o is not None], device)
+            replay = GraphReplay(device, what="world-model training step")
+        # Batch rows are drawn outside the step (from the run's generator) into these index buffers,
+        # which a captured step reads; eager steps also take their noise from the run's generator.
+        self.seg_idx = torch.zeros(cfg.batch_size, dtype=torch.long, device=device)
+        self.tr_idx = torch.zeros(cfg.idm_batch_size, dtype=torch.long, device=device)
+        self.noise_gen = None if graph else self.gen
+        total = max(cfg.steps, cfg.idm_steps)
+        bar = progress(total, "world model", "steps", initial=self.step)
+        sums: dict[str, torch.Tensor] = {}
+        counts: dict[str, int] = {}
+        log_start = self.step + 1
+        while self.step < total:
+            flags = {"diffusion": self.step < cfg.steps, "inverse": self.step < cfg.idm_steps}
+            if flags["diffusion"]:
+                self.seg_idx.copy_(torch.randint(len(self.train_seg["rtg"]), (cfg.batch_size,), generator=self.gen,
+                                                 device=device))
+            if flags["inverse"]:
+                self.tr_idx.copy_(torch.randint(len(self.train_tr["rewards"]), (cfg.idm_batch_size,),
+                                                generator=self.gen, device=device))
+            losses = replay(self.learn, **flags) if graph else self.learn(**flags)
+            self.step += 1
+            step = self.step
+            for name, value in losses.items():
+                sums[name] = sums[name] + value if name in sums else value
+                counts[name] = counts.get(name, 0) + 1
+            if not graph:
+                self.check(losses, step)
+            if step <= cfg.steps and step % cfg.ema_every == 0:
+                _ema_update(self.ema, self.model, 0.0 if step < cfg.ema_start else cfg.ema_decay)
+            bar.update(1)
+            if step % cfg.log_every == 0 or step == total or step % cfg.checkpoint_every == 0:
+                self.check(sums, log_start)
+                means = {k: float(v) / counts[k] for k, v in sums.items()}
+                self.run.log(step, means, "train")
+                bar.set_postfix_str(" ".join(f"{k.split('_')[0]} {v:.4f}" for k, v in means.items()))
+                sums, counts, log_start = {}, {}, step + 1
+            if step % cfg.eval_every == 0 or step == total:
+                self.run.log(step, validate(self.ema, self.idm, self.term, self.val_seg, self.val_tr, cfg), "val")
+            if step % cfg.checkpoint_every == 0 or step == total:
+                self.checkpoint()
+        bar.close()
 
 
 def _update(module, opt, loss: torch.Tensor, grad_clip: float) -> torch.Tensor:
