@@ -320,6 +320,9 @@ def _ensemble_dir(root: Path, slug: str, fp: list, cfg: SynthesisConfig | Fideli
     return root / "ensembles" / f"{slug}-{_digest(fp, cfg.ensemble_members, cfg.ensemble_steps, seed)}"
 
 
+LATER_KNOBS = ("noise_level", "return_filter")  # synthesis knobs of issue #27; at their defaults they are off
+
+
 def _synthetic_stage(cfg: RunConfig, wm_dir: Path, fp: list, slug: str, root: Path,
                      times: dict) -> tuple[Path, dict]:
     """Synthesise (or reuse) the transitions and check (or reuse) their fidelity."""
@@ -327,6 +330,8 @@ def _synthetic_stage(cfg: RunConfig, wm_dir: Path, fp: list, slug: str, root: Pa
     syn = dataclasses.replace(cfg.synthesis, labels="model") if cfg.synthesis.labels == "oracle" else cfg.synthesis
     # later sets are made in memory; the pipeline's own fields are set below
     unused = ("ensemble_members", "ensemble_steps") if not guarded(syn) else ()  # no guard: no ensemble
+    # knobs added after sets were first keyed count only when set, so earlier sets keep their keys
+    unused += tuple(k for k in LATER_KNOBS if getattr(syn, k) == getattr(SynthesisConfig, k))
     first_set = {k: v for k, v in dataclasses.asdict(syn).items()
                  if k not in ("refresh_every", "threads", *unused, *PIPELINE_SETS["synthesis"])}
     syn_path = root / "synthetic" / f"{slug}-{_digest(str(wm_dir), first_set, cfg.seed)}.hdf5"
