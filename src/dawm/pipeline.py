@@ -248,8 +248,8 @@ def _record(cfg: RunConfig, agent_cfg: TrainAgentConfig, result: dict, dataset_d
               "agent_seeds": agent_cfg.seeds, **machine()}
     if cfg.method.startswith(("dawm-", "dwm-")):
         wm_cfg = _world_model_config(cfg)
-        record.update(world_model_recipe=_digest(fp, dataclasses.asdict(dataclasses.replace(wm_cfg, seed=0))),
-                      world_model_key=_digest(fp, dataclasses.asdict(wm_cfg)), world_model_seed=wm_cfg.seed)
+        record.update(world_model_recipe=_world_model_key(dataclasses.replace(wm_cfg, seed=0), fp),
+                      world_model_key=_world_model_key(wm_cfg, fp), world_model_seed=wm_cfg.seed)
     return record
 
 
@@ -299,7 +299,7 @@ def _baseline_job(cfg: RunConfig, log: str, result: str) -> None:
 def _world_model_stage(cfg: RunConfig, fp: list, slug: str, root: Path, times: dict) -> Path:
     """Train the world model and IDM, or reuse the finished run with the same inputs."""
     wm_cfg = _world_model_config(cfg)
-    wm_dir = root / "world_model" / f"{slug}-{_digest(fp, dataclasses.asdict(wm_cfg))}"
+    wm_dir = root / "world_model" / f"{slug}-{_world_model_key(wm_cfg, fp)}"
     t0 = time.perf_counter()
     with exclusive(wm_dir):
         if not (wm_dir / "summary.json").exists():
@@ -312,6 +312,12 @@ def _world_model_config(cfg: RunConfig) -> WorldModelConfig:
     """The world model stage's config as the pipeline sets it (its hash names the run directory)."""
     seed = cfg.seed if cfg.world_model_seed is None else cfg.world_model_seed
     return dataclasses.replace(cfg.world_model, dataset=cfg.dataset, seed=seed, device=cfg.device, out=None)
+
+
+def _world_model_key(wm_cfg: WorldModelConfig, fp: list) -> str:
+    """The hash that names a world model's run directory (its config and data); with the seed set to 0, its
+    recipe (dawm.results.records)."""
+    return _digest(fp, dataclasses.asdict(wm_cfg))
 
 
 def _ensemble_dir(root: Path, slug: str, fp: list, cfg: SynthesisConfig | FidelityConfig, seed: int) -> Path:
