@@ -76,6 +76,13 @@ VARIANTS: dict[str, dict] = {
     # the choice of (s, a), which the oracle says limits TD3+BC: starts leaning to better episodes, shorter rollouts
     "combined+ratio-0.25+return-starts": _on(COMBINED, synthetic_ratio=0.25, synthesis={"start_weighting": "return"}),
     "combined+ratio-0.25+horizon-3": _on(COMBINED, synthetic_ratio=0.25, synthesis={"horizon": 3}),
+    # issue #27's screen, fixed by the data-only pruning (docs/results.md): better data, not more
+    "combined+ratio-0.25+own*1.5": _on(COMBINED, synthetic_ratio=0.25, synthesis={"target_rtg": "own*1.5"}),
+    "combined+ratio-0.25+own*1.5+return-filter": _on(COMBINED, synthetic_ratio=0.25,
+                                                     synthesis={"target_rtg": "own*1.5", "return_filter": True}),
+    # about 1M transitions (50k starts give ~340k on hopper-medium-replay) at the anchors' 50% ratio
+    "combined+own*1.5+return-filter+1M-ratio-0.5": _on(
+        COMBINED, synthetic_ratio=0.5, synthesis={"target_rtg": "own*1.5", "return_filter": True, "n_starts": 150_000}),
     # diagnostics: a variant's synthetic (s, a) with the simulator's (r, s', done)
     "oracle": _on(PUBLISHED_SYNTHESIS, synthesis={"labels": "oracle"}),
     "combined+ratio-0.25+oracle": _on(COMBINED, synthetic_ratio=0.25, synthesis={"labels": "oracle"}),
@@ -95,9 +102,11 @@ def grid(out: Path, variant: str, args) -> BenchConfig:
     base = load_config(RunConfig, "run", args.preset or None)
     precision = {"precision": args.precision}  # every stage: the recorded cells ran in float32
     # one world model per dataset (seed 0) unless each seed is to have its own (--world-model-per-seed, claim grade)
+    agent = {**precision, **({"steps": args.steps} if args.steps else {}),
+             **({"eval_every": args.eval_every} if args.eval_every else {})}  # the agents' budget and protocol
     base = update_config(base, {"world_model_seed": None if args.world_model_per_seed else 0,
                                 "root": str(out / "pipeline"), "world_model": precision, "synthesis": precision,
-                                "agent": precision})
+                                "agent": agent})
     run = update_config(base, VARIANTS.get(variant, {}))
     return BenchConfig(methods=methods, datasets=tuple(args.datasets), seeds=tuple(args.seeds), workers=args.workers,
                        out=str(out / variant), run=run)
@@ -213,6 +222,8 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=2, help="local processes (one CPU-heavy process per core)")
     p.add_argument("--out", default="runs/study-synthetic")
     p.add_argument("--reps", type=int, default=stats.REPS, help="bootstrap resamples")
+    p.add_argument("--steps", type=int, default=0, help="run: agent updates (default: `dawm run`'s, 30k)")
+    p.add_argument("--eval-every", type=int, default=0, help="run: updates between evaluations (default: 5k)")
     p.add_argument("--world-model-per-seed", action="store_true",
                    help="run: each seed trains its own world model (claim grade: the intervals then include the "
                         "world model's variation); default one world model per dataset (seed 0)")
