@@ -141,3 +141,23 @@ def test_a_vectorised_run_is_one_cell_per_seed_with_its_own_curve(tmp_path):
     assert grid.scores() == {"d": {"iql": [3.0, 13.0, 23.0]}}
     assert grid.scores(final=2) == {"d": {"iql": [2.5, 12.5, 22.5]}}
     assert len(grid.curves()["d"]["iql"]) == 3 and not grid.problems
+
+
+def test_a_longer_run_read_at_an_earlier_update(tmp_path):
+    """Grid.at(step): each cell scored by its evaluation at `step`, its curve cut there, its record's budget `step`
+    updates (marked derived), so it compares like with like with runs of that budget."""
+    out = tmp_path / "g"
+    (out / "cells").mkdir(parents=True)
+    path = out / "cells" / "iql__d__seed0.json"
+    long_run = _record(agent_seeds=3, budget={"updates": 3000, "batch": 256})
+    path.write_text(json.dumps(_cell("iql", 0, record=long_run)))
+    rows = [{"step": s, **{f"eval/seed{k}/score_mean": 10.0 * k + s / 1000 for k in range(3)}} for s in (1000, 2000, 3000)]
+    path.with_suffix(".metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    early = Grid.load(out).at(2000)
+    assert early.scores() == {"d": {"iql": [2.0, 12.0, 22.0]}}
+    assert early.scores(final=2) == {"d": {"iql": [1.5, 11.5, 21.5]}}
+    assert records.value(early.cells[0], "budget") == {"updates": 2000, "batch": 256}
+    assert "read at update 2000" in early.cells[0]["record"]["derived"]["budget"]
+    short = [_cell("dawm-iql", s, record=_wm("k0", budget={"updates": 2000, "batch": 256})) for s in range(3)]
+    assert records.check(early.cells + short).refused == []
+    assert Grid.load(out).at(2500).cells == []  # no evaluation there

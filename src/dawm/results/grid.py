@@ -68,7 +68,7 @@ class Grid:
             if final <= 1:
                 by[c["dataset"]][c["method"]].append(float(c["score_mean"]))
                 continue
-            curve = plots.eval_curve(metrics_file(c), c.get("curve_key", "eval/score_mean"))
+            curve = cell_curve(c)
             if len(curve) < final:
                 self.problems.append(f"cell {c['method']} {c['dataset']} seed {c['seed']}: {len(curve)} evaluations "
                                      f"at {metrics_file(c)}, fewer than {final}; left out")
@@ -76,16 +76,41 @@ class Grid:
             by[c["dataset"]][c["method"]].append(statistics.fmean(curve[k] for k in sorted(curve)[-final:]))
         return {d: dict(m) for d, m in by.items()}
 
+    def at(self, step: int) -> Grid:
+        """The cells as if their runs had stopped after `step` updates: each curve cut there, its final score the
+        evaluation at `step`, its record's budget `step` updates (marked derived). Exact for runs whose updates do
+        not depend on their total budget (the agents here: IQL's actor schedule runs over its own fixed length);
+        cells without an evaluation at `step` are left out, named."""
+        cells, problems = [], list(self.problems)
+        for c in self.cells:
+            curve = cell_curve(c)
+            if step not in curve:
+                problems.append(f"cell {c['method']} {c['dataset']} seed {c['seed']}: no evaluation at update {step}; "
+                                "left out")
+                continue
+            record = dict(c.get("record") or {})
+            budget = {**(record.get("budget") or {}), "updates": step}
+            record.update(budget=budget, derived={**(record.get("derived") or {}), "budget": f"read at update {step}"})
+            cells.append({**c, "score_mean": curve[step], "record": record, "stop_at": step})
+        return Grid(self.out, cells, self.datasets, self.methods, problems, self.allow)
+
     def curves(self) -> dict[str, dict[str, list[dict[int, float]]]]:
         by: dict = defaultdict(lambda: defaultdict(list))
         for c in self.cells:
-            curve = plots.eval_curve(metrics_file(c), c.get("curve_key", "eval/score_mean"))
+            curve = cell_curve(c)
             if curve:
                 by[c["dataset"]][c["method"]].append(curve)
             else:
                 self.problems.append(f"cell {c['method']} {c['dataset']} seed {c['seed']}: no learning curve at "
                                      f"{c.get('agent_run', '?')}/metrics.jsonl; left out of the curves")
         return by
+
+
+def cell_curve(cell: dict) -> dict[int, float]:
+    """A cell's learning curve {update: score}: its own seed's evaluations, up to where the cell stops (`Grid.at`)."""
+    curve = plots.eval_curve(metrics_file(cell), cell.get("curve_key", "eval/score_mean"))
+    stop = cell.get("stop_at")
+    return curve if stop is None else {k: v for k, v in curve.items() if k <= stop}
 
 
 def metrics_file(cell: dict) -> Path:
