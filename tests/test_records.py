@@ -151,7 +151,8 @@ def test_a_longer_run_read_at_an_earlier_update(tmp_path):
     path = out / "cells" / "iql__d__seed0.json"
     long_run = _record(agent_seeds=3, budget={"updates": 3000, "batch": 256})
     path.write_text(json.dumps(_cell("iql", 0, record=long_run)))
-    rows = [{"step": s, **{f"eval/seed{k}/score_mean": 10.0 * k + s / 1000 for k in range(3)}} for s in (1000, 2000, 3000)]
+    rows = [{"step": s, **{f"eval/seed{k}/score_mean": 10.0 * k + s / 1000 for k in range(3)}}
+            for s in (1000, 2000, 3000)]
     path.with_suffix(".metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     early = Grid.load(out).at(2000)
     assert early.scores() == {"d": {"iql": [2.0, 12.0, 22.0]}}
