@@ -243,13 +243,15 @@ def main() -> None:
     p.add_argument("--versus", default=None, choices=list(VARIANTS),
                    help="table: also P(variant > this variant) (default: dwm when it is listed)")
     p.add_argument("--baseline", default=None,
-                   help="table: the plain agents' records (default <out>/baseline; e.g. a bfloat16 grid's)")
+                   help="the plain agents' records (default <out>/baseline; e.g. a bfloat16 grid's); with run, "
+                        "they are not trained again")
     p.add_argument("--preset", default="", help="`dawm run` preset of every cell (e.g. tiny, for a smoke test)")
     args = p.parse_args()
     out = Path(args.out)
     if args.action == "run":
         args.datasets = args.datasets or ["hopper-medium-replay"]
-        for variant in ["baseline", *args.variants]:
+        # with --baseline the plain agents' records exist elsewhere (e.g. the long runs, read with --baseline-at)
+        for variant in ([] if args.baseline else ["baseline"]) + args.variants:
             print(f"== {variant}", flush=True)
             try:
                 run_bench(grid(out, variant, args))
