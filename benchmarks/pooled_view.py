@@ -23,6 +23,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from dawm.results import records, stats
+from dawm.results.grid import seed_cells
 
 AGENTS = ("td3bc", "iql")
 FULL = ("hopper-medium-replay", "hopper-medium", "walker2d-medium-replay")
@@ -49,8 +50,9 @@ def load(results: Path) -> list[dict]:
         cell = json.loads(path.read_text())
         run = (cell.get("agent_run"), cell.get("score_mean"))
         if isinstance(cell.get("score_mean"), (int, float)) and run not in seen:
-            seen.add(run)
-            cells.append({**cell, "folder": str(path.parent.relative_to(results))})
+            seen.add(run)  # a vectorised run's seeds, one cell each, as the grids read them
+            cells += seed_cells({**cell, "folder": str(path.parent.relative_to(results)), "record_file": str(path)},
+                                [])
     return cells
 
 

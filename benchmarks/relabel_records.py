@@ -18,8 +18,8 @@ changes nothing. What is derived:
 - evaluation: TrainAgentConfig's eval_every / eval_episodes at the commit that first added the record (no study
   set them).
 - world model: its key from the record's world_model path (the run directory's hash); the studies pinned
-  world_model_seed to 0 (benchmarks/study_synthetic.py since it was written), so under one seed a key stands for
-  its recipe, and the recipe is derived as "seed-0 key <key>".
+  world_model_seed to 0 (benchmarks/study_synthetic.py since it was written), and a seed-0 world model's recipe
+  is its key (what `dawm run` records for it), so the recipe is derived as the key.
 - torch: tasks.py's pinned wheel at that commit.
 """
 
@@ -151,7 +151,9 @@ def relabel(path: Path, intel: dict[str, str]) -> dict:
         key = str(cell["world_model"]).rstrip("/").rsplit("-", 1)[-1]
         put("world_model_key", key, "the world_model run path")
         put("world_model_seed", 0, "benchmarks/study_synthetic.py pins world_model_seed 0")
-        put("world_model_recipe", f"seed-0 key {key}", "under one world-model seed a key stands for its recipe")
+        if str(record.get("world_model_recipe", "")).startswith("seed-0 key "):  # this script's first form
+            del record["world_model_recipe"]
+        put("world_model_recipe", key, "seed 0 (pinned): its key is its recipe, as a seed-0 run records it")
     record["derived"] = derived
     return {**cell, "record": record}
 

@@ -430,6 +430,14 @@ def test_return_filter_keeps_the_prefixes_that_beat_the_real_segment():
                    syn.next_observations[6:], infos={"horizon_step": np.arange(3), "start_index": np.full(3, 2)})
     kept = return_filter(late, Ensemble(), source, gamma=1.0)
     np.testing.assert_array_equal(kept.observations[:, 0], [0.5, 0.5, 0.5])  # wins from step 2 on: kept whole
+    # a start 2 steps before a timeout: its real future after it is unknown, so step 2 cannot win (rewards 3 each:
+    # the prefix up to step 1 beats the real 2 and is kept); a real step 0 counts with the data's own reward
+    cut = Dataset(np.full((3, 1), 3.0, np.float32), np.zeros((3, 1), np.float32), np.array([0.0, 3, 3], np.float32),
+                  np.zeros(3, bool), np.array([0, 0, 1], bool), np.full((3, 1), 3.0, np.float32),
+                  infos={"horizon_step": np.arange(3), "start_index": np.full(3, 6)})
+    np.testing.assert_array_equal(return_filter(cut, Ensemble(), source, gamma=1.0).infos["horizon_step"], [0, 1])
+    real0 = return_filter(cut, Ensemble(), source, gamma=1.0, real_first_step=True)  # step 0 earns 0, not 3
+    np.testing.assert_array_equal(real0.infos["horizon_step"], [0, 1])  # 0 + 3 > 1 + 1 at step 1
     from dawm.world_model.synthesis import SynthesisConfig, guarded
 
     assert guarded(SynthesisConfig(ensemble_termination=False, return_filter=True))

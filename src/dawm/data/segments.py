@@ -76,12 +76,14 @@ def returns_to_go(ds: Dataset, gamma: float = 0.99) -> np.ndarray:
     return g
 
 
-def rewards_after(ds: Dataset, start: np.ndarray, step: np.ndarray) -> np.ndarray:
-    """The real reward k = `step` steps after each `start` (rows of `ds`), 0 once the start's episode has ended:
-    the real segment a synthetic rollout from the same start is measured against."""
+def rewards_after(ds: Dataset, start: np.ndarray, step: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the real reward k = `step` steps after each `start` (rows of `ds`), whether it is known): the real segment
+    a synthetic rollout from the same start is measured against. After a terminal the episode is over and earns 0;
+    after a timeout the real future was cut, not finished, so it is unknown."""
     t = np.asarray(start) + np.asarray(step)
-    inside = t < ds.episode_ends[ds.episode_ids()[start]]
-    return np.where(inside, ds.rewards[np.minimum(t, len(ds) - 1)], 0.0)
+    end = ds.episode_ends[ds.episode_ids()[start]]
+    inside = t < end
+    return np.where(inside, ds.rewards[np.minimum(t, len(ds) - 1)], 0.0), inside | ds.terminals[end - 1]
 
 
 def segment_starts(ds: Dataset, window: int) -> np.ndarray:

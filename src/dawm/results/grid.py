@@ -78,9 +78,10 @@ class Grid:
 
     def at(self, step: int) -> Grid:
         """The cells as if their runs had stopped after `step` updates: each curve cut there, its final score the
-        evaluation at `step`, its record's budget `step` updates (marked derived). Exact for runs whose updates do
-        not depend on their total budget (the agents here: IQL's actor schedule runs over its own fixed length);
-        cells without an evaluation at `step` are left out, named."""
+        evaluation at `step`, its record's budget `step` updates (marked derived). What a run of `step` updates
+        with the same settings would have scored, for agents whose updates do not depend on their total budget
+        (the agents here: IQL's actor schedule runs over its own fixed length); cells without an evaluation at
+        `step` are left out, named."""
         cells, problems = [], list(self.problems)
         for c in self.cells:
             curve = cell_curve(c)
@@ -89,8 +90,9 @@ class Grid:
                                 "left out")
                 continue
             record = dict(c.get("record") or {})
-            budget = {**(record.get("budget") or {}), "updates": step}
-            record.update(budget=budget, derived={**(record.get("derived") or {}), "budget": f"read at update {step}"})
+            if record.get("budget"):  # an unknown budget stays unknown
+                record.update(budget={**record["budget"], "updates": step},
+                              derived={**(record.get("derived") or {}), "budget": f"read at update {step}"})
             cells.append({**c, "score_mean": curve[step], "record": record, "stop_at": step})
         return Grid(self.out, cells, self.datasets, self.methods, problems, self.allow)
 

@@ -171,27 +171,32 @@ def return_report(synthetic: Dataset, source: Dataset, sim: Simulator, ensemble,
     """Discounted reward sums over each sampled rollout's steps (model, ensemble, simulator for the same (s, a))
     and over the real segment from its start (the part of the start's return-to-go its steps cover); means over
     all, and per quartile of the starts' own return-to-go: where the simulator's column stops growing with the
-    quartile while the real one grows, asking for more has saturated."""
-    ep = synthetic.episode_ids()
-    chosen = np.sort(rng.choice(synthetic.n_episodes, size=min(n_rollouts, synthetic.n_episodes), replace=False))
-    rows = np.flatnonzero(np.isin(ep, chosen))
-    s, a = synthetic.observations[rows], synthetic.actions[rows]
-    step = np.asarray(synthetic.infos["horizon_step"]).reshape(-1)[rows]
-    start = np.asarray(synthetic.infos["start_index"]).reshape(-1)[rows]
-    rewards = {"model": synthetic.rewards[rows], "simulator": sim.step(s, a)[1],
-               "real": rewards_after(source, start, step)}
+    quartile while the real one grows, asking for more has saturated. Rollouts are told apart by their steps
+    (a set answered by the ensemble or the oracle has one episode per row); those the simulator cannot run, or
+    whose real segment crosses a timeout (its real future unknown), are left out and counted."""
+    step = np.asarray(synthetic.infos["horizon_step"]).reshape(-1)
+    start = np.asarray(synthetic.infos["start_index"]).reshape(-1)
+    new = np.r_[True, (np.diff(step) != 1) | (np.diff(start) != 0)]  # a rollout's first row
+    rollout = np.cumsum(new) - 1
+    chosen = np.sort(rng.choice(rollout[-1] + 1, size=min(n_rollouts, rollout[-1] + 1), replace=False))
+    rows = np.flatnonzero(np.isin(rollout, chosen))
+    s, a, step, start = synthetic.observations[rows], synthetic.actions[rows], step[rows], start[rows]
+    real, known = rewards_after(source, start, step)
+    rewards = {"model": synthetic.rewards[rows], "simulator": sim.step(s, a)[1], "real": real}
     if ensemble is not None:
         rewards["ensemble"] = ensemble.predict(s, a)[1]
-    _, first = np.unique(ep[rows], return_index=True)
+    _, first = np.unique(rollout[rows], return_index=True)
     sums = {k: np.add.reduceat(gamma ** step * np.asarray(v, np.float64), first) for k, v in rewards.items()}
-    own = returns_to_go(source, gamma)[start[first]]
-    quartile = np.searchsorted(np.quantile(own, [0.25, 0.5, 0.75]), own, side="right")
+    ok = np.isfinite(sums["simulator"]) & np.logical_and.reduceat(known, first)
+    sums = {k: v[ok] for k, v in sums.items()}
+    own = returns_to_go(source, gamma)[start[first][ok]]
+    quartile = np.searchsorted(np.quantile(own, [0.25, 0.5, 0.75]), own, side="right") if len(own) else own
 
     def one(mask: np.ndarray) -> dict:
         return {"n": int(mask.sum()), "own_return_to_go": float(own[mask].mean()),
                 **{k: float(v[mask].mean()) for k, v in sums.items()}}
 
-    return {"gamma": gamma, "all": one(np.ones(len(own), bool)),
+    return {"gamma": gamma, "left_out": int((~ok).sum()), "all": one(np.ones(len(own), bool)),
             "by_own_return_quartile": {str(q + 1): one(quartile == q) for q in range(4) if (quartile == q).any()}}
 
 

@@ -89,21 +89,25 @@ def guard(synthetic: Dataset, ensemble, source: Dataset, done_rule: Callable[[np
         "consistency_threshold": thresholds.get("consistency")})
 
 
-def return_filter(synthetic: Dataset, ensemble, source: Dataset, gamma: float = 0.99) -> Dataset:
+def return_filter(synthetic: Dataset, ensemble, source: Dataset, gamma: float = 0.99, *,
+                  real_first_step: bool = False) -> Dataset:
     """Keep of each rollout its longest prefix whose discounted return, judged by the ensemble's rewards for its
     (s, a), beats the real segment's of the same steps from the same start (DiffStitch's criterion, with the
     one-step ensemble as its dynamics model); a rollout with no such prefix is dropped. The real segment earns
-    nothing after its episode ends (a fall ends the real return there). Why: a model asked for more return should
-    only add what it generated where it plausibly improves on the behaviour data."""
+    nothing after a terminal (a fall ends the real return there) and is unknown after a timeout, where no prefix
+    that reaches it can win. A real step 0 (`real_first_step`) counts with the data's own reward. Why: a model
+    asked for more return should only add what it generated where it plausibly improves on the behaviour data."""
     step = np.asarray(synthetic.infos["horizon_step"]).reshape(-1)
     start = np.asarray(synthetic.infos["start_index"]).reshape(-1)
     _, predicted = ensemble.predict(synthetic.observations, synthetic.actions)
-    real = rewards_after(source, start, step)
+    if real_first_step:
+        predicted = np.where(step == 0, synthetic.rewards, predicted)
+    real, known = rewards_after(source, start, step)
     starts, ep = synthetic.episode_starts, synthetic.episode_ids()
     discount = gamma ** step.astype(np.float64)
     g_synthetic = _episode_cumsum(discount * predicted, starts, ep)
     g_real = _episode_cumsum(discount * real, starts, ep)
-    wins = g_synthetic > g_real
+    wins = (g_synthetic > g_real) & (_episode_cumsum(~known, starts, ep) == 0)
     wins_from_here = _episode_cumsum(wins, starts, ep)[synthetic.episode_ends - 1][ep] \
         - _episode_cumsum(wins, starts, ep) + wins  # wins at or after this row, in its rollout
     keep = wins_from_here > 0

@@ -44,6 +44,9 @@ def partial_levels(n_train: int, n_sample: int, noise_level: float = 1.0) -> lis
     train with more diffusion steps for a finer one."""
     if not 0.0 < noise_level <= 1.0:
         raise ValueError(f"noise level must be in (0, 1], got {noise_level}")
+    full = strided_levels(n_train, n_sample)  # checks 1 <= N <= K
+    if noise_level == 1.0:
+        return full
     k0 = round(noise_level * (n_train - 1))
     return strided_levels(k0 + 1, min(n_sample, k0 + 1))
 

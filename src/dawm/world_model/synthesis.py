@@ -440,5 +440,6 @@ def synthesize_with(cfg: SynthesisConfig, wm: TrajectoryDiffusion, idm: InverseD
                           disagreement_quantile=cfg.disagreement_quantile,
                           consistency_quantile=cfg.consistency_quantile, real_first_step=real_first_step, seed=seed)
         if cfg.return_filter:
-            synthetic = return_filter(synthetic, ensemble, dataset, float(wm.metadata.get("gamma", 0.99)))
+            synthetic = return_filter(synthetic, ensemble, dataset, float(wm.metadata.get("gamma", 0.99)),
+                                      real_first_step=real_first_step)
     return apply_labels(synthetic, cfg.labels, ensemble, done_fn, real_first_step)
