@@ -7,11 +7,12 @@
 `dawm run`'s world model (8k steps, seed 0) is trained once under <out>/pipeline (or reused), and for every
 setting one synthetic set of 50k starts is made and checked against the simulator, each cached by `dawm run`'s
 own stage keys, so an interrupted run resumes set by set. Settings: each `own*α` at μ = 1; then each μ at
-`--alpha-for-noise` (the α the rule picked; default: the largest α); then that best (α, μ) with the return
-filter. `table` prints per set: the return gain (the simulator's discounted reward over a rollout's steps
-minus the real segment's from the same start) overall and per quartile of the start's own return-to-go, the
-model's own claimed gain, next-state error beside the ensemble's, novelty, action spread, the kept fraction and
-the synthesis seconds; the records are the sets' fidelity.json files, listed in <out>/sets.json.
+`--alpha-for-noise` (the α the rule picked; default: the largest α); then that α at `--mu-for-filter` (the μ the
+rule picked; default: the smallest) with the return filter. `table` prints per set: the return gain (the
+simulator's discounted reward over a rollout's steps minus the real segment's from the same start) overall and per
+quartile of the start's own return-to-go, the model's own claimed gain, next-state error beside the ensemble's,
+novelty, action spread, the kept fraction and the synthesis seconds; the records are the sets' fidelity.json
+files, listed in <out>/sets.json.
 """
 
 from __future__ import annotations
