@@ -1,0 +1,48 @@
+"""Issue #27: the plain agents' long-budget runs, read at several budgets off the same curves.
+
+    python benchmarks/long_plain.py [--records benchmarks/results/long-plain] [--at 30000 100000 300000]
+
+Each record is a `dawm run` of the plain agent with its seeds vectorised in one process (read as one cell per
+seed, `results.grid.seed_cells`), its learning curves committed beside it (<record>.metrics.jsonl). Per dataset
+and agent, at each budget (`Grid.at`: the run as if it had stopped there): the IQM over seeds [95% CI] of each
+seed's mean over its final 10 evaluations (the score the study decides on, TD3+BC's convention), of its last
+evaluation (CORL's "last"), and of its mean over every evaluation up to there (the area under the learning curve
+divided by its length).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from pathlib import Path
+
+from dawm.results import stats
+from dawm.results.grid import Grid, cell_curve
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--records", default=str(Path(__file__).resolve().parent / "results" / "long-plain"))
+    p.add_argument("--at", nargs="+", type=int, default=[30_000, 100_000, 300_000])
+    p.add_argument("--reps", type=int, default=stats.REPS)
+    args = p.parse_args()
+    full = Grid.load(args.records, sorted(Path(args.records).glob("*__*__seed*.json")))
+    print("| dataset | agent | updates | seeds | final-10 mean IQM [95% CI] | last IQM [95% CI] | "
+          "mean over the curve IQM [95% CI] |\n|---|---|---:|---:|---|---|---|")
+    for step in args.at:
+        grid = full.at(step)
+        areas: stats.Scores = {}
+        for c in grid.cells:
+            curve = cell_curve(c)
+            areas.setdefault(c["dataset"], {}).setdefault(c["method"], []).append(statistics.fmean(curve.values()))
+        tables = [stats.dataset_table(s, args.reps) for s in (grid.scores(final=10), grid.scores(), areas)]
+        for d, method in sorted(set(tables[1]) | set(tables[0])):  # final-10 needs 10 evaluations by `step`
+            cells = [t[d, method]["iqm"].text() if (d, method) in t else "–" for t in tables]
+            print(f"| {d} | {method} | {step:,} | {tables[1][d, method]['iqm'].n} | " + " | ".join(cells) + " |")
+    for line in full.problems:
+        print(f"note: {line}")
+    print("\n" + "\n".join(full.comparability.lines()) + f"\nEach interval: {args.reps} resamples.")
+
+
+if __name__ == "__main__":
+    main()
