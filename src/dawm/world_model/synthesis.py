@@ -286,7 +286,8 @@ def _generate(world_model, idm, dataset: Dataset, cfg: SynthesisConfig, starts: 
     T, n = world_model.window, len(starts)
     real_next, known = successors
     rtgs = np.broadcast_to(np.asarray(rtg, dtype=np.float32), (n,))  # one condition per start
-    rtg_all = returns_to_go(dataset, world_model.metadata.get("gamma", 0.99)) if cfg.noise_level < 1.0 else None
+    # the real window at each start, the sampler's starting point when noise_level < 1: built once, not per batch
+    windows = make_segments(dataset, T, starts=starts) if cfg.noise_level < 1.0 else None
     parts: dict[str, list[np.ndarray]] = {"s": [], "a": [], "r": [], "s2": []}
     bar = progress(n, "synthesize", "rollouts") if show_progress else None
     for i in range(0, n, cfg.batch_size):
@@ -298,10 +299,8 @@ def _generate(world_model, idm, dataset: Dataset, cfg: SynthesisConfig, starts: 
             # a terminal start's unknown s' (never used: its rollout ends at step 0) is anchored at s_t, not NaN
             anchor = None if cfg.first_step != "anchored" else (
                 np.where(known[idx, None], real_next[idx], dataset.observations[idx]), dataset.rewards[idx])
-            init = None
-            if cfg.noise_level < 1.0:  # the real window at each start, the sampler's starting point
-                window = make_segments(dataset, T, starts=idx, rtg=rtg_all)
-                init = (window.observations, window.rewards)
+            init = None if windows is None else (windows.observations[i: i + cfg.batch_size],
+                                                 windows.rewards[i: i + cfg.batch_size])
             states, rewards = world_model.sample(s0, a0, g, eta=cfg.eta, generator=gen, anchor=anchor, init=init,
                                                  noise_level=cfg.noise_level, **knobs)
             s, s2 = states[:, :horizon], states[:, 1: horizon + 1]
