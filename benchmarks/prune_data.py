@@ -23,9 +23,9 @@ import json
 import time
 from pathlib import Path
 
-from dawm.data.registry import slug
 from dawm.envs.collect import load_dataset
-from dawm.pipeline import RunConfig, _fingerprint, _synthetic_stage, _world_model_stage
+from dawm.pipeline import RunConfig
+from dawm.stages import FidelityStage, Inputs, SynthesisStage, WorldModelStage
 from dawm.world_model.fidelity import FidelityConfig
 
 
@@ -44,18 +44,19 @@ def run(args) -> None:
     out = Path(args.out)
     base = RunConfig(dataset=args.dataset, world_model_seed=0, root=str(out / "pipeline"),
                      fidelity=FidelityConfig(n_plots=1, n_rollouts=args.rollouts))
-    dataset = load_dataset(args.dataset)
-    fp, name = _fingerprint(dataset), slug(dataset.name)
-    times: dict = {}
-    wm_dir = _world_model_stage(base, fp, name, Path(base.root), times)
-    print(f"world model {wm_dir} ({times['world_model']:.0f} s)", flush=True)
+    inputs = Inputs(args.dataset, load_dataset(args.dataset), Path(base.root), base.device)
+    world_model = WorldModelStage(base.world_model, inputs, 0)
+    wm_dir = world_model.get()
+    print(f"world model {wm_dir} ({inputs.times['world_model']:.0f} s)", flush=True)
     sets = json.loads((out / "sets.json").read_text()) if (out / "sets.json").exists() else {}
     for label, changes in settings(args):
-        cfg = dataclasses.replace(base, synthesis=dataclasses.replace(base.synthesis, **changes))
-        t0 = time.perf_counter()
-        path, _ = _synthetic_stage(cfg, wm_dir, fp, name, Path(base.root), times)
-        meta = load_dataset(str(path)).metadata
-        seconds = sets.get(label, {}).get("synthesis_seconds") or round(times["synthesis"], 1)  # first, not cached
+        synthesis = SynthesisStage(dataclasses.replace(base.synthesis, **changes), world_model, inputs, base.seed)
+        t0, inputs.times["synthesis"] = time.perf_counter(), 0.0
+        exported, _ = synthesis.get()
+        FidelityStage(base.fidelity, synthesis, inputs).get(exported)
+        path, meta = synthesis.path, exported.metadata
+        # the first, uncached time
+        seconds = sets.get(label, {}).get("synthesis_seconds") or round(inputs.times["synthesis"], 1)
         fidelity = path.with_name(path.stem + "-fidelity") / "fidelity.json"
         sets[label] = {"synthetic": str(path), "fidelity": str(fidelity),
                        "changes": changes, "world_model": str(wm_dir), "return_filter": meta.get("return_filter"),

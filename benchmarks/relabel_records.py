@@ -34,7 +34,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from dawm.envs.collect import load_dataset
-from dawm.pipeline import _digest, _fingerprint
+from dawm.utils.runs import digest
 from dawm.results.records import RECORD_SCHEMA, has_world_model
 from dawm.utils.provenance import cpu_model
 
@@ -97,7 +97,7 @@ def amd_digest(name: str) -> str | None:
     except Exception as exc:  # noqa: BLE001 -- a dataset we cannot make here stays unknown
         print(f"{name}: not available here ({exc}); its AMD digest stays unknown", file=sys.stderr)
         return None
-    return _digest(_fingerprint(ds))
+    return digest(ds.fingerprint())
 
 
 def intel_digests(paths: list[Path]) -> dict[str, str]:

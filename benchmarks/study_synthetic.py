@@ -104,7 +104,8 @@ def grid(out: Path, variant: str, args) -> BenchConfig:
     # one world model per dataset (seed 0) unless each seed is to have its own (--world-model-per-seed, claim grade)
     agent = {**precision, **({"steps": args.steps} if args.steps else {}),
              **({"eval_every": args.eval_every} if args.eval_every else {}),  # the agents' budget and protocol
-             **({"seeds": len(args.seeds)} if args.vectorise else {})}
+             **({"seeds": len(args.seeds)} if args.vectorise else {}),
+             **({"checkpoint_every": args.checkpoint_every} if args.checkpoint_every else {})}
     base = update_config(base, {"world_model_seed": None if args.world_model_per_seed else 0,
                                 "root": str(out / "pipeline"), "world_model": precision, "synthesis": precision,
                                 "agent": agent})
@@ -236,8 +237,11 @@ def main() -> None:
                    help="run: each seed trains its own world model (claim grade: the intervals then include the "
                         "world model's variation); default one world model per dataset (seed 0)")
     p.add_argument("--vectorise", action="store_true",
-                   help="run: the seeds (consecutive) as one vectorised agent per cell, sharing one synthetic set "
-                        "(one world model per dataset); the table reads each seed off the cell's curves")
+                   help="run: the seeds (consecutive) as one vectorised agent per cell, each seed with its own "
+                        "synthetic set (and world model with --world-model-per-seed); the table reads each seed off "
+                        "the cell's curves")
+    p.add_argument("--checkpoint-every", type=int, default=0,
+                   help="run: agent updates between checkpoints (default: `dawm run`'s, 50k)")
     p.add_argument("--allow-mismatch", nargs="+", default=[], choices=list(records.COMPARED),
                    help="table: compare cells that differ in these (named in the table); default: refuse them")
     p.add_argument("--precision", default="float32", choices=("float32", "bfloat16", "auto"),
@@ -253,10 +257,10 @@ def main() -> None:
     p.add_argument("--preset", default="", help="`dawm run` preset of every cell (e.g. tiny, for a smoke test)")
     args = p.parse_args()
     out = Path(args.out)
-    if args.action == "run" and args.vectorise and (
-            args.world_model_per_seed or args.seeds != list(range(args.seeds[0], args.seeds[0] + len(args.seeds)))):
-        sys.exit("study_synthetic.py: --vectorise needs consecutive --seeds and one world model per dataset "
-                 "(the vectorised trainer shares one synthetic set among its seeds)")
+    if args.action == "run" and args.vectorise and args.seeds != list(range(args.seeds[0],
+                                                                             args.seeds[0] + len(args.seeds))):
+        sys.exit("study_synthetic.py: --vectorise needs consecutive --seeds (a vectorised run's seeds are seed, "
+                 "seed + 1, ...)")
     if args.action == "run":
         args.datasets = args.datasets or ["hopper-medium-replay"]
         # with --baseline the plain agents' records exist elsewhere (e.g. the long runs, read with --baseline-at)

@@ -19,6 +19,7 @@ from dawm.agents.seeds import StackedSource
 from dawm.agents.targets import one_step_target
 from dawm.data.transitions import Transitions
 from dawm.utils.checkpoint import load_checkpoint, save_checkpoint
+from dawm.utils.errors import DawmError
 from conftest import make_random_dataset, toy_problem
 
 DATA = Transitions.from_dataset(make_random_dataset(n_episodes=4, ep_len=50, obs_dim=5, act_dim=2))
@@ -288,6 +289,26 @@ def test_train_agent_seeds_match_single_runs_and_resume(tmp_path):
     b = load_checkpoint(tmp_path / "resumed" / "checkpoints" / "latest.pt")["agent"]
     assert all(torch.equal(t, b["critic"][n]) for n, t in a["critic"].items())
     assert resumed["per_seed"][0]["final_returns"] == summary["per_seed"][0]["final_returns"]
+
+
+def test_each_vectorised_seed_can_have_its_own_synthetic_source(tmp_path):
+    """One synthetic source per seed (each seed's own world model and set): seed k then trains as a single run
+    with seed + k on its own set would; one shared source is drawn by every seed."""
+    ds = make_random_dataset(n_episodes=4, ep_len=30)
+    sets = [make_random_dataset(n_episodes=2, ep_len=20, seed=s) for s in (11, 12)]
+    own = lambda k: TransitionBuffer(Transitions.from_dataset(sets[k]), "cpu", seed=10 + k)  # noqa: E731
+    summary = train_agent(_cfg(tmp_path, "seeds", seeds=2), synthetic=[own(0), own(1)], dataset=ds)
+    single = train_agent(_cfg(tmp_path, "single", seed=4), synthetic=own(1), dataset=ds)
+    assert summary["sample_counts"] == single["sample_counts"] and single["sample_counts"]["synthetic"] > 0
+    seed4 = load_checkpoint(summary["per_seed"][1]["agent"])
+    alone = load_checkpoint(tmp_path / "single" / "checkpoints" / "latest.pt")["agent"]
+    for name, tensor in alone["actor"].items():
+        torch.testing.assert_close(seed4["actor"][name], tensor, rtol=1e-4, atol=1e-5)
+    shared = train_agent(_cfg(tmp_path, "shared", seeds=2), synthetic=own(1), dataset=ds)
+    drawn_by_both = load_checkpoint(shared["per_seed"][1]["agent"])["actor"]  # seed 0 takes some of seed 1's draws
+    assert any(not torch.allclose(drawn_by_both[n], t, rtol=1e-4, atol=1e-5) for n, t in seed4["actor"].items())
+    with pytest.raises(DawmError, match="3 synthetic sources for 2 seeds"):
+        train_agent(_cfg(tmp_path, "bad", seeds=2), synthetic=[own(0)] * 3, dataset=ds)
 
 
 @pytest.mark.parametrize("name", ["TD3BC-1", "TD3BC-2", "IQL-1", "IQL-2"])

@@ -185,7 +185,9 @@ def test_cli_writes_report_and_plots(source, tmp_path, capsys):
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 5000 for p in out.glob("*.png"))
     assert (out / "fidelity.md").read_text().startswith("Fidelity of")
     assert "| real data (floor) |" in capsys.readouterr().out
-    weights = out / "ensemble" / "ensemble.pt"
+    # the one directory rule (dynamics_ensemble.ensemble_dir): under the synthetic file's folder, where
+    # `dawm synthesize`'s guards put theirs
+    (weights,) = (tmp_path / "ensembles").glob("*/ensemble.pt")
     before = weights.stat().st_mtime_ns
     assert main(["fidelity", str(tmp_path / "syn.hdf5"), "--dataset", str(tmp_path / "src.hdf5"), "--n-samples", "50",
                  "--ensemble-steps", "10", "--ensemble-members", "2", "--n-plots", "0", "--out", str(out)]) == 0

@@ -19,11 +19,12 @@ ALLOWED: dict[str, set[str]] = {
     "world_model": {"utils", "data", "envs"},
     "agents": {"utils", "data", "envs"},
     "results": {"utils", "data"},
-    "pipeline": {"utils", "data", "envs", "world_model", "agents", "results"},
-    "bench": {"utils", "data", "envs", "world_model", "agents", "results", "pipeline"},
-    "cli": {"utils", "data", "envs", "world_model", "agents", "results", "pipeline", "bench"},
+    "stages": {"utils", "data", "envs", "world_model", "agents"},
+    "pipeline": {"utils", "data", "envs", "world_model", "agents", "results", "stages"},
+    "bench": {"utils", "data", "envs", "world_model", "agents", "results", "stages", "pipeline"},
+    "cli": {"utils", "data", "envs", "world_model", "agents", "results", "stages", "pipeline", "bench"},
     # dawm/__init__.py and __main__.py: the package's front door
-    "dawm": {"utils", "data", "envs", "world_model", "agents", "results", "pipeline", "bench", "cli"},
+    "dawm": {"utils", "data", "envs", "world_model", "agents", "results", "stages", "pipeline", "bench", "cli"},
 }
 
 

@@ -18,7 +18,7 @@ def hopper_file(tmp_path_factory):
     return write_random_hopper_file(tmp_path_factory.mktemp("data") / "hopper-random-small.hdf5", 3000)
 
 
-def test_dawm_run_tiny_end_to_end_and_reuse(hopper_file, tmp_path, capsys):
+def test_dawm_run_tiny_end_to_end_and_reuse(hopper_file, tmp_path, capsys, monkeypatch):
     args = ["run", "--preset", "tiny", "--dataset", str(hopper_file), "--root", str(tmp_path), "--device", "cpu"]
     assert main(args) == 0
     out = capsys.readouterr().out
@@ -87,6 +87,25 @@ def test_dawm_run_tiny_end_to_end_and_reuse(hopper_file, tmp_path, capsys):
     seed1 = json.loads((tmp_path / "dawm-td3bc-hopper-random-small-seed1" / "summary.json").read_text())
     assert seed1["world_model"] == summary["world_model"] and seed1["synthetic_file"] != summary["synthetic_file"]
     assert wm_file.stat().st_mtime == wm_mtime
+
+    # Vectorised seeds carry the stages' seed axis: seed k has its own world model and set, as a separate run
+    # with seed k would (seed 0's are the single run's, reused); the real data is loaded once for every stage.
+    import dawm.envs.collect
+
+    loads, load = [], dawm.envs.collect.load_dataset
+    counting = lambda name, *a, **kw: loads.append(str(name)) or load(name, *a, **kw)  # noqa: E731
+    for module in ("pipeline", "stages", "world_model.trainer", "world_model.synthesis", "agents.trainer",
+                   "world_model.fidelity_outputs"):
+        monkeypatch.setattr(f"dawm.{module}.load_dataset", counting)
+    assert main(quick + ["--agent.seeds", "2"]) == 0
+    vec = json.loads((tmp_path / "dawm-td3bc-hopper-random-small-seed0" / "summary.json").read_text())
+    first, second = vec["per_seed"]
+    assert first["world_model"] == summary["world_model"] and first["synthetic_file"] == summary["synthetic_file"]
+    assert second["world_model"] != summary["world_model"] and second["synthetic_file"] != seed1["synthetic_file"]
+    keys = [Path(f["world_model"]).name.rsplit("-", 1)[-1] for f in vec["per_seed"]]
+    assert vec["record"]["world_model_keys"] == keys
+    assert loads.count(str(hopper_file)) == 1 and loads.count(first["synthetic_file"]) == 1  # seed 1's: in memory
+    assert second["synthetic_file"] not in loads and Path(second["fidelity"]["report"]).exists()
 
 
 def test_dawm_run_rejects_unknown_method(capsys):

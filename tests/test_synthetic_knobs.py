@@ -350,9 +350,11 @@ def test_defaults_are_the_studied_settings_and_published_is_one_flag_set_away(tm
     assert (published.target_rtg, published.first_step, published.ensemble_termination) == ("q0.9", "generated", False)
     assert synthesis.guard_ensemble(published, None, tmp_path) is None  # no guard on: no ensemble trained
     seen = {}
-    monkeypatch.setattr(dynamics_ensemble, "reference_ensemble", lambda ds, d, c: seen.update(config=c) or ("e", {}))
-    assert synthesis.guard_ensemble(cfg, None, tmp_path) == "e"
+    monkeypatch.setattr(synthesis, "reference_ensemble", lambda ds, d, c: seen.update(config=c, dir=d) or ("e", {}))
+    data = make_random_dataset(n_episodes=2, ep_len=10)
+    assert synthesis.guard_ensemble(cfg, data, tmp_path) == "e"
     assert (seen["config"].members, seen["config"].max_steps, seen["config"].seed) == (2, 7, 3)
+    assert seen["dir"] == dynamics_ensemble.ensemble_dir(tmp_path, data, cfg, 3)  # the one directory rule
     assert seen["config"].device == cfg.device  # trained where the synthesis runs (a GPU when there is one)
 
 

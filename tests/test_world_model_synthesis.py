@@ -106,10 +106,28 @@ def test_one_termination_rule_for_synthesis_and_dwm():
     assert fn is get_env_spec("Hopper-v5").termination and name.startswith("rule:")
     with pytest.raises(DawmError, match="no declared termination rule"):
         resolve_termination(None, "Mystery-v0")
-    import inspect
+    # DWM's stage resolves its done rule the same way: a learned classifier wins, else the env's rule
+    from dawm import stages
 
-    from dawm import pipeline
-    assert "resolve_termination(" in inspect.getsource(pipeline._run_stages)  # DWM's path uses the same rule
+    class FakeStage:
+        inputs = type("I", (), {"dataset": type("D", (), {"env_id": "Hopper-v5"})()})()
+
+        def __init__(self, learned):
+            self.learned = learned
+
+        def models(self):
+            return object(), None, self.learned
+
+    seen = []
+    real_mve = stages.DiffusionMVE
+    stages.DiffusionMVE = lambda wm, horizon, termination: seen.append(termination) or "target"
+    try:
+        classifier = type("C", (), {"predict": staticmethod(learned)})()
+        for stage in (FakeStage(classifier), FakeStage(None)):
+            stages.DWMStage(stage, 3, 10, 5).build()
+    finally:
+        stages.DiffusionMVE = real_mve
+    assert seen == [learned, get_env_spec("Hopper-v5").termination]
 
 
 def test_target_rtg_forms(parts):

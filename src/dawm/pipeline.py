@@ -1,12 +1,13 @@
 """`dawm run`: dataset -> world model + IDM -> synthetic transitions -> agent -> evaluation.
 
-Each stage's artefact lives under `root` in a directory named by a hash of everything that
-determines it, so a later run with unchanged inputs reuses it (and an interrupted stage resumes
-from its checkpoints):
+`run_pipeline` loads the dataset once and hands it down a flat sequence of stages (dawm.stages), each reused
+when its artefact under `root` exists (named by a hash of everything that determines it) and resumed from its
+checkpoints when interrupted:
 
-    <root>/world_model/<dataset>-<hash>/           `train_world_model` run (world_model.pt, idm.pt)
+    <root>/world_model/<dataset>-<hash>/           world model and IDM
     <root>/synthetic/<dataset>-<hash>.hdf5         synthetic transitions (D4RL layout, any library reads it)
     <root>/synthetic/<dataset>-<hash>-fidelity/    fidelity report against the simulator
+    <root>/ensembles/<dataset>-<hash>/             the one-step ensemble (guards, fidelity reference)
     <root>/agents/<method>-<dataset>-seed<k>-<hash>/  `train_agent` run
     <root>/<method>-<dataset>-seed<k>/             the run: summary.json (printed at the end), config.yaml,
                                                    report.html (dawm.results.report)
@@ -20,7 +21,6 @@ dwm-iql are the DWM baseline: the same world model used only for multi-step crit
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import multiprocessing
 import sys
@@ -31,29 +31,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from dawm.agents.batch_sources import RefreshingSource, TransitionBuffer
-from dawm.agents.trainer import TrainAgentConfig, train_agent
-from dawm.agents.value_expansion import DiffusionMVE, RolloutPool
-from dawm.data.d4rl import write_dataset
-from dawm.data.dataset import Dataset
-from dawm.data.registry import slug as make_slug
-from dawm.data.transitions import Transitions
+from dawm.agents.trainer import TrainAgentConfig
 from dawm.envs.collect import load_dataset
 from dawm.results.records import RECORD_SCHEMA
 from dawm.results.report import write_run_report
+from dawm.stages import AgentStage, DWMStage, FidelityStage, Inputs, SynthesisStage, WorldModelStage
 from dawm.utils.checkpoint import write_json
 from dawm.utils.config import check_choices, save_config
 from dawm.utils.errors import DawmError
 from dawm.utils.provenance import machine
-from dawm.utils.runs import exclusive
-from dawm.utils.torch_utils import resolve_device
+from dawm.utils.runs import digest
 from dawm.world_model.config import WorldModelConfig
 from dawm.world_model.fidelity import FidelityConfig
-from dawm.world_model.fidelity_outputs import run_fidelity
-from dawm.world_model.labels import oracle_labels
-from dawm.world_model.synthesis import (SynthesisConfig, guard_ensemble, guarded, load_world_model_run,
-                                        resolve_termination, run_synthesis, synthesize_with)
-from dawm.world_model.trainer import train_world_model
+from dawm.world_model.synthesis import SynthesisConfig
 
 Method = Literal["td3bc", "iql", "dawm-td3bc", "dawm-iql", "dwm-td3bc", "dwm-iql"]
 METHODS = typing.get_args(Method)
@@ -71,8 +61,9 @@ class RunConfig:
     seed: int = 0
     """Seed of every stage."""
     world_model_seed: int | None = None
-    """Seed of the world model stage alone (default: `seed`). Fixing it lets several seeds' runs share
-    one world model (their agents and synthetic data still differ), e.g. in a CPU-budget bench."""
+    """Seed of the world model stage alone (default: the agent's seed, and with --agent.seeds S each vectorised
+    seed its own world model). Fixing it lets several seeds share one world model (their agents and synthetic
+    sets still differ), e.g. in a CPU-budget bench."""
     synthetic_ratio: float = TrainAgentConfig.synthetic_ratio
     """Fraction of each agent batch drawn from the synthetic transitions (dawm-* methods)."""
     dwm_horizon: int = 5
@@ -104,22 +95,15 @@ class RunConfig:
     """Agent training (algo, dataset, seed, device and run_dir are set by the pipeline)."""
 
 
-# Fields of the stage configs that `dawm run` sets itself, and the flag that sets each: setting one
-# under a stage (e.g. --agent.seed) would be overwritten, so it is refused with that flag's name.
-PIPELINE_SETS = {
-    "world_model": {"dataset": "--dataset", "out": "--root", "seed": "--seed / --world-model-seed",
-                    "device": "--device"},
-    "synthesis": {"world_model": "--root", "dataset": "--dataset", "out": "--root", "seed": "--seed",
-                  "device": "--device"},
-    "fidelity": {"dataset": "--dataset", "world_model": "--root", "out": "--root", "seed": "--seed"},
-    "agent": {"algo": "--method", "dataset": "--dataset", "seed": "--seed", "device": "--device", "run_dir": "--root",
-              "synthetic_ratio": "--synthetic-ratio"},
-}
+# Fields of the stage configs that `dawm run` sets itself (each stage declares them), and the flag that sets each:
+# setting one under a stage (e.g. --agent.seed) would be overwritten, so it is refused with that flag's name.
+STAGE_SETS = {"world_model": WorldModelStage.SETS, "synthesis": SynthesisStage.SETS, "fidelity": FidelityStage.SETS,
+              "agent": AgentStage.SETS}
 
 
 def check_stage_settings(cfg: RunConfig) -> None:
     """Refuse a stage field the pipeline would overwrite (one line naming the flag to use instead)."""
-    for stage, fields in PIPELINE_SETS.items():
+    for stage, fields in STAGE_SETS.items():
         given, default = getattr(cfg, stage), type(getattr(cfg, stage))()
         for name, flag in fields.items():
             if getattr(given, name) != getattr(default, name):
@@ -127,39 +111,31 @@ def check_stage_settings(cfg: RunConfig) -> None:
                                 f"itself (use {flag})")
 
 
-def _digest(*parts) -> str:
-    text = json.dumps(parts, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:10]
-
-
-def _fingerprint(ds: Dataset) -> list:
-    """Cheap identity of a dataset's content (name, size, reward sum, first and last observation)."""
-    return [ds.name, len(ds), float(ds.rewards.sum(dtype="float64")), ds.observations[0].tolist(),
-            ds.observations[-1].tolist()]
-
-
-def run_pipeline(cfg: RunConfig) -> dict:
-    """Run every stage `cfg.method` needs; returns (and writes) the summary."""
+def _check(cfg: RunConfig) -> None:
     check_choices(cfg)
     cfg.synthesis.check("synthesis.")
     check_stage_settings(cfg)
     if not 0.0 < cfg.synthetic_ratio < 1.0:
         raise DawmError(f"--synthetic-ratio {cfg.synthetic_ratio}: must be strictly between 0 and 1")
     for flag, value, low in (("--dwm-pool-size", cfg.dwm_pool_size, 0),
-                             ("--dwm-refresh-every", cfg.dwm_refresh_every, 1)):
+                             ("--dwm-refresh-every", cfg.dwm_refresh_every, 1), ("--agent.seeds", cfg.agent.seeds, 1)):
         if value < low:
             raise DawmError(f"{flag} {value}: must be at least {low}")
-    root, times = Path(cfg.root), {}
+
+
+def run_pipeline(cfg: RunConfig) -> dict:
+    """Run every stage `cfg.method` needs; returns (and writes) the summary."""
+    _check(cfg)
     algo = cfg.method.split("-")[-1]
     t0 = time.perf_counter()
-    dataset = load_dataset(cfg.dataset)
-    times["dataset"] = time.perf_counter() - t0
+    dataset = load_dataset(cfg.dataset)  # the one load: every stage is handed it
+    inputs = Inputs(cfg.dataset, dataset, Path(cfg.root), cfg.device, {"dataset": time.perf_counter() - t0})
     # The plain agent trains in a second process beside the world-model stages (on a 2-core machine,
     # mostly beside the single-threaded world-model training), after the dataset exists so that the
     # two never generate it at once.
-    baseline = _Baseline(cfg, algo, make_slug(dataset.name)) if cfg.baseline and cfg.method != algo else None
+    baseline = _Baseline(cfg, algo, inputs.slug) if cfg.baseline and cfg.method != algo else None
     try:
-        summary = _run_stages(cfg, dataset, algo, root, times)
+        summary = _run_stages(cfg, inputs)
         if baseline is not None:
             t0 = time.perf_counter()
             try:
@@ -174,7 +150,7 @@ def run_pipeline(cfg: RunConfig) -> dict:
     finally:
         if baseline is not None:
             baseline.stop()  # a failed main stage does not wait for the baseline
-    run_dir = root / f"{cfg.method}-{make_slug(dataset.name)}-seed{cfg.seed}"
+    run_dir = inputs.root / f"{cfg.method}-{inputs.slug}-seed{cfg.seed}"
     save_config(cfg, run_dir / "config.yaml")
     summary["report"] = str(run_dir / "report.html")
     write_json(run_dir / "summary.json", summary)
@@ -186,59 +162,65 @@ def run_pipeline(cfg: RunConfig) -> dict:
     return summary
 
 
-def _run_stages(cfg: RunConfig, dataset: Dataset, algo: str, root: Path, times: dict) -> dict:
-    """Every stage of `cfg.method` after loading the dataset; returns the run's summary."""
-    fp, slug = _fingerprint(dataset), make_slug(dataset.name)
+def _run_stages(cfg: RunConfig, inputs: Inputs) -> dict:
+    """Every stage of `cfg.method` after loading the dataset, in order, each reused or run; returns the summary.
+    The stages carry the agents' seed axis: with --agent.seeds S, seed k has its own world model (unless
+    --world-model-seed fixes one), synthetic set and fidelity check, as S separate runs would."""
     # the digest tells apart datasets of one name made on different machines (collection is exact per CPU only)
-    summary: dict = {"method": cfg.method, "dataset": dataset.name, "env_id": dataset.env_id, "seed": cfg.seed,
-                     "dataset_digest": _digest(fp)}
-    device = resolve_device(cfg.device)
-    synthetic_source, target_fn, agent_inputs, real_source = None, None, None, None
-    if cfg.method.startswith(("dawm-", "dwm-")):
-        wm_dir = _world_model_stage(cfg, fp, slug, root, times)
-        summary["world_model"] = str(wm_dir)
+    summary: dict = {"method": cfg.method, "dataset": inputs.dataset.name, "env_id": inputs.dataset.env_id,
+                     "seed": cfg.seed, "dataset_digest": digest(inputs.fingerprint)}
+    seeds = [cfg.seed + k for k in range(cfg.agent.seeds)]
+    world_models: dict[int, WorldModelStage] = {}
+    for seed in seeds if cfg.method.startswith("dawm-") else seeds[:1] if cfg.method.startswith("dwm-") else []:
+        wm_seed = seed if cfg.world_model_seed is None else cfg.world_model_seed
+        if wm_seed not in world_models:  # seeds that share a world model load it once
+            world_models[wm_seed] = WorldModelStage(cfg.world_model, inputs, wm_seed)
+            world_models[wm_seed].get()
+    per_seed = [world_models[seed if cfg.world_model_seed is None else cfg.world_model_seed] for seed in seeds
+                if world_models]
+    synthetic, dwm, inputs_key = None, None, None
     if cfg.method.startswith("dawm-"):
-        synthetic_path, fidelity = _synthetic_stage(cfg, wm_dir, fp, slug, root, times)
-        synthetic = load_dataset(str(synthetic_path))
-        if cfg.synthesis.labels == "oracle":
-            synthetic = _oracle_stage(synthetic_path, synthetic, times)
-            summary["synthetic_source"] = "oracle (diagnostic: the simulator's r, s', done for the synthetic s, a)"
-        synthetic_source = TransitionBuffer(Transitions.from_dataset(synthetic), device, seed=cfg.seed + 1)
-        if cfg.synthesis.refresh_every > 0:
-            synthetic_source = _refreshing_source(cfg, wm_dir, dataset, synthetic,
-                                                  _ensemble_dir(root, slug, fp, cfg.synthesis, cfg.seed), device)
-        agent_inputs = [_fingerprint(synthetic), cfg.synthesis.refresh_every]
-        summary.update(synthetic_file=str(synthetic_path), synthetic_transitions=len(synthetic), fidelity=fidelity)
-    elif cfg.method.startswith("dwm-"):
-        world_model, _, learned_term = load_world_model_run(wm_dir, device)
-        # synthesis's rule: the learned classifier where the world model has one (asked for, or no declared rule)
-        termination, _ = resolve_termination(learned_term.predict if learned_term else None, dataset.env_id)
-        target_fn = DiffusionMVE(world_model, cfg.dwm_horizon, termination)
-        real_source = lambda buffer: RolloutPool(buffer, target_fn, cfg.dwm_pool_size, cfg.dwm_refresh_every)  # noqa: E731
-        agent_inputs = [str(wm_dir), cfg.dwm_horizon, cfg.dwm_pool_size, cfg.dwm_refresh_every]
-        summary.update(dwm_horizon=cfg.dwm_horizon, dwm_pool_size=cfg.dwm_pool_size,
+        synthetic, inputs_key = _synthetic_sources(cfg, inputs, per_seed, seeds, summary)
+    elif cfg.method.startswith("dwm-"):  # one world model: the vectorised seeds' batches meet in one target
+        dwm = DWMStage(per_seed[0], cfg.dwm_horizon, cfg.dwm_pool_size, cfg.dwm_refresh_every)
+        inputs_key = dwm.inputs_key()
+        summary.update(world_model=str(per_seed[0].dir), dwm_horizon=cfg.dwm_horizon, dwm_pool_size=cfg.dwm_pool_size,
                        dwm_refresh_every=cfg.dwm_refresh_every)
-
-    agent_cfg = dataclasses.replace(cfg.agent, algo=algo, dataset=cfg.dataset, seed=cfg.seed, device=cfg.device)
-    # the ratio means nothing without synthetic data: plain runs hash alike, with the value every plain run
-    # was keyed with before the default became 0.25 (so their cached agents stay valid)
-    ratio = cfg.synthetic_ratio if synthetic_source is not None else 0.5
-    agent_cfg = dataclasses.replace(agent_cfg, synthetic_ratio=ratio)
-    key = _digest(fp, dataclasses.asdict(dataclasses.replace(agent_cfg, run_dir=None)), agent_inputs)
-    agent_cfg = dataclasses.replace(
-        agent_cfg, run_dir=str(root / "agents" / f"{cfg.method}-{slug}-seed{cfg.seed}-{key}"))
-    t0 = time.perf_counter()
-    result = train_agent(agent_cfg, synthetic=synthetic_source, target_fn=target_fn, dataset=dataset, real=real_source)
-    times["agent"] = time.perf_counter() - t0
+    agent = AgentStage(cfg.agent, cfg.method, inputs, cfg.seed, cfg.synthetic_ratio if synthetic else None,
+                       inputs_key)
+    result = agent.run(synthetic, dwm)
     summary.update(score_mean=result["final_score_mean"], score_std=result["final_score_std"],
                    return_mean=result["final_return_mean"], return_std=result["final_return_std"],
                    agent_run=result["run_dir"], sample_counts=result.get("sample_counts"),
-                   stage_seconds={k: round(v, 1) for k, v in times.items()},
-                   record=_record(cfg, agent_cfg, result, summary["dataset_digest"], fp))
+                   stage_seconds={k: round(v, 1) for k, v in inputs.times.items()},
+                   record=_record(agent.config, result, summary["dataset_digest"], per_seed[:1] if dwm else per_seed))
     return summary
 
 
-def _record(cfg: RunConfig, agent_cfg: TrainAgentConfig, result: dict, dataset_digest: str, fp: list) -> dict:
+def _synthetic_sources(cfg: RunConfig, inputs: Inputs, world_models: list[WorldModelStage], seeds: list[int],
+                       summary: dict) -> tuple[list, list]:
+    """Each seed's synthetic set (made or reused, fidelity-checked) as its agent's source; (sources, the agent's
+    key of them). The summary names seed 0's set, and every seed's when there are several."""
+    sources, prints, files = [], [], []
+    for wm, seed in zip(world_models, seeds):
+        synthesis = SynthesisStage(cfg.synthesis, wm, inputs, seed)
+        exported, synthetic = synthesis.get()
+        fidelity = FidelityStage(cfg.fidelity, synthesis, inputs).get(exported)
+        sources.append(synthesis.source(synthetic))
+        prints.append(synthetic.fingerprint())
+        files.append({"world_model": str(wm.dir), "synthetic_file": str(synthesis.path),
+                      "synthetic_transitions": len(synthetic), "fidelity": fidelity})
+    summary.update(files[0])
+    if cfg.synthesis.labels == "oracle":
+        summary["synthetic_source"] = "oracle (diagnostic: the simulator's r, s', done for the synthetic s, a)"
+    if len(files) > 1:
+        summary["per_seed"] = files
+    # one seed: the key every earlier run root has
+    return sources, [prints[0] if len(prints) == 1 else prints, cfg.synthesis.refresh_every]
+
+
+def _record(agent_cfg: TrainAgentConfig, result: dict, dataset_digest: str,
+            world_models: list[WorldModelStage]) -> dict:
     """What makes this cell comparable with another (dawm.results.records), and where it was made."""
     batch = getattr(agent_cfg, agent_cfg.algo).batch_size
     record = {"schema": RECORD_SCHEMA, "dataset_digest": dataset_digest, "precision": result.get("precision"),
@@ -246,10 +228,12 @@ def _record(cfg: RunConfig, agent_cfg: TrainAgentConfig, result: dict, dataset_d
               "budget": {"updates": agent_cfg.steps, "batch": batch},
               "evaluation": {"every": agent_cfg.eval_every, "episodes": agent_cfg.eval_episodes},
               "agent_seeds": agent_cfg.seeds, **machine()}
-    if cfg.method.startswith(("dawm-", "dwm-")):
-        wm_cfg = _world_model_config(cfg)
-        record.update(world_model_recipe=_world_model_key(dataclasses.replace(wm_cfg, seed=0), fp),
-                      world_model_key=_world_model_key(wm_cfg, fp), world_model_seed=wm_cfg.seed)
+    if world_models:
+        first = world_models[0]
+        record.update(world_model_recipe=first.recipe, world_model_key=first.key, world_model_seed=first.config.seed)
+        if len({w.key for w in world_models}) > 1:  # vectorised seeds, each with its own world model
+            record.update(world_model_keys=[w.key for w in world_models],
+                          world_model_seeds=[w.config.seed for w in world_models])
     return record
 
 
@@ -294,118 +278,3 @@ def _baseline_job(cfg: RunConfig, log: str, result: str) -> None:
         traceback.print_exc()
         out = {"error": f"{type(exc).__name__}: {exc}".splitlines()[0]}
     write_json(result, out)
-
-
-def _world_model_stage(cfg: RunConfig, fp: list, slug: str, root: Path, times: dict) -> Path:
-    """Train the world model and IDM, or reuse the finished run with the same inputs."""
-    wm_cfg = _world_model_config(cfg)
-    wm_dir = root / "world_model" / f"{slug}-{_world_model_key(wm_cfg, fp)}"
-    t0 = time.perf_counter()
-    with exclusive(wm_dir):
-        if not (wm_dir / "summary.json").exists():
-            train_world_model(dataclasses.replace(wm_cfg, out=str(wm_dir)))
-    times["world_model"] = time.perf_counter() - t0
-    return wm_dir
-
-
-def _world_model_config(cfg: RunConfig) -> WorldModelConfig:
-    """The world model stage's config as the pipeline sets it (its hash names the run directory)."""
-    seed = cfg.seed if cfg.world_model_seed is None else cfg.world_model_seed
-    return dataclasses.replace(cfg.world_model, dataset=cfg.dataset, seed=seed, device=cfg.device, out=None)
-
-
-def _world_model_key(wm_cfg: WorldModelConfig, fp: list) -> str:
-    """The hash that names a world model's run directory (its config and data); with the seed set to 0, its
-    recipe (dawm.results.records)."""
-    return _digest(fp, dataclasses.asdict(wm_cfg))
-
-
-def _ensemble_dir(root: Path, slug: str, fp: list, cfg: SynthesisConfig | FidelityConfig, seed: int) -> Path:
-    """The one-step ensemble of (data, size, seed): one model, trained once per run root and shared by the
-    guards, the fidelity check and refreshed sets (reference_ensemble checks what it loads)."""
-    return root / "ensembles" / f"{slug}-{_digest(fp, cfg.ensemble_members, cfg.ensemble_steps, seed)}"
-
-
-LATER_KNOBS = ("noise_level", "return_filter")  # synthesis knobs of issue #27; at their defaults they are off
-
-
-def _synthetic_stage(cfg: RunConfig, wm_dir: Path, fp: list, slug: str, root: Path,
-                     times: dict) -> tuple[Path, dict]:
-    """Synthesise (or reuse) the transitions and check (or reuse) their fidelity."""
-    # the oracle's set is the model's answered by the simulator (_oracle_stage): this file holds the model's
-    syn = dataclasses.replace(cfg.synthesis, labels="model") if cfg.synthesis.labels == "oracle" else cfg.synthesis
-    # later sets are made in memory; the pipeline's own fields are set below
-    unused = ("ensemble_members", "ensemble_steps") if not guarded(syn) else ()  # no guard: no ensemble
-    # knobs added after sets were first keyed count only when set, so earlier sets keep their keys
-    unused += tuple(k for k in LATER_KNOBS if getattr(syn, k) == getattr(SynthesisConfig, k))
-    first_set = {k: v for k, v in dataclasses.asdict(syn).items()
-                 if k not in ("refresh_every", "threads", *unused, *PIPELINE_SETS["synthesis"])}
-    syn_path = root / "synthetic" / f"{slug}-{_digest(str(wm_dir), first_set, cfg.seed)}.hdf5"
-    t0 = time.perf_counter()
-    if not syn_path.exists():
-        run_synthesis(dataclasses.replace(syn, world_model=str(wm_dir), dataset=cfg.dataset, out=str(syn_path),
-                                          seed=cfg.seed, device=cfg.device),
-                      _ensemble_dir(root, slug, fp, syn, cfg.seed))
-    times["synthesis"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    fid_dir = syn_path.with_name(syn_path.stem + "-fidelity")
-    fid_file = fid_dir / "fidelity.json"
-    if fid_file.exists():
-        report = json.loads(fid_file.read_text())
-    else:
-        fid_cfg = dataclasses.replace(cfg.fidelity, dataset=cfg.dataset, world_model=str(wm_dir), out=str(fid_dir),
-                                      seed=cfg.seed)
-        report, _ = run_fidelity(syn_path, fid_cfg, _ensemble_dir(root, slug, fp, fid_cfg, cfg.seed))
-    times["fidelity"] = time.perf_counter() - t0
-    return syn_path, {"report": str(fid_file), **fidelity_headline(report)}
-
-
-def _oracle_stage(synthetic_path: Path, synthetic: Dataset, times: dict) -> Dataset:
-    """The oracle version of the synthetic file (cached beside it)."""
-    path = synthetic_path.with_name(synthetic_path.stem + "-oracle.hdf5")
-    t0 = time.perf_counter()
-    if not path.exists():
-        write_dataset(oracle_labels(synthetic), path)
-    times["oracle"] = time.perf_counter() - t0
-    return load_dataset(str(path))
-
-
-def _refreshing_source(cfg: RunConfig, wm_dir: Path, dataset: Dataset, first: Dataset, ensemble_dir: Path, device):
-    """DAWM's refresh schedule: set k >= 1 is synthesised in memory with seed (seed + 1) * 1000 + k."""
-    world_model, idm, learned_term = load_world_model_run(wm_dir, device)
-    syn = dataclasses.replace(cfg.synthesis, world_model=str(wm_dir), seed=cfg.seed, device=cfg.device)
-    ensemble = guard_ensemble(syn, dataset, ensemble_dir)
-
-    def generate(k: int) -> Transitions:
-        generated = synthesize_with(syn, world_model, idm, learned_term, dataset, (cfg.seed + 1) * 1000 + k,
-                                    ensemble, show_progress=False)  # labelled as syn.labels says
-        return Transitions.from_dataset(generated)
-
-    return RefreshingSource(Transitions.from_dataset(first), generate, syn.refresh_every, device, seed=cfg.seed + 1)
-
-
-HEADLINE = {"state_rmse": "state_rmse", "reward_mae": "reward_mae", "term_accuracy": "term_accuracy",
-            "term_false_negative_rate": "term_fn_rate", "term_false_positive_rate": "term_fp_rate"}
-
-
-def fidelity_headline(report: dict) -> dict:
-    """The few fidelity numbers worth printing: synthetic vs one-step-model vs real-data floor, with the
-    termination error rates, the synthetic actions' spread against the data's (1 = same), the novelty of the
-    synthetic (s, a) pairs (1 = as new as unseen real episodes) and their return gain (the simulator's
-    discounted reward sum over a rollout minus the real segment's from the same start; > 0: better data)."""
-    out = {}
-    for name, key in (("synthetic", "synthetic_vs_sim"), ("ensemble", "ensemble_vs_sim"), ("real", "real_vs_sim")):
-        part = report.get(key) or {}
-        overall = part.get("all", part)
-        out[name] = {short: overall[k] for k, short in HEADLINE.items() if overall.get(k) is not None}
-    spread = (report.get("spread") or {}).get("all", {})
-    if spread.get("action_spread") is not None:
-        out["synthetic"]["action_spread"] = spread["action_spread"]
-    novelty = (report.get("novelty") or {}).get("all", {})
-    if novelty.get("novelty") is not None:
-        out["synthetic"]["novelty"] = novelty["novelty"]
-    achieved = (report.get("achieved_return") or {}).get("all", {})
-    if achieved.get("simulator") is not None:  # what the generated pairs really earn beyond the real segments
-        out["synthetic"]["return_gain"] = achieved["simulator"] - achieved["real"]
-    return out

@@ -121,7 +121,8 @@ def build_agent(cfg: TrainAgentConfig, dataset: Dataset, transitions: Transition
     raise DawmError(f"unknown algo '{cfg.algo}' (expected one of: {', '.join(ALGOS)})")
 
 
-def train_agent(cfg: TrainAgentConfig, synthetic: BatchSource | None = None, target_fn: TargetFn | None = None,
+def train_agent(cfg: TrainAgentConfig, synthetic: BatchSource | list[BatchSource] | None = None,
+                target_fn: TargetFn | None = None,
                 dataset: Dataset | None = None,
                 real: Callable[[TransitionBuffer], BatchSource] | None = None) -> dict:
     """Train, evaluate and checkpoint an agent; returns the summary written to summary.json.
@@ -130,8 +131,9 @@ def train_agent(cfg: TrainAgentConfig, synthetic: BatchSource | None = None, tar
     `target_fn`: replaces the one-step critic target (DWM's value expansion, see dawm.agents.targets);
     `dataset`: an already loaded dataset (else `cfg.dataset` is loaded);
     `real`: wraps the real-data buffer into the source batches come from (DWM's RolloutPool).
-    With cfg.seeds > 1, `real` wraps each seed's buffer and `synthetic` is shared by all seeds (each
-    draws its own batch from it); a `target_fn` sees the seeds' batches flattened to (S * B, ...).
+    With cfg.seeds > 1, `real` wraps each seed's buffer; `synthetic` is one source per seed (a list: each seed its
+    own world model or set) or one shared by all seeds (each draws its own batch from it); a `target_fn` sees the
+    seeds' batches flattened to (S * B, ...).
     """
     dataset = _check(cfg, dataset)
     device = prepare(cfg.device, cfg.threads, cfg.seed)
@@ -182,19 +184,22 @@ def _check(cfg: TrainAgentConfig, dataset: Dataset | None) -> Dataset:
 
 
 def _seed_sources(cfg: TrainAgentConfig, transitions: Transitions, device: torch.device,
-                  synthetic: BatchSource | None, real) -> list[BatchSource]:
+                  synthetic: BatchSource | list[BatchSource] | None, real) -> list[BatchSource]:
     """Each seed's batch source: its own draw of the real buffer (seed + k), wrapped by `real`, mixed
-    with the shared synthetic source."""
+    with its synthetic source (its own, or the shared one)."""
     buffer = TransitionBuffer(transitions, device, seed=cfg.seed)
-    if isinstance(synthetic, TransitionBuffer):
-        synthetic = synthetic.to(device)  # built on the CPU by a caller while the agent runs on a GPU
+    # built on the CPU by a caller while the agent runs on a GPU (a shared source moved once, so still shared)
+    on_device = lambda s: s.to(device) if isinstance(s, TransitionBuffer) else s  # noqa: E731
+    per_seed = [on_device(s) for s in synthetic] if isinstance(synthetic, list) else [on_device(synthetic)] * cfg.seeds
+    if len(per_seed) != cfg.seeds:
+        raise DawmError(f"{len(per_seed)} synthetic sources for {cfg.seeds} seeds (expected one per seed, or one)")
     sources: list[BatchSource] = []
     for k in range(cfg.seeds):
         source: BatchSource = buffer if k == 0 else buffer.reseeded(cfg.seed + k)
         if real is not None:
             source = real(source)
-        if synthetic is not None:
-            source = MixedSource(source, synthetic, cfg.synthetic_ratio)
+        if per_seed[k] is not None:
+            source = MixedSource(source, per_seed[k], cfg.synthetic_ratio)
         sources.append(source)
     return sources
 

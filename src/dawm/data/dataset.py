@@ -55,6 +55,12 @@ class Dataset:
     def name(self) -> str:
         return self.metadata.get("name", "dataset")
 
+    def fingerprint(self) -> list:
+        """Cheap identity of the content (name, size, reward sum, first and last observation): part of every
+        cache key that depends on the data, and (hashed) the records' dataset digest."""
+        return [self.name, len(self), float(self.rewards.sum(dtype="float64")), self.observations[0].tolist(),
+                self.observations[-1].tolist()]
+
     # --- episodes ----------------------------------------------------------------------------
     @property
     def episode_ends(self) -> np.ndarray:

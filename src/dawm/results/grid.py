@@ -124,7 +124,8 @@ def metrics_file(cell: dict) -> Path:
 
 def seed_cells(cell: dict, problems: list[str]) -> list[dict]:
     """A run that trained S seeds vectorised in one process (record.agent_seeds = S; its seeds are seed ..
-    seed + S - 1) as S cells: seed k's final score and curve are its own evaluations (eval/seed<k>/score_mean)."""
+    seed + S - 1) as S cells: seed k's final score and curve are its own evaluations (eval/seed<k>/score_mean),
+    and its world model its own where each seed had one (record.world_model_keys)."""
     n = int((cell.get("record") or {}).get("agent_seeds", 1))
     if n <= 1:
         return [cell]
@@ -136,7 +137,11 @@ def seed_cells(cell: dict, problems: list[str]) -> list[dict]:
             problems.append(f"cell {cell['method']} {cell['dataset']} seed {cell['seed'] + k}: no {key} at "
                             f"{metrics_file(cell)}; left out")
             continue
-        out.append({**cell, "seed": cell["seed"] + k, "score_mean": curve[max(curve)], "curve_key": key})
+        seeded = {**cell, "seed": cell["seed"] + k, "score_mean": curve[max(curve)], "curve_key": key}
+        keys, wm_seeds = cell["record"].get("world_model_keys"), cell["record"].get("world_model_seeds")
+        if keys:  # each seed its own world model: the cell carries its own (records.interval_kind)
+            seeded["record"] = {**cell["record"], "world_model_key": keys[k], "world_model_seed": wm_seeds[k]}
+        out.append(seeded)
     return out
 
 

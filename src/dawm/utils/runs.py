@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import math
 import time
@@ -20,6 +21,12 @@ from typing import Any
 
 from dawm.utils.checkpoint import load_checkpoint, save_checkpoint, write_json
 from dawm.utils.config import save_config
+
+
+def digest(*parts) -> str:
+    """The 10-hex-digit hash that names a cached artefact's directory: of everything that determines it."""
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
 @contextmanager

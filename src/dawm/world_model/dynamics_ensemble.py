@@ -24,10 +24,12 @@ from torch.nn import functional as F
 
 from dawm.data.dataset import Dataset
 from dawm.data.normalization import Normalizer
+from dawm.data.registry import slug
 from dawm.data.transitions import Transitions
 from dawm.utils.checkpoint import load_checkpoint, save_checkpoint
 from dawm.utils.config import check_choices
 from dawm.utils.errors import DawmError
+from dawm.utils.runs import digest
 from dawm.utils.progress import progress
 from dawm.utils.runs import Run, exclusive
 from dawm.utils.stacked_linear import StackedLinear
@@ -235,6 +237,29 @@ def train_ensemble_on_dataset(ds: Dataset, config: EnsembleConfig | None = None,
     if ds.next_observations is None:  # a terminal's successor was not recorded (Transitions puts s' = s)
         tr = tr.subset(np.flatnonzero(tr.dones < 0.5))
     return train_ensemble(tr.observations, tr.actions, tr.rewards, tr.next_observations, config, log)
+
+
+@dataclass
+class EnsembleSettings:
+    """The one-step ensemble a stage trains on the real data, declared once for synthesis (its guards and labels)
+    and the fidelity check; trained once per directory (`ensemble_dir`) and shared by both."""
+
+    ensemble_members: int = 5
+    """Members of the one-step ensemble."""
+    ensemble_steps: int = 3000
+    """Most training steps of the one-step ensemble (early stopping usually ends it sooner; `dawm fidelity`: 0 =
+    no ensemble reference)."""
+
+    def ensemble_config(self, seed: int, device: str = "cpu") -> EnsembleConfig:
+        return EnsembleConfig(members=self.ensemble_members, max_steps=self.ensemble_steps, seed=seed, device=device)
+
+
+def ensemble_dir(base: str | Path, dataset: Dataset, settings: EnsembleSettings, seed: int) -> Path:
+    """Where the one-step ensemble of (data, size, seed) is trained, or found: <base>/ensembles/<data>-<hash>.
+    The one rule for `dawm run` (base: its root), `dawm synthesize` and `dawm fidelity` (base: the synthetic
+    file's folder), so the guards and the fidelity check of one set share one model."""
+    key = digest(dataset.fingerprint(), settings.ensemble_members, settings.ensemble_steps, seed)
+    return Path(base) / "ensembles" / f"{slug(dataset.name)}-{key}"
 
 
 def reference_ensemble(ds: Dataset, run_dir: str | Path, config: EnsembleConfig | None = None

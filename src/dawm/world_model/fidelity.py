@@ -31,6 +31,7 @@ from dawm.data.dataset import Dataset
 from dawm.data.segments import returns_to_go, rewards_after
 from dawm.envs.simulator import Simulator, velocity_clipped
 from dawm.utils.errors import DataError
+from dawm.world_model.dynamics_ensemble import EnsembleSettings
 
 
 def compare(pred_next, pred_rew, pred_done, true_next, true_rew, true_done, state_std, reward_std,
@@ -327,7 +328,10 @@ _SOURCE_KEYS = ("source_dataset", "dataset")  # synthetic-file metadata naming t
 
 
 @dataclass
-class FidelityConfig:
+class FidelityConfig(EnsembleSettings):
+    """The fidelity check of a synthetic set; its reference one-step ensemble is the guards' (EnsembleSettings,
+    shared where size and seed agree), and `ensemble_steps` 0 leaves the reference out."""
+
     dataset: str = ""
     """Source (real) dataset: file, Minari id or generated name. Gives the std units, the real-data
     floor, the ensemble's training data and the real curves in the plots (default: the dataset
@@ -340,10 +344,6 @@ class FidelityConfig:
     """Synthetic transitions (and as many real ones) sampled for the one-step checks."""
     n_rollouts: int = 200
     """Synthetic rollouts replayed open loop in the simulator."""
-    ensemble_steps: int = 3000
-    """Training steps of the reference one-step ensemble (0: no ensemble reference)."""
-    ensemble_members: int = 5
-    """Members of the reference ensemble."""
     n_plots: int = 3
     """Rollouts drawn as real-vs-synthetic PNGs."""
     seed: int = 0

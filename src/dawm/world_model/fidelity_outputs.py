@@ -1,5 +1,5 @@
-"""`dawm fidelity` end to end (`run_fidelity`: load, measure with dawm.world_model.fidelity, write) and
-what it writes: fidelity.json, a Markdown table, and trajectory plots.
+"""`dawm fidelity` end to end (`run_fidelity` loads, `check_fidelity` measures with dawm.world_model.fidelity and
+writes) and what it writes: fidelity.json, a Markdown table, and trajectory plots.
 
 The plots (matplotlib, Agg backend) show real vs synthetic trajectories from the same start pair.
 Per rollout, a few state dimensions and the reward over the horizon:
@@ -21,7 +21,7 @@ from dawm.envs.simulator import Simulator, resolve_env_id
 from dawm.utils.checkpoint import atomic_write, write_json
 from dawm.utils.errors import DawmError
 from dawm.utils.plotting import pyplot, save_figure
-from dawm.world_model.dynamics_ensemble import EnsembleConfig, reference_ensemble
+from dawm.world_model.dynamics_ensemble import ensemble_dir, reference_ensemble
 from dawm.world_model.fidelity import (_SOURCE_KEYS, FidelityConfig, ensemble_rollout, fidelity_report,
                                        rollouts)
 from dawm.world_model.inverse_dynamics import InverseDynamics
@@ -156,30 +156,31 @@ def plot_rollouts(synthetic: Dataset, out_dir: str | Path, source: Dataset | Non
     return paths
 
 
-def run_fidelity(synthetic_path: str | Path, cfg: FidelityConfig | None = None,
-                 ensemble_dir: str | Path | None = None) -> tuple[dict, Path]:
-    """Load everything `cfg` names, measure, and write fidelity.json, fidelity.md and rollout PNGs.
-
-    The reference ensemble is trained in `ensemble_dir` (default <out>/ensemble), or reused from there
-    when data and config match. Returns (report, output directory).
-    """
+def run_fidelity(synthetic_path: str | Path, cfg: FidelityConfig | None = None) -> tuple[dict, Path]:
+    """`dawm fidelity`: load everything `cfg` names, then `check_fidelity`. Returns (report, output directory)."""
     cfg = cfg or FidelityConfig()
     synthetic_path = Path(synthetic_path)
     synthetic = load_dataset(str(synthetic_path))
     source_name = cfg.dataset or next((synthetic.metadata[k] for k in _SOURCE_KEYS if synthetic.metadata.get(k)), None)
     source = load_dataset(source_name) if source_name else None
+    idm = InverseDynamics.load(Path(cfg.world_model) / "idm.pt") if cfg.world_model else None
+    out = Path(cfg.out) if cfg.out else synthetic_path.with_name(synthetic_path.stem + "-fidelity")
+    return check_fidelity(synthetic, synthetic_path, source, cfg, out, synthetic_path.parent, idm), out
+
+
+def check_fidelity(synthetic: Dataset, synthetic_path: Path, source: Dataset | None, cfg: FidelityConfig, out: Path,
+                   ensemble_base: Path, idm: InverseDynamics | None = None) -> dict:
+    """Measure the loaded `synthetic` set (the file at `synthetic_path`) against `source` and the simulator, and
+    write fidelity.json, fidelity.md and rollout PNGs to `out`; returns the report. The reference ensemble is the
+    one under `ensemble_base` (`ensemble_dir`: the guards' own when size and seed agree)."""
     env_id = resolve_env_id(cfg.env or synthetic.env_id or (source.env_id if source is not None else "") or "")
     if source is not None and (source.obs_dim, source.act_dim) != (synthetic.obs_dim, synthetic.act_dim):
         raise DawmError(f"{synthetic_path}: observation/action widths {synthetic.obs_dim}/{synthetic.act_dim} do not "
                         f"match the source dataset {source.name} ({source.obs_dim}/{source.act_dim})")
-    idm = None
-    if cfg.world_model:
-        idm = InverseDynamics.load(Path(cfg.world_model) / "idm.pt")
-    out = Path(cfg.out) if cfg.out else synthetic_path.with_name(synthetic_path.stem + "-fidelity")
     ensemble, ens_summary = None, None
     if source is not None and cfg.ensemble_steps > 0:
-        ens_cfg = EnsembleConfig(members=cfg.ensemble_members, max_steps=cfg.ensemble_steps, seed=cfg.seed)
-        ensemble, ens_summary = reference_ensemble(source, Path(ensemble_dir or out / "ensemble"), ens_cfg)
+        ensemble, ens_summary = reference_ensemble(source, ensemble_dir(ensemble_base, source, cfg, cfg.seed),
+                                                   cfg.ensemble_config(cfg.seed))
     report = fidelity_report(synthetic, env_id, source, idm=idm, ensemble=ensemble, n_samples=cfg.n_samples,
                              seed=cfg.seed, n_rollouts=cfg.n_rollouts)
     report["synthetic_file"] = str(synthetic_path)
@@ -187,5 +188,4 @@ def run_fidelity(synthetic_path: str | Path, cfg: FidelityConfig | None = None,
         report["ensemble_training"] = {k: ens_summary[k] for k in ("steps", "holdout_mse", "train_transitions")}
     write_report(report, out)
     plot_rollouts(synthetic, out, source=source, env_id=env_id, ensemble=ensemble, n=cfg.n_plots, seed=cfg.seed)
-    return report, out
-
+    return report

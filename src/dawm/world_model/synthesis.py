@@ -33,6 +33,7 @@ from dawm.utils.precision import Precision, autocast, resolve_precision
 from dawm.utils.progress import progress
 from dawm.utils.torch_utils import prepare
 from dawm.world_model.diffusion import TrajectoryDiffusion
+from dawm.world_model.dynamics_ensemble import EnsembleSettings, ensemble_dir, reference_ensemble
 from dawm.world_model.inverse_dynamics import InverseDynamics, TerminationClassifier
 from dawm.world_model.labels import Labels, apply_labels
 from dawm.world_model.samplers import Sampler
@@ -48,8 +49,9 @@ PUBLISHED_SYNTHESIS = {"target_rtg": "q0.9", "first_step": "generated", "ensembl
 
 
 @dataclass
-class SynthesisConfig:
-    """Generate a synthetic dataset with a trained world model and export it (HDF5, D4RL layout)."""
+class SynthesisConfig(EnsembleSettings):
+    """Generate a synthetic dataset with a trained world model and export it (HDF5, D4RL layout). The one-step
+    ensemble (EnsembleSettings) serves the guards and the `ensemble` labels."""
 
     # `steps`: training updates only; `oracle`: one knob says where (r, s', done) come from
     RENAMED: ClassVar[dict[str, str]] = {"steps": "sampling_steps", "oracle": "labels oracle"}
@@ -89,11 +91,6 @@ class SynthesisConfig:
     ensemble's answer for the same (s, a) ('ensemble': the model and the IDM only propose the pairs; a departure
     from the paper, measured in docs/results.md), or the simulator's ('oracle': a DIAGNOSTIC bound, not a method;
     dawm.world_model.labels)."""
-    ensemble_members: int = 5
-    """Members of the guards' one-step ensemble (trained once: beside the set for `dawm synthesize`, under the
-    run root's ensembles/ for `dawm run`)."""
-    ensemble_steps: int = 3000
-    """Most training steps of the guards' one-step ensemble (early stopping usually ends it sooner)."""
     first_step: FirstStep = "real"
     """Step 0 of each rollout (the real s_t, a_t): the dataset's own r_t, s_{t+1} ('real': known, and the
     model's is the least accurate step), the same with the generated steps conditioned on them too ('anchored':
@@ -238,7 +235,8 @@ def synthesize(world_model: TrajectoryDiffusion, idm: InverseDynamics, dataset: 
     rtg = resolve_target_rtg(cfg.target_rtg, dataset, gamma, float(world_model.rtg_scale), starts)
     t0 = time.perf_counter()
     arrays = _generate(world_model, idm, dataset, cfg, starts, rtg, horizon, knobs, gen, successors, show_progress)
-    meta = _metadata(dataset, cfg, rtg, horizon, knobs, seed, done_rule, time.perf_counter() - t0)
+    meta = SetRecord(source=dataset, cfg=cfg, target_rtg=rtg, horizon=horizon, knobs=knobs, seed=seed,
+                     termination=done_rule, seconds=time.perf_counter() - t0).metadata()
     return _rollouts(dataset, cfg.first_step, starts, arrays, successors[0], done_fn, meta)
 
 
@@ -340,20 +338,33 @@ def _rollouts(dataset: Dataset, first_step: str, starts: np.ndarray, arrays: lis
         metadata=meta)
 
 
-def _metadata(dataset: Dataset, cfg: SynthesisConfig, rtg, horizon: int, knobs: dict, seed: int, done_rule: str,
-              seconds: float) -> dict:
-    """What the synthetic file records of how it was made (its HDF5 metadata group)."""
-    meta = {k: dataset.metadata[k] for k in ("env_id", "level") if dataset.metadata.get(k) is not None}
-    ref = dataset.ref_scores()
-    if ref is not None:
-        meta.update(ref_min_score=float(ref[0]), ref_max_score=float(ref[1]))
-    meta.update(name=f"{dataset.name}-dawm-synthetic", source_dataset=dataset.name, synthetic=True,
-                world_model=str(cfg.world_model or ""), target_rtg=float(np.mean(rtg)),
-                target_rtg_spec=str(cfg.target_rtg), horizon=horizon, guidance=knobs["guidance"],
-                sampler=knobs["sampler"], temperature=knobs["temperature"],
-                sampling_steps=int(knobs["sampling_steps"]), n_starts=int(cfg.n_starts), seed=int(seed),
-                termination=done_rule, generation_seconds=round(seconds, 3), noise_level=float(cfg.noise_level))
-    return meta
+@dataclass(frozen=True)
+class SetRecord:
+    """How a synthetic set was made: what its file's metadata group records (`metadata()`)."""
+
+    source: Dataset
+    cfg: SynthesisConfig
+    target_rtg: float | np.ndarray
+    horizon: int
+    knobs: dict
+    seed: int
+    termination: str
+    seconds: float
+
+    def metadata(self) -> dict:
+        source, cfg, knobs = self.source, self.cfg, self.knobs
+        meta = {k: source.metadata[k] for k in ("env_id", "level") if source.metadata.get(k) is not None}
+        ref = source.ref_scores()
+        if ref is not None:
+            meta.update(ref_min_score=float(ref[0]), ref_max_score=float(ref[1]))
+        meta.update(name=f"{source.name}-dawm-synthetic", source_dataset=source.name, synthetic=True,
+                    world_model=str(cfg.world_model or ""), target_rtg=float(np.mean(self.target_rtg)),
+                    target_rtg_spec=str(cfg.target_rtg), horizon=self.horizon, guidance=knobs["guidance"],
+                    sampler=knobs["sampler"], temperature=knobs["temperature"],
+                    sampling_steps=int(knobs["sampling_steps"]), n_starts=int(cfg.n_starts), seed=int(self.seed),
+                    termination=self.termination, generation_seconds=round(self.seconds, 3),
+                    noise_level=float(cfg.noise_level))
+        return meta
 
 
 def load_world_model_run(path: str | Path, device: str | torch.device = "cpu"):
@@ -370,9 +381,20 @@ def load_world_model_run(path: str | Path, device: str | torch.device = "cpu"):
     return wm, idm, term
 
 
-def run_synthesis(cfg: SynthesisConfig, ensemble_dir: str | Path | None = None) -> tuple[Path, Dataset]:
-    """Load the run and the dataset, synthesize, write `cfg.out`; returns (path, synthetic dataset).
-    The guards' ensemble is trained in (or reused from) `ensemble_dir`, by default beside `cfg.out`."""
+def start_pool(cfg: SynthesisConfig, wm: TrajectoryDiffusion, dataset: Dataset) -> np.ndarray | None:
+    """The rows of `dataset` start pairs may be drawn from, as `cfg.starts` says (None: all)."""
+    if cfg.starts == "all":
+        return None
+    val = np.isin(dataset.episode_ids(), np.asarray(wm.metadata.get("val_episode_ids", []), dtype=np.int64))
+    pool = np.flatnonzero(val if cfg.starts == "val" else ~val)
+    if len(pool) == 0:
+        raise DawmError(f"--starts {cfg.starts}: the world model's split leaves no such episodes")
+    return pool
+
+
+def run_synthesis(cfg: SynthesisConfig) -> tuple[Path, Dataset]:
+    """`dawm synthesize`: load the run and the dataset, synthesize, write `cfg.out`; returns (path, synthetic
+    dataset). The guards' ensemble is trained in (or reused from) the output's folder (`ensemble_dir`)."""
     if not cfg.world_model or not cfg.out:
         raise DawmError("--world-model and --out are required")
     out = Path(cfg.out)
@@ -384,14 +406,8 @@ def run_synthesis(cfg: SynthesisConfig, ensemble_dir: str | Path | None = None) 
     if not source:
         raise DawmError("--dataset is required (the world model does not record its training dataset)")
     dataset = load_dataset(source)
-    pool = None
-    if cfg.starts != "all":
-        val = np.isin(dataset.episode_ids(), np.asarray(wm.metadata.get("val_episode_ids", []), dtype=np.int64))
-        pool = np.flatnonzero(val if cfg.starts == "val" else ~val)
-        if len(pool) == 0:
-            raise DawmError(f"--starts {cfg.starts}: the world model's split leaves no such episodes")
-    ensemble = guard_ensemble(cfg, dataset, Path(ensemble_dir) if ensemble_dir else guard_ensemble_dir(out))
-    synthetic = synthesize_with(cfg, wm, idm, term, dataset, cfg.seed, ensemble, start_indices=pool)
+    synthetic = synthesize_with(cfg, wm, idm, term, dataset, cfg.seed, guard_ensemble(cfg, dataset, out.parent),
+                                start_indices=start_pool(cfg, wm, dataset))
     return write_dataset(synthetic, out, overwrite=cfg.overwrite), synthetic
 
 
@@ -401,22 +417,14 @@ def guarded(cfg: SynthesisConfig) -> bool:
             or cfg.return_filter or cfg.labels == "ensemble")
 
 
-def guard_ensemble_dir(synthetic_file: Path) -> Path:
-    """Where the guards' ensemble of a synthetic file is trained: beside it."""
-    return synthetic_file.with_name(synthetic_file.stem + "-guard-ensemble")
-
-
-def guard_ensemble(cfg: SynthesisConfig, dataset: Dataset, directory: Path):
-    """The one-step ensemble the guards of `cfg` need (trained on `dataset` in `directory`, or reused
-    from there), or None when no guard is on."""
+def guard_ensemble(cfg: SynthesisConfig, dataset: Dataset, base: Path):
+    """The one-step ensemble the guards of `cfg` need (trained on `dataset` under `base`, or reused from there:
+    `ensemble_dir`), or None when no guard is on."""
     if not guarded(cfg):
         return None
-    from dawm.world_model.dynamics_ensemble import EnsembleConfig, reference_ensemble
-
     # on the synthesis device: the guards' ensemble is small, but on a GPU run it need not hold up the CPU
-    config = EnsembleConfig(members=cfg.ensemble_members, max_steps=cfg.ensemble_steps, seed=cfg.seed,
-                            device=cfg.device)
-    return reference_ensemble(dataset, directory, config)[0]
+    return reference_ensemble(dataset, ensemble_dir(base, dataset, cfg, cfg.seed),
+                              cfg.ensemble_config(cfg.seed, cfg.device))[0]
 
 
 def synthesize_with(cfg: SynthesisConfig, wm: TrajectoryDiffusion, idm: InverseDynamics,

@@ -96,10 +96,11 @@ def default_run_dir(cfg: WorldModelConfig, ds: Dataset) -> Path:
 
 
 # --- training ------------------------------------------------------------------------------------
-def train_world_model(cfg: WorldModelConfig) -> Path:
-    """Train (or resume) the diffusion world model and its IDM; returns the run directory."""
+def train_world_model(cfg: WorldModelConfig, dataset: Dataset | None = None) -> Path:
+    """Train (or resume) the diffusion world model and its IDM; returns the run directory. `dataset`: the
+    already loaded `cfg.dataset` (else it is loaded here)."""
     _check_config(cfg)
-    t = _Training(cfg)
+    t = _Training(cfg, dataset)
     t.resume()
     start, t0 = t.step, time.perf_counter()
     t.loop()
@@ -117,13 +118,13 @@ class _Training:
     """One world-model run, built once from its config: the data split, the models, their optimisers and EMA,
     the run's generator; `resume`, `loop` and the checkpoints below, as the agents' trainer is split."""
 
-    def __init__(self, cfg: WorldModelConfig):
+    def __init__(self, cfg: WorldModelConfig, ds: Dataset | None = None):
         self.cfg = cfg
         self.device = device = prepare(cfg.device, cfg.threads, cfg.seed)
         if cfg.compile == "cuda-graph":
             require_cuda(device, "world model")
         self.dtype = resolve_precision(cfg.precision, device)
-        ds = load_dataset(cfg.dataset)
+        ds = load_dataset(cfg.dataset) if ds is None else ds
         spec = get_env_spec(ds.env_id or "")
         if cfg.termination == "rule" and spec is None:
             raise DawmError(f"--termination rule: no declared termination rule for env '{ds.env_id}' "
