@@ -9,6 +9,10 @@
 #                                                     # DAWM-IQL, 200k updates, 5 seeds vectorised)
 #     bash benchmarks/gpu_suite.sh OUT_DIR parity     # instead: issue #13's d3rlpy parity grid at 30k
 #                                                     # updates, 8 runs sharing the GPU
+#     bash benchmarks/gpu_suite.sh OUT_DIR confirm V  # instead: issue #27's confirmation of variant V
+#                                                     # (study_synthetic.py) on its three datasets, 5 seeds
+#                                                     # vectorised, each its own world model, 300k updates,
+#                                                     # with its own plain baseline
 #     bash benchmarks/gpu_suite.sh OUT_DIR study      # instead: issue #12's study (the default, combined+ratio-0.25, and the
 #                                                     # oracle on three datasets and on 2% subsets of
 #                                                     # them, then the world-model variants), with its
@@ -50,6 +54,15 @@ if [ "${2:-}" = parity ]; then  # resumable: each finished run leaves a record u
     P="python3 benchmarks/parity_d3rlpy.py --out $out/parity --steps 30000 --algos iql td3bc"
     step parity_d3rlpy 540 $P --device cuda --workers 8
     $P --table | tee -a "$log"
+    exit 0
+fi
+
+if [ "${2:-}" = confirm ]; then  # resumable cell by cell; GPU runs differ from CPU ones, so the baseline runs here too
+    C="python3 benchmarks/study_synthetic.py --out $out/confirm --seeds 0 1 2 3 4 --vectorise --world-model-per-seed \
+       --steps 300000 --eval-every 10000 --checkpoint-every 20000 --final 10 --variants ${3:?the variant to confirm} \
+       --datasets walker2d-medium-replay hopper-medium-expert halfcheetah-medium-replay"
+    step confirm 540 $C run
+    $C table | tee -a "$log"
     exit 0
 fi
 

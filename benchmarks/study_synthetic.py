@@ -167,11 +167,40 @@ def table(out: Path, variants: list[str], reps: int, datasets: list[str] | None 
                     row += (_versus(scores, key, base, [dataset], reps) if base in by and base != key else "–") + " | "
                 print(row.rstrip())
     across(scores, variants, reps, versus)
+    if final > 1:
+        beside(grids, variants, list(scores), reps)
     print("\n" + "\n".join(notes + [f"Each interval: {reps} resamples."]))
     for variant in variants:
         fid = fidelity_table(grids[variant])
         if fid:
             print(f"\nfidelity, {variant}:\n\n{fid}")
+
+
+def beside(grids: dict[str, Grid], variants: list[str], datasets: list[str], reps: int) -> None:
+    """Beside the deciding score (the final-k mean): CORL's "last" (each seed's final evaluation) and the area
+    under the learning curve (each seed's mean over all its evaluations), IQM and P(variant > plain agent)."""
+    kinds = {"last": {}, "area": {}}
+    for variant, g in grids.items():
+        for kind, by_dataset in (("last", g.scores(1)), ("area", g.scores(area=True))):
+            for dataset, by_method in by_dataset.items():
+                for method, values in by_method.items():
+                    kinds[kind].setdefault(dataset, {})[_label(method, variant)] = values
+    print("\nbeside: CORL's last evaluation and the area under the learning curve (mean over every evaluation)\n\n"
+          "| dataset | variant | agent | last: IQM; P(> plain); difference | area: IQM; P(> plain); difference |\n"
+          "|---|---|---|---|---|")
+    for dataset in datasets:
+        for agent in AGENTS:
+            for variant in variants:
+                key = _label(f"{prefix(variant)}{agent}", variant)
+                cells = []
+                for scores in kinds.values():
+                    by = scores.get(dataset, {})
+                    if key not in by or agent not in by:
+                        break
+                    iqm = stats.dataset_table({dataset: by}, reps)[dataset, key]["iqm"].text()
+                    cells.append(f"{iqm}; {_versus(scores, key, agent, [dataset], reps)}")
+                if len(cells) == 2:
+                    print(f"| {dataset} | {variant} | {agent} | {cells[0]} | {cells[1]} |")
 
 
 def _grid(out: Path, keep: set[str] | None) -> Grid:

@@ -99,10 +99,10 @@ def test_dawm_run_tiny_end_to_end_and_reuse(hopper_file, tmp_path, capsys, monke
         monkeypatch.setattr(f"dawm.{module}.load_dataset", counting)
     assert main(quick + ["--agent.seeds", "2"]) == 0
     vec = json.loads((tmp_path / "dawm-td3bc-hopper-random-small-seed0" / "summary.json").read_text())
-    first, second = vec["per_seed"]
+    first, second = vec["per_seed_stages"]
     assert first["world_model"] == summary["world_model"] and first["synthetic_file"] == summary["synthetic_file"]
     assert second["world_model"] != summary["world_model"] and second["synthetic_file"] != seed1["synthetic_file"]
-    keys = [Path(f["world_model"]).name.rsplit("-", 1)[-1] for f in vec["per_seed"]]
+    keys = [Path(f["world_model"]).name.rsplit("-", 1)[-1] for f in vec["per_seed_stages"]]
     assert vec["record"]["world_model_keys"] == keys
     assert loads.count(str(hopper_file)) == 1 and loads.count(first["synthetic_file"]) == 1  # seed 1's: in memory
     assert second["synthetic_file"] not in loads and Path(second["fidelity"]["report"]).exists()

@@ -140,11 +140,14 @@ def test_a_vectorised_run_is_one_cell_per_seed_with_its_own_curve(tmp_path):
     assert [c["seed"] for c in grid.cells] == [0, 1, 2]
     assert grid.scores() == {"d": {"iql": [3.0, 13.0, 23.0]}}
     assert grid.scores(final=2) == {"d": {"iql": [2.5, 12.5, 22.5]}}
+    assert grid.scores(area=True) == {"d": {"iql": [2.0, 12.0, 22.0]}}  # the mean over every evaluation
     assert len(grid.curves()["d"]["iql"]) == 3 and not grid.problems
     # each vectorised seed with its own world model: the cells carry their own keys, and the table says so
     own = _wm("k0", agent_seeds=3, world_model_keys=["k0", "k1", "k2"], world_model_seeds=[0, 1, 2])
-    path.write_text(json.dumps(_cell("dawm-iql", 0, record=own, agent_run="/nowhere")))
+    stages = [{"synthetic_file": f"s{k}.hdf5", "fidelity": {"report": f"f{k}.json"}} for k in range(3)]
+    path.write_text(json.dumps(_cell("dawm-iql", 0, record=own, agent_run="/nowhere", per_seed_stages=stages)))
     cells = Grid.load(out).cells
+    assert [c["synthetic_file"] for c in cells] == ["s0.hdf5", "s1.hdf5", "s2.hdf5"]  # each seed's own set
     assert [records.value(c, "world_model_key") for c in cells] == ["k0", "k1", "k2"]
     assert [c["record"]["world_model_seed"] for c in cells] == [0, 1, 2]
     assert "each seed has its own world model" in records.interval_kind(cells)

@@ -214,7 +214,7 @@ def _synthetic_sources(cfg: RunConfig, inputs: Inputs, world_models: list[WorldM
     if cfg.synthesis.labels == "oracle":
         summary["synthetic_source"] = "oracle (diagnostic: the simulator's r, s', done for the synthetic s, a)"
     if len(files) > 1:
-        summary["per_seed"] = files
+        summary["per_seed_stages"] = files
     # one seed: the key every earlier run root has
     return sources, [prints[0] if len(prints) == 1 else prints, cfg.synthesis.refresh_every]
 

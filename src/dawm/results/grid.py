@@ -60,20 +60,22 @@ class Grid:
         methods = list(dict.fromkeys(c["method"] for c in cells))
         return cls(out, cells, datasets, methods, problems, tuple(allow))
 
-    def scores(self, final: int = 1) -> dict[str, dict[str, list[float]]]:
+    def scores(self, final: int = 1, area: bool = False) -> dict[str, dict[str, list[float]]]:
         """{dataset: {method: per-seed scores}}: the final evaluation (CORL's convention), or with `final` > 1
-        each seed's mean over its last `final` evaluations (TD3+BC's), read from its learning curve."""
+        each seed's mean over its last `final` evaluations (TD3+BC's), or with `area` the mean over all of them (the
+        area under the learning curve per evaluation), read from its learning curve."""
         by: dict = defaultdict(lambda: defaultdict(list))
         for c in sorted(self.cells, key=lambda c: c["seed"]):
-            if final <= 1:
+            if final <= 1 and not area:
                 by[c["dataset"]][c["method"]].append(float(c["score_mean"]))
                 continue
             curve = cell_curve(c)
-            if len(curve) < final:
+            n = len(curve) if area else final
+            if not curve or len(curve) < n:
                 self.problems.append(f"cell {c['method']} {c['dataset']} seed {c['seed']}: {len(curve)} evaluations "
-                                     f"at {metrics_file(c)}, fewer than {final}; left out")
+                                     f"at {metrics_file(c)}, fewer than {max(n, 1)}; left out")
                 continue
-            by[c["dataset"]][c["method"]].append(statistics.fmean(curve[k] for k in sorted(curve)[-final:]))
+            by[c["dataset"]][c["method"]].append(statistics.fmean(curve[k] for k in sorted(curve)[-n:]))
         return {d: dict(m) for d, m in by.items()}
 
     def at(self, step: int) -> Grid:
@@ -141,6 +143,10 @@ def seed_cells(cell: dict, problems: list[str]) -> list[dict]:
         keys, wm_seeds = cell["record"].get("world_model_keys"), cell["record"].get("world_model_seeds")
         if keys:  # each seed its own world model: the cell carries its own (records.interval_kind)
             seeded["record"] = {**cell["record"], "world_model_key": keys[k], "world_model_seed": wm_seeds[k]}
+        # each seed its own synthetic set and fidelity check (`per_seed` in the records of the 2026-12-07 screen)
+        stages = cell.get("per_seed_stages") or cell.get("per_seed") or []
+        if len(stages) == n:
+            seeded.update(stages[k])
         out.append(seeded)
     return out
 
