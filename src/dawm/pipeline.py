@@ -170,22 +170,28 @@ def _run_stages(cfg: RunConfig, inputs: Inputs) -> dict:
     summary: dict = {"method": cfg.method, "dataset": inputs.dataset.name, "env_id": inputs.dataset.env_id,
                      "seed": cfg.seed, "dataset_digest": digest(inputs.fingerprint)}
     seeds = [cfg.seed + k for k in range(cfg.agent.seeds)]
-    world_models: dict[int, WorldModelStage] = {}
-    for seed in seeds if cfg.method.startswith("dawm-") else seeds[:1] if cfg.method.startswith("dwm-") else []:
+    # DAWM: each seed's world model (one, where --world-model-seed pins it); DWM: one world model, since the
+    # vectorised seeds' batches meet in one value-expansion target; the plain agents: none
+    stage_seeds = seeds if cfg.method.startswith("dawm-") else seeds[:1] if cfg.method.startswith("dwm-") else []
+    shared: dict[int, WorldModelStage] = {}  # seeds that share a world model load it once
+    world_models = []
+    for seed in stage_seeds:
         wm_seed = seed if cfg.world_model_seed is None else cfg.world_model_seed
-        if wm_seed not in world_models:  # seeds that share a world model load it once
-            world_models[wm_seed] = WorldModelStage(cfg.world_model, inputs, wm_seed)
-            world_models[wm_seed].get()
-    per_seed = [world_models[seed if cfg.world_model_seed is None else cfg.world_model_seed] for seed in seeds
-                if world_models]
+        if wm_seed not in shared:
+            shared[wm_seed] = WorldModelStage(cfg.world_model, inputs, wm_seed)
+            shared[wm_seed].get()
+        world_models.append(shared[wm_seed])
     synthetic, dwm, inputs_key = None, None, None
     if cfg.method.startswith("dawm-"):
-        synthetic, inputs_key = _synthetic_sources(cfg, inputs, per_seed, seeds, summary)
-    elif cfg.method.startswith("dwm-"):  # one world model: the vectorised seeds' batches meet in one target
-        dwm = DWMStage(per_seed[0], cfg.dwm_horizon, cfg.dwm_pool_size, cfg.dwm_refresh_every)
+        synthetic, inputs_key = _synthetic_sources(cfg, inputs, world_models, seeds, summary)
+        if cfg.synthesis.refresh_every <= 0:  # the sets are made: the models need not sit beside the agent
+            for wm in world_models:
+                wm.release()
+    elif cfg.method.startswith("dwm-"):
+        dwm = DWMStage(world_models[0], cfg.dwm_horizon, cfg.dwm_pool_size, cfg.dwm_refresh_every)
         inputs_key = dwm.inputs_key()
-        summary.update(world_model=str(per_seed[0].dir), dwm_horizon=cfg.dwm_horizon, dwm_pool_size=cfg.dwm_pool_size,
-                       dwm_refresh_every=cfg.dwm_refresh_every)
+        summary.update(world_model=str(world_models[0].dir), dwm_horizon=cfg.dwm_horizon,
+                       dwm_pool_size=cfg.dwm_pool_size, dwm_refresh_every=cfg.dwm_refresh_every)
     agent = AgentStage(cfg.agent, cfg.method, inputs, cfg.seed, cfg.synthetic_ratio if synthetic else None,
                        inputs_key)
     result = agent.run(synthetic, dwm)
@@ -193,7 +199,7 @@ def _run_stages(cfg: RunConfig, inputs: Inputs) -> dict:
                    return_mean=result["final_return_mean"], return_std=result["final_return_std"],
                    agent_run=result["run_dir"], sample_counts=result.get("sample_counts"),
                    stage_seconds={k: round(v, 1) for k, v in inputs.times.items()},
-                   record=_record(agent.config, result, summary["dataset_digest"], per_seed[:1] if dwm else per_seed))
+                   record=_record(agent.config, result, summary["dataset_digest"], world_models))
     return summary
 
 

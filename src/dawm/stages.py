@@ -9,7 +9,9 @@ and `get()` reuses the artefact or makes it:
     FidelityStage    <root>/synthetic/<dataset>-<key>-fidelity/        the exported set's fidelity report
     DWMStage         (in memory)                                       DWM's value-expansion target and rollout pool
     AgentStage       <root>/agents/<method>-<dataset>-seed<k>-<key>/   the agent run
-                     <root>/ensembles/<dataset>-<key>/                 the one-step ensemble (guards, fidelity)
+
+and, shared by synthesis and fidelity, <root>/ensembles/<dataset>-<key>/: the one-step ensemble (guards, labels,
+the fidelity reference; dynamics_ensemble.ensemble_dir).
 
 The keys are those the pipeline used before the stages were objects, so existing roots are reused.
 """
@@ -43,8 +45,9 @@ from dawm.world_model.trainer import train_world_model
 
 @dataclass
 class Inputs:
-    """What every stage of one run shares, loaded once: the dataset (as named, and loaded), the run root and the
-    device setting; `times` collects each stage's seconds (summed over seeds)."""
+    """What every stage of one run shares, loaded once: the dataset (`name`: as the user gave it, a name or a path,
+    which the stage configs record; `dataset`: loaded), the run root and the device setting; `times` collects each
+    stage's seconds (summed over seeds)."""
 
     name: str
     dataset: Dataset
@@ -85,10 +88,17 @@ class WorldModelStage:
         return self.dir
 
     def models(self):
-        """(world model, IDM, termination classifier or None), loaded once on the run's device."""
+        """(world model, IDM, termination classifier or None), loaded once on the run's device (the load is timed
+        with the stage that first needs it)."""
         if self._models is None:
-            self._models = load_world_model_run(self.get(), resolve_device(self.inputs.device))
+            if not (self.dir / "summary.json").exists():
+                self.get()
+            self._models = load_world_model_run(self.dir, resolve_device(self.inputs.device))
         return self._models
+
+    def release(self) -> None:
+        """Let the loaded models go (e.g. before the agent trains, where nothing needs them)."""
+        self._models = None
 
 
 class SynthesisStage:
@@ -110,7 +120,7 @@ class SynthesisStage:
         unused += tuple(k for k in self.LATER_KNOBS if getattr(self.config, k) == getattr(SynthesisConfig, k))
         # the schedule and the threads do not change the exported set
         keyed = {k: v for k, v in asdict(self.config).items()
-                 if k not in ("refresh_every", "threads", "out", *unused, *self.SETS)}
+                 if k not in ("refresh_every", "threads", *unused, *self.SETS)}
         self.path = inputs.root / "synthetic" / f"{inputs.slug}-{digest(str(world_model.dir), keyed, seed)}.hdf5"
         self._ensemble = None
 
@@ -150,11 +160,12 @@ class SynthesisStage:
         if self.refresh_every <= 0:
             return TransitionBuffer(first, device, seed=seed + 1)
         wm, idm, term = self.world_model.models()
+        pool = start_pool(self.labelled, wm, self.inputs.dataset)  # the first set's episodes (before 2026-12-07: all)
 
         def generate(j: int) -> Transitions:
             return Transitions.from_dataset(synthesize_with(  # labelled as configured, the oracle's too
                 self.labelled, wm, idm, term, self.inputs.dataset, (seed + 1) * 1000 + j, self.ensemble(),
-                show_progress=False))
+                start_indices=pool, show_progress=False))
 
         return RefreshingSource(first, generate, self.refresh_every, device, seed=seed + 1)
 
@@ -177,7 +188,7 @@ class FidelityStage:
             if report_file.exists():
                 report = json.loads(report_file.read_text())
             else:
-                idm = self.synthesis.world_model.models()[1]
+                idm = self.synthesis.world_model.models()[1]  # on the run's device (before 2026-12-07: the CPU)
                 report = check_fidelity(exported, self.synthesis.path, self.inputs.dataset, self.config, self.dir,
                                         self.inputs.root, idm)
         return {"report": str(report_file), **fidelity_headline(report)}

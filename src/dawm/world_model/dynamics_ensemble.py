@@ -29,9 +29,8 @@ from dawm.data.transitions import Transitions
 from dawm.utils.checkpoint import load_checkpoint, save_checkpoint
 from dawm.utils.config import check_choices
 from dawm.utils.errors import DawmError
-from dawm.utils.runs import digest
 from dawm.utils.progress import progress
-from dawm.utils.runs import Run, exclusive
+from dawm.utils.runs import Run, digest, exclusive
 from dawm.utils.stacked_linear import StackedLinear
 from dawm.utils.torch_utils import resolve_device, set_threads
 
@@ -247,8 +246,8 @@ class EnsembleSettings:
     ensemble_members: int = 5
     """Members of the one-step ensemble."""
     ensemble_steps: int = 3000
-    """Most training steps of the one-step ensemble (early stopping usually ends it sooner; `dawm fidelity`: 0 =
-    no ensemble reference)."""
+    """Most training steps of the one-step ensemble (early stopping usually ends it sooner); at least 1 where
+    synthesis needs the ensemble, while in the fidelity check 0 leaves the ensemble reference out."""
 
     def ensemble_config(self, seed: int, device: str = "cpu") -> EnsembleConfig:
         return EnsembleConfig(members=self.ensemble_members, max_steps=self.ensemble_steps, seed=seed, device=device)

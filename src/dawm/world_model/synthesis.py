@@ -235,7 +235,7 @@ def synthesize(world_model: TrajectoryDiffusion, idm: InverseDynamics, dataset: 
     rtg = resolve_target_rtg(cfg.target_rtg, dataset, gamma, float(world_model.rtg_scale), starts)
     t0 = time.perf_counter()
     arrays = _generate(world_model, idm, dataset, cfg, starts, rtg, horizon, knobs, gen, successors, show_progress)
-    meta = SetRecord(source=dataset, cfg=cfg, target_rtg=rtg, horizon=horizon, knobs=knobs, seed=seed,
+    meta = SetMetadata(source=dataset, cfg=cfg, target_rtg=rtg, horizon=horizon, knobs=knobs, seed=seed,
                      termination=done_rule, seconds=time.perf_counter() - t0).metadata()
     return _rollouts(dataset, cfg.first_step, starts, arrays, successors[0], done_fn, meta)
 
@@ -339,7 +339,7 @@ def _rollouts(dataset: Dataset, first_step: str, starts: np.ndarray, arrays: lis
 
 
 @dataclass(frozen=True)
-class SetRecord:
+class SetMetadata:
     """How a synthetic set was made: what its file's metadata group records (`metadata()`)."""
 
     source: Dataset
