@@ -3,6 +3,9 @@
     python benchmarks/parity_d3rlpy.py                      # issue #13's grid: 4 datasets x 2 budgets x 5 seeds
     python benchmarks/parity_d3rlpy.py --steps 30000 --datasets walker2d-early-noisy
     python benchmarks/parity_d3rlpy.py --table              # the table from the finished runs only
+    # issue #27: one seed of d3rlpy's TD3+BC at the long budget, beside our 5-seed runs in benchmarks/results/long-plain
+    python benchmarks/parity_d3rlpy.py --no-ours --algos td3bc --datasets walker2d-medium-replay --seeds 0 \
+        --steps 300000 --out runs/parity-long
     python benchmarks/parity_d3rlpy.py --device cuda --workers 8 --steps 30000 --out runs/parity-gpu  # a GPU
     # smoke test on a tiny random-policy file in D4RL's layout:
     python benchmarks/parity_d3rlpy.py --make-tiny /tmp/hopper-tiny.hdf5 --datasets /tmp/hopper-tiny.hdf5 \\
@@ -193,11 +196,13 @@ def main() -> None:
     p.add_argument("--reps", type=int, default=2000, help="bootstrap resamples")
     p.add_argument("--make-tiny", metavar="PATH", help="first write a tiny random-policy Hopper file in D4RL layout")
     p.add_argument("--no-d3rlpy", action="store_true", help="run our side only")
+    p.add_argument("--no-ours", action="store_true",
+                   help="run d3rlpy's side only (e.g. one seed checking the level of our runs made elsewhere)")
     p.add_argument("--table", action="store_true", help="only print the table of the finished runs")
     args = p.parse_args()
     if args.make_tiny:
         print(f"wrote {write_tiny_d4rl(args.make_tiny)}")
-    libs = ["ours"] + (["d3rlpy"] if not args.no_d3rlpy and d3rlpy_available() else [])
+    libs = ([] if args.no_ours else ["ours"]) + (["d3rlpy"] if not args.no_d3rlpy and d3rlpy_available() else [])
     records = Path(args.out) / "runs"
     records.mkdir(parents=True, exist_ok=True)
     failed = run_grid(libs, records, args) if not args.table else 0
