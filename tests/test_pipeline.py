@@ -106,6 +106,7 @@ def test_dawm_run_tiny_end_to_end_and_reuse(hopper_file, tmp_path, capsys, monke
     assert vec["record"]["world_model_keys"] == keys
     assert loads.count(str(hopper_file)) == 1 and loads.count(first["synthetic_file"]) == 1  # seed 1's: in memory
     assert second["synthetic_file"] not in loads and Path(second["fidelity"]["report"]).exists()
+    assert "seed 1 " in capsys.readouterr().out.split("full report")[-1]  # the printout names seed 1's set too
     # DWM's vectorised seeds share one world model (their batches meet in one value-expansion target)
     assert main(["run", "--preset", "tiny", "--method", "dwm-td3bc", "--no-baseline", "--dataset", str(hopper_file),
                  "--root", str(tmp_path), "--device", "cpu", "--agent.seeds", "2"]) == 0

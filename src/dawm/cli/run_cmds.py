@@ -20,6 +20,10 @@ def format_summary(summary: dict) -> str:
             lines.append(f"  trained on       {summary['synthetic_source']}")
         lines += ["  " + line for line in fidelity_verdict(fid)]
         lines.append(f"  full report      {fid['report']}")
+        others = summary.get("per_seed_stages", [])[1:]
+        if others:  # vectorised seeds: seed 0's set above, the others' in one line each
+            lines += [f"  seed {summary['seed'] + k}           {s['synthetic_transitions']:,} transitions  -> "
+                      f"{s['synthetic_file']}" for k, s in enumerate(others, 1)]
     lines.append("time per stage     " + "  ".join(f"{k} {v:.0f}s" for k, v in summary["stage_seconds"].items()))
     if summary.get("report"):
         lines.append(f"report             {summary['report']}")
