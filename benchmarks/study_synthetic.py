@@ -1,6 +1,7 @@
 """Issue #12's screening study: which synthetic-data setting stops DAWM's data from hurting the agent.
 
     python benchmarks/study_synthetic.py run   [--variants published own-rtg ...] [--workers 2]
+    python benchmarks/study_synthetic.py world-models [same flags as run]   # only the world models run would train
     python benchmarks/study_synthetic.py table [--out runs/study-synthetic]
     python benchmarks/study_synthetic.py table --out benchmarks/results/study-synthetic  # the committed records
 
@@ -23,9 +24,11 @@ from pathlib import Path
 
 from dawm.bench import BenchConfig, run_bench
 from dawm.data.registry import slug
+from dawm.envs.collect import load_dataset
 from dawm.pipeline import RunConfig
 from dawm.results import records, stats
 from dawm.results.grid import Grid, fidelity_table
+from dawm.stages import Inputs, WorldModelStage
 from dawm.utils.config import load_config, update_config
 from dawm.utils.errors import DawmError
 from dawm.world_model.synthesis import PUBLISHED_SYNTHESIS
@@ -113,6 +116,18 @@ def grid(out: Path, variant: str, args) -> BenchConfig:
     seeds = tuple(args.seeds[:1] if args.vectorise else args.seeds)  # a vectorised cell is named by its first seed
     return BenchConfig(methods=methods, datasets=tuple(args.datasets), seeds=seeds, workers=args.workers,
                        out=str(out / variant), run=run)
+
+
+def world_models(out: Path, args) -> None:
+    """Train (or find) the world models that `run` with the same flags would use, and nothing else: one per
+    dataset (seed 0), or one per seed with --world-model-per-seed."""
+    for variant in args.variants:
+        run = grid(out, variant, args).run
+        for dataset in args.datasets or ["hopper-medium-replay"]:
+            inputs = Inputs(dataset, load_dataset(dataset), Path(run.root), run.device)
+            for seed in args.seeds if args.world_model_per_seed else [0]:
+                print(f"{variant} {dataset} seed {seed}: {WorldModelStage(run.world_model, inputs, seed).get()}",
+                      flush=True)
 
 
 def _label(method: str, variant: str) -> str:
@@ -250,7 +265,7 @@ def across(scores: stats.Scores, variants: list[str], reps: int, versus: str | N
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("action", choices=("run", "table"))
+    p.add_argument("action", choices=("run", "table", "world-models"))
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--datasets", nargs="+", default=None,
                    help="run: the datasets (default hopper-medium-replay); table: only these (default all recorded)")
@@ -290,6 +305,9 @@ def main() -> None:
                                                                              args.seeds[0] + len(args.seeds))):
         sys.exit("study_synthetic.py: --vectorise needs consecutive --seeds (a vectorised run's seeds are seed, "
                  "seed + 1, ...)")
+    if args.action == "world-models":  # e.g. while the variant to run is not chosen yet: they do not depend on it
+        world_models(out, args)
+        return
     if args.action == "run":
         args.datasets = args.datasets or ["hopper-medium-replay"]
         # with --baseline the plain agents' records exist elsewhere (e.g. the long runs, read with --baseline-at)
