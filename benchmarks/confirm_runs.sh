@@ -19,12 +19,5 @@ shift
   --world-model-per-seed --steps 300000 --eval-every 10000 --checkpoint-every 20000 --precision bfloat16 \
   --workers 1 --out runs/confirm --baseline benchmarks/results/long-plain --final 10
 [ "${ACTION:-run}" = run ] || exit 0
-keep=benchmarks/results/confirm/$variant
-mkdir -p "$keep"
-for cell in runs/confirm/"$variant"/cells/*.json; do
-  [ -e "$cell" ] || continue
-  cp "$cell" "$keep/"
-  agent=$("$python" -c "import json,sys; print(json.load(open(sys.argv[1]))['agent_run'])" "$cell")
-  cp "$agent/metrics.jsonl" "$keep/$(basename "$cell" .json).metrics.jsonl"
-done
+bash benchmarks/keep_records.sh "runs/confirm/$variant" "benchmarks/results/confirm/$variant"
 echo "== done $(date)"
