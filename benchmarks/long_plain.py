@@ -13,11 +13,10 @@ divided by its length).
 from __future__ import annotations
 
 import argparse
-import statistics
 from pathlib import Path
 
 from dawm.results import stats
-from dawm.results.grid import Grid, cell_curve
+from dawm.results.grid import Grid
 
 
 def main() -> None:
@@ -31,11 +30,8 @@ def main() -> None:
           "mean over the curve IQM [95% CI] |\n|---|---|---:|---:|---|---|---|")
     for step in args.at:
         grid = full.at(step)
-        areas: stats.Scores = {}
-        for c in grid.cells:
-            curve = cell_curve(c)
-            areas.setdefault(c["dataset"], {}).setdefault(c["method"], []).append(statistics.fmean(curve.values()))
-        tables = [stats.dataset_table(s, args.reps) for s in (grid.scores(final=10), grid.scores(), areas)]
+        tables = [stats.dataset_table(s, args.reps)
+                  for s in (grid.scores(final=10), grid.scores(), grid.scores(area=True))]
         for d, method in sorted(set(tables[1]) | set(tables[0])):  # final-10 needs 10 evaluations by `step`
             cells = [t[d, method]["iqm"].text() if (d, method) in t else "–" for t in tables]
             print(f"| {d} | {method} | {step:,} | {tables[1][d, method]['iqm'].n} | " + " | ".join(cells) + " |")
