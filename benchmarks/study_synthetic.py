@@ -137,14 +137,15 @@ def _label(method: str, variant: str) -> str:
 
 def table(out: Path, variants: list[str], reps: int, datasets: list[str] | None = None, final: int = 1,
           versus: str | None = None, baseline: Path | None = None, allow: tuple[str, ...] = (),
-          baseline_at: int = 0) -> None:
+          baseline_at: int = 0, at: int = 0) -> None:
     """The tables of the recorded cells; `datasets` (names or files) keeps only those, e.g. one fraction
     of a dataset's subsets, so that the across-datasets rows do not pool two sizes of one dataset; `final` > 1
     scores each seed by the mean of its last `final` evaluations instead of the last one; `versus` (a variant)
     adds the column P(variant > that variant), e.g. `dwm`: issue #12 asks DAWM to beat DWM's agents too;
     `baseline` is where the plain agents' records are (default <out>/baseline), e.g. a bfloat16 grid's; cells that
     are not like with like (dawm.results.records) are refused unless `allow` names the difference; `baseline_at`
-    reads the plain agents off their curves at that update (e.g. a 300k run's first 100k, `Grid.at`)."""
+    reads the plain agents off their curves at that update (e.g. a 300k run's first 100k, `Grid.at`), `at` every
+    cell (e.g. a 300k study at `dawm run`'s 30k budget)."""
     if versus and versus not in variants:
         variants = [*variants, versus]
     keep = {slug(d) for d in datasets} if datasets else None  # as dawm bench names its cell files
@@ -152,8 +153,8 @@ def table(out: Path, variants: list[str], reps: int, datasets: list[str] | None 
     grids = {}  # read once: the scores here, the fidelity tables below
     for variant in ["baseline", *variants]:
         g = grids[variant] = _grid(baseline if variant == "baseline" and baseline else out / variant, keep)
-        if variant == "baseline" and baseline_at:
-            g = grids[variant] = g.at(baseline_at)
+        if at or (variant == "baseline" and baseline_at):
+            g = grids[variant] = g.at(at or baseline_at)
         for dataset, by_method in g.scores(final).items():
             for method, values in by_method.items():
                 scores.setdefault(dataset, {})[_label(method, variant)] = values
@@ -276,6 +277,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=0, help="run: agent updates (default: `dawm run`'s, 30k)")
     p.add_argument("--baseline-at", type=int, default=0,
                    help="table: the plain agents read off their curves at this update (e.g. 100000 from 300k runs)")
+    p.add_argument("--at", type=int, default=0,
+                   help="table: every cell read off its curve at this update (e.g. 30000: `dawm run`'s budget)")
     p.add_argument("--eval-every", type=int, default=0, help="run: updates between evaluations (default: 5k)")
     p.add_argument("--world-model-per-seed", action="store_true",
                    help="run: each seed trains its own world model (claim grade: the intervals then include the "
@@ -320,7 +323,7 @@ def main() -> None:
     try:
         table(out, args.variants, args.reps, args.datasets, args.final,
               args.versus or ("dwm" if "dwm" in args.variants else None), args.baseline and Path(args.baseline),
-              tuple(args.allow_mismatch), args.baseline_at)
+              tuple(args.allow_mismatch), args.baseline_at, args.at)
     except DawmError as e:
         sys.exit(f"study_synthetic.py: {e}")
 
