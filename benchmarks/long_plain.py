@@ -13,6 +13,8 @@ divided by its length).
 from __future__ import annotations
 
 import argparse
+import json
+import statistics
 from pathlib import Path
 
 from dawm.results import stats
@@ -38,6 +40,21 @@ def main() -> None:
     for line in full.problems:
         print(f"note: {line}")
     print("\n" + "\n".join(full.comparability.lines()) + f"\nEach interval: {args.reps} resamples.")
+    print("\nTraining speed, stacked updates/s between log rows without an evaluation (quartiles over the run; "
+          "wall time, so it shows what else ran on the machine):\n")
+    for record in sorted(Path(args.records).glob("*__*__seed*.metrics.jsonl")):
+        rates = sorted(speeds(record))
+        if rates:
+            q = statistics.quantiles(rates, n=4)
+            print(f"- {record.name.split('.')[0]}: {q[0]:.0f} / {q[1]:.0f} / {q[2]:.0f} ({len(rates)} intervals)")
+
+
+def speeds(metrics: Path) -> list[float]:
+    """Updates/s between consecutive training log rows of a run's metrics.jsonl, where no evaluation came between
+    (its `time` column: seconds since the run's start)."""
+    rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+    return [(b["step"] - a["step"]) / (b["time"] - a["time"]) for a, b in zip(rows, rows[1:])
+            if "time" in a and "time" in b and b["time"] > a["time"] and not any(k.startswith("eval/") for k in b)]
 
 
 if __name__ == "__main__":
