@@ -121,13 +121,21 @@ def grid(out: Path, variant: str, args) -> BenchConfig:
 def world_models(out: Path, args) -> None:
     """Train (or find) the world models that `run` with the same flags would use, and nothing else: one per
     dataset (seed 0), or one per seed with --world-model-per-seed."""
+    datasets = {name: load_dataset(name) for name in args.datasets or ["hopper-medium-replay"]}  # each loaded once
     for variant in args.variants:
         run = grid(out, variant, args).run
-        for dataset in args.datasets or ["hopper-medium-replay"]:
-            inputs = Inputs(dataset, load_dataset(dataset), Path(run.root), run.device)
+        for name, dataset in datasets.items():
+            inputs = Inputs(name, dataset, Path(run.root), run.device)
             for seed in args.seeds if args.world_model_per_seed else [0]:
-                print(f"{variant} {dataset} seed {seed}: {WorldModelStage(run.world_model, inputs, seed).get()}",
+                print(f"{variant} {name} seed {seed}: {WorldModelStage(run.world_model, inputs, seed).get()}",
                       flush=True)
+
+
+def _add_scores(into: stats.Scores, scores: stats.Scores, variant: str) -> None:
+    """A variant's per-seed scores added to a study's, each method under its label in the table."""
+    for dataset, by_method in scores.items():
+        for method, values in by_method.items():
+            into.setdefault(dataset, {})[_label(method, variant)] = values
 
 
 def _label(method: str, variant: str) -> str:
@@ -155,9 +163,7 @@ def table(out: Path, variants: list[str], reps: int, datasets: list[str] | None 
         g = grids[variant] = _grid(baseline if variant == "baseline" and baseline else out / variant, keep)
         if at or (variant == "baseline" and baseline_at):
             g = grids[variant] = g.at(at or baseline_at)
-        for dataset, by_method in g.scores(final).items():
-            for method, values in by_method.items():
-                scores.setdefault(dataset, {})[_label(method, variant)] = values
+        _add_scores(scores, g.scores(final), variant)
         for line in g.problems:
             print(f"{variant}: {line}", file=sys.stderr)
     scores = {d: by for d, by in scores.items() if any("@" in m for m in by)}  # datasets a variant ran on
@@ -195,12 +201,10 @@ def table(out: Path, variants: list[str], reps: int, datasets: list[str] | None 
 def beside(grids: dict[str, Grid], variants: list[str], datasets: list[str], reps: int) -> None:
     """Beside the deciding score (the final-k mean): CORL's "last" (each seed's final evaluation) and the area
     under the learning curve (each seed's mean over all its evaluations), IQM and P(variant > plain agent)."""
-    kinds = {"last": {}, "area": {}}
+    kinds: dict[str, stats.Scores] = {"last": {}, "area": {}}
     for variant, g in grids.items():
-        for kind, by_dataset in (("last", g.scores(1)), ("area", g.scores(area=True))):
-            for dataset, by_method in by_dataset.items():
-                for method, values in by_method.items():
-                    kinds[kind].setdefault(dataset, {})[_label(method, variant)] = values
+        _add_scores(kinds["last"], g.scores(1), variant)
+        _add_scores(kinds["area"], g.scores(area=True), variant)
     print("\nbeside: CORL's last evaluation and the area under the learning curve (mean over every evaluation)\n\n"
           "| dataset | variant | agent | last: IQM; P(> plain); difference | area: IQM; P(> plain); difference |\n"
           "|---|---|---|---|---|")

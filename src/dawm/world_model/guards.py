@@ -108,8 +108,8 @@ def return_filter(synthetic: Dataset, ensemble, source: Dataset, gamma: float = 
     g_synthetic = _episode_cumsum(discount * predicted, starts, ep)
     g_real = _episode_cumsum(discount * real, starts, ep)
     wins = (g_synthetic > g_real) & (_episode_cumsum(~known, starts, ep) == 0)
-    wins_from_here = _episode_cumsum(wins, starts, ep)[synthetic.episode_ends - 1][ep] \
-        - _episode_cumsum(wins, starts, ep) + wins  # wins at or after this row, in its rollout
+    wins_so_far = _episode_cumsum(wins, starts, ep)
+    wins_from_here = wins_so_far[synthetic.episode_ends - 1][ep] - wins_so_far + wins  # at or after this row
     keep = wins_from_here > 0
     ends = synthetic.episode_ends - 1
     return _kept(synthetic, keep, synthetic.terminals, "return_filter", {
