@@ -89,6 +89,9 @@ VARIANTS: dict[str, dict] = {
     # diagnostics: a variant's synthetic (s, a) with the simulator's (r, s', done)
     "oracle": _on(PUBLISHED_SYNTHESIS, synthesis={"labels": "oracle"}),
     "combined+ratio-0.25+oracle": _on(COMBINED, synthetic_ratio=0.25, synthesis={"labels": "oracle"}),
+    # issue #27's bound: the confirmed variant's (s, a), filtered as it is, answered by the simulator
+    "combined+ratio-0.25+own*1.5+return-filter+oracle": _on(
+        COMBINED, synthetic_ratio=0.25, synthesis={"target_rtg": "own*1.5", "return_filter": True, "labels": "oracle"}),
     # the earlier diffusion world model: DWM's agents (value expansion, `dawm run`'s DWM settings)
     "dwm": {},
 }
