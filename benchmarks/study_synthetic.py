@@ -148,7 +148,7 @@ def _label(method: str, variant: str) -> str:
 
 def table(out: Path, variants: list[str], reps: int, datasets: list[str] | None = None, final: int = 1,
           versus: str | None = None, baseline: Path | None = None, allow: tuple[str, ...] = (),
-          baseline_at: int = 0, at: int = 0) -> None:
+          baseline_at: int = 0, at: int = 0, check_goal: bool = False) -> None:
     """The tables of the recorded cells; `datasets` (names or files) keeps only those, e.g. one fraction
     of a dataset's subsets, so that the across-datasets rows do not pool two sizes of one dataset; `final` > 1
     scores each seed by the mean of its last `final` evaluations instead of the last one; `versus` (a variant)
@@ -156,7 +156,7 @@ def table(out: Path, variants: list[str], reps: int, datasets: list[str] | None 
     `baseline` is where the plain agents' records are (default <out>/baseline), e.g. a bfloat16 grid's; cells that
     are not like with like (dawm.results.records) are refused unless `allow` names the difference; `baseline_at`
     reads the plain agents off their curves at that update (e.g. a 300k run's first 100k, `Grid.at`), `at` every
-    cell (e.g. a 300k study at `dawm run`'s 30k budget)."""
+    cell (e.g. a 300k study at `dawm run`'s 30k budget); `check_goal` adds issue #27's verdict (`goal`)."""
     if versus and versus not in variants:
         variants = [*variants, versus]
     keep = {slug(d) for d in datasets} if datasets else None  # as dawm bench names its cell files
@@ -194,6 +194,8 @@ def table(out: Path, variants: list[str], reps: int, datasets: list[str] | None 
     across(scores, variants, reps, versus)
     if final > 1:
         beside(grids, variants, list(scores), reps)
+    if check_goal:
+        goal(scores, variants, reps, short=bool(at))
     print("\n" + "\n".join(notes + [f"Each interval: {reps} resamples."]))
     for variant in variants:
         fid = fidelity_table(grids[variant])
@@ -271,6 +273,39 @@ def across(scores: stats.Scores, variants: list[str], reps: int, versus: str | N
         print("\n".join(rows))
 
 
+CONFIRMATION = ("walker2d-medium-replay", "hopper-medium-expert", "halfcheetah-medium-replay")
+
+
+def goal(scores: stats.Scores, variants: list[str], reps: int, short: bool) -> None:
+    """Issue #27's goal (point 6, docs/results.md's plan) for each variant, read off the table's scores. At the long
+    budget: P(variant > plain agent) with its lower end above 0.5 for both agents on >= 2 of the confirmation
+    datasets and no upper end below 0.5; with `short` (the table read `--at` dawm run's budget): no upper end below
+    0.5 (not below on any dataset for either agent)."""
+    for variant in variants:
+        rows, verdicts = [], {}
+        for dataset in CONFIRMATION:
+            by = scores.get(dataset, {})
+            for agent in AGENTS:
+                key = _label(f"{prefix(variant)}{agent}", variant)
+                p = stats.probability_of_improvement(scores, key, agent, [dataset], reps) if key in by else None
+                if p is not None:
+                    verdicts[dataset, agent] = p
+                    reading = "above" if p.low > 0.5 else "below" if p.high < 0.5 else "level"
+                    rows.append(f"| {dataset} | {agent} | {p.text(2)} | {reading} |")
+        missing = [f"{d} {a}" for d in CONFIRMATION for a in AGENTS if (d, a) not in verdicts]
+        print(f"\ngoal (issue #27 point 6), {variant}\n\n| dataset | agent | P(> plain) [95% CI] | reading |\n"
+              "|---|---|---|---|\n" + "\n".join(rows))
+        if missing:
+            print(f"\nnot decided: no cells for {', '.join(missing)}")
+        else:
+            above = [d for d in CONFIRMATION if all(verdicts[d, a].low > 0.5 for a in AGENTS)]
+            below = [f"{d} {a}" for (d, a), p in verdicts.items() if p.high < 0.5]
+            met = not below if short else len(above) >= 2 and not below
+            print(f"\nabove for both agents on {len(above)} of 3 ({', '.join(above) or 'none'}); below: "
+                  f"{', '.join(below) or 'none'}\ngoal at this budget"
+                  f"{' (not below on any dataset)' if short else ''}: {'met' if met else 'missed'}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("action", choices=("run", "table", "world-models"))
@@ -308,6 +343,8 @@ def main() -> None:
     p.add_argument("--baseline", default=None,
                    help="the plain agents' records (default <out>/baseline; e.g. a bfloat16 grid's); with run, "
                         "they are not trained again")
+    p.add_argument("--goal", action="store_true",
+                   help="table: issue #27's verdict on the confirmation datasets (with --at: the not-below check)")
     p.add_argument("--preset", default="", help="`dawm run` preset of every cell (e.g. tiny, for a smoke test)")
     args = p.parse_args()
     out = Path(args.out)
@@ -330,7 +367,7 @@ def main() -> None:
     try:
         table(out, args.variants, args.reps, args.datasets, args.final,
               args.versus or ("dwm" if "dwm" in args.variants else None), args.baseline and Path(args.baseline),
-              tuple(args.allow_mismatch), args.baseline_at, args.at)
+              tuple(args.allow_mismatch), args.baseline_at, args.at), args.goal
     except DawmError as e:
         sys.exit(f"study_synthetic.py: {e}")
 
