@@ -293,17 +293,15 @@ def goal(scores: stats.Scores, variants: list[str], reps: int, short: bool) -> N
                     reading = "above" if p.low > 0.5 else "below" if p.high < 0.5 else "level"
                     rows.append(f"| {dataset} | {agent} | {p.text(2)} | {reading} |")
         missing = [f"{d} {a}" for d in CONFIRMATION for a in AGENTS if (d, a) not in verdicts]
+        below = [f"{d} {a}" for (d, a), p in verdicts.items() if p.high < 0.5]
+        above = [d for d in CONFIRMATION if all((d, a) in verdicts and verdicts[d, a].low > 0.5 for a in AGENTS)]
         print(f"\ngoal (issue #27 point 6), {variant}\n\n| dataset | agent | P(> plain) [95% CI] | reading |\n"
-              "|---|---|---|---|\n" + "\n".join(rows))
-        if missing:
-            print(f"\nnot decided: no cells for {', '.join(missing)}")
-        else:
-            above = [d for d in CONFIRMATION if all(verdicts[d, a].low > 0.5 for a in AGENTS)]
-            below = [f"{d} {a}" for (d, a), p in verdicts.items() if p.high < 0.5]
-            met = not below if short else len(above) >= 2 and not below
-            print(f"\nabove for both agents on {len(above)} of 3 ({', '.join(above) or 'none'}); below: "
-                  f"{', '.join(below) or 'none'}\ngoal at this budget"
-                  f"{' (not below on any dataset)' if short else ''}: {'met' if met else 'missed'}")
+              "|---|---|---|---|\n" + "\n".join(rows) + f"\n\nabove for both agents on {len(above)} of 3 "
+              f"({', '.join(above) or 'none'}); below: {', '.join(below) or 'none'}"
+              + (f"; no cells yet for {', '.join(missing)}" if missing else ""))
+        met = not below and (short or len(above) >= 2)
+        verdict = "missed" if below else "not decided yet" if missing else "met" if met else "missed"
+        print(f"goal at this budget{' (not below on any dataset)' if short else ''}: {verdict}")
 
 
 def main() -> None:
@@ -367,7 +365,7 @@ def main() -> None:
     try:
         table(out, args.variants, args.reps, args.datasets, args.final,
               args.versus or ("dwm" if "dwm" in args.variants else None), args.baseline and Path(args.baseline),
-              tuple(args.allow_mismatch), args.baseline_at, args.at), args.goal
+              tuple(args.allow_mismatch), args.baseline_at, args.at, args.goal)
     except DawmError as e:
         sys.exit(f"study_synthetic.py: {e}")
 
