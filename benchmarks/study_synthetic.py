@@ -282,19 +282,15 @@ def goal(scores: stats.Scores, variants: list[str], reps: int, short: bool) -> N
     datasets and no upper end below 0.5; with `short` (the table read `--at` dawm run's budget): no upper end below
     0.5 (not below on any dataset for either agent)."""
     for variant in variants:
-        rows, verdicts = [], {}
-        for dataset in CONFIRMATION:
-            by = scores.get(dataset, {})
-            for agent in AGENTS:
-                key = _label(f"{prefix(variant)}{agent}", variant)
-                p = stats.probability_of_improvement(scores, key, agent, [dataset], reps) if key in by else None
-                if p is not None:
-                    verdicts[dataset, agent] = p
-                    reading = "above" if p.low > 0.5 else "below" if p.high < 0.5 else "level"
-                    rows.append(f"| {dataset} | {agent} | {p.text(2)} | {reading} |")
-        missing = [f"{d} {a}" for d in CONFIRMATION for a in AGENTS if (d, a) not in verdicts]
-        below = [f"{d} {a}" for (d, a), p in verdicts.items() if p.high < 0.5]
-        above = [d for d in CONFIRMATION if all((d, a) in verdicts and verdicts[d, a].low > 0.5 for a in AGENTS)]
+        estimates = {(d, a): stats.probability_of_improvement(scores, _label(f"{prefix(variant)}{a}", variant), a,
+                                                              [d], reps) for d in CONFIRMATION for a in AGENTS}
+        # the one reading of each cell that the rule uses (None: no cells yet)
+        reading = {cell: None if p is None else "above" if p.low > 0.5 else "below" if p.high < 0.5 else "level"
+                   for cell, p in estimates.items()}
+        rows = [f"| {d} | {a} | {estimates[d, a].text(2)} | {r} |" for (d, a), r in reading.items() if r]
+        missing = [f"{d} {a}" for (d, a), r in reading.items() if r is None]
+        below = [f"{d} {a}" for (d, a), r in reading.items() if r == "below"]
+        above = [d for d in CONFIRMATION if all(reading[d, a] == "above" for a in AGENTS)]
         print(f"\ngoal (issue #27 point 6), {variant}\n\n| dataset | agent | P(> plain) [95% CI] | reading |\n"
               "|---|---|---|---|\n" + "\n".join(rows) + f"\n\nabove for both agents on {len(above)} of 3 "
               f"({', '.join(above) or 'none'}); below: {', '.join(below) or 'none'}"

@@ -17,7 +17,6 @@ VARIANT = "combined+ratio-0.25+own*1.5+return-filter"
 def study():
     spec = importlib.util.spec_from_file_location("study_synthetic", ROOT / "benchmarks" / "study_synthetic.py")
     module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("study_synthetic", module)
     spec.loader.exec_module(module)
     return module
 
