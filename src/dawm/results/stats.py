@@ -20,7 +20,8 @@ Scores = dict[str, dict[str, list[float]]]  # dataset -> method -> one final sco
 OPTIMALITY_TARGET = 100.0  # optimality gap: mean shortfall below the expert's normalised score
 # Resamples behind every printed interval: at 20,000 an interval end of P(X > Y) did not move across 10
 # bootstrap seeds, and an IQM difference's ends moved by a standard deviation of 0.01 points (at 2,000: 0.007
-# and 0.04; benchmarks/bootstrap_digits.py, docs/results.md#how-to-read-these-tables). Figures' bands use fewer.
+# and 0.04; benchmarks/bootstrap_digits.py, "Honest last digits" in
+# docs/results.md#like-with-like-the-records-checked-again-issue-29). Figures' bands use fewer.
 REPS = 20_000
 FIGURE_REPS = 2_000
 
