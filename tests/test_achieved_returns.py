@@ -1,0 +1,46 @@
+"""benchmarks/achieved_returns.py: what a study's rollouts earn, read from the fidelity reports where the run left
+them or, once runs/ is gone, from the copies benchmarks/keep_records.sh keeps beside the records."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _report(real: float, model: float, simulator: float) -> dict:
+    part = {"n": 4, "real": real, "model": model, "ensemble": simulator, "simulator": simulator}
+    return {"achieved_return": {"gamma": 0.99, "all": part, "by_own_return_quartile": {q: part for q in "1234"}}}
+
+
+def _run(folder: Path, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / "achieved_returns.py"), str(folder)], cwd=cwd,
+                          capture_output=True, text=True)
+
+
+def test_reads_kept_reports_and_counts_a_shared_set_once(tmp_path):
+    records = tmp_path / "records"
+    (records / "fidelity").mkdir(parents=True)
+    stages = [{"fidelity": {"report": f"runs/x/synthetic/hopper-{k}-fidelity/fidelity.json"}} for k in range(2)]
+    for agent in ("td3bc", "iql"):  # both agents' cells name the same two sets
+        (records / f"dawm-{agent}__hopper__seed0.json").write_text(
+            json.dumps({"dataset": "hopper", "per_seed_stages": stages}))
+    (records / "fidelity" / "hopper-0-fidelity.json").write_text(json.dumps(_report(10.0, 12.0, 11.0)))
+    (records / "fidelity" / "hopper-1-fidelity.json").write_text(json.dumps(_report(12.0, 12.0, 15.0)))
+    done = _run(records, tmp_path)
+    assert done.returncode == 0, done.stderr
+    row = next(line for line in done.stdout.splitlines() if line.startswith("| hopper |"))
+    # means over the two sets: real 11, model 12, simulator 13; gain +2, the model's excess -1
+    assert row == "| hopper | 2 | 11.00 | 12.00 | 13.00 | 13.00 | +2.00 | -1.00 |"
+
+
+def test_a_missing_report_is_one_line_naming_both_places(tmp_path):
+    (tmp_path / "r").mkdir()
+    cell = {"dataset": "hopper", "fidelity": {"report": "runs/a/f.json"}}
+    (tmp_path / "r" / "cell.json").write_text(json.dumps(cell))
+    done = _run(tmp_path / "r", tmp_path)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert "runs/a/f.json" in done.stderr and "fidelity/a.json" in done.stderr
