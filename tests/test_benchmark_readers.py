@@ -1,5 +1,6 @@
-"""benchmarks/achieved_returns.py: what a study's rollouts earn, read from the fidelity reports where the run left
-them or, once runs/ is gone, from the copies benchmarks/keep_records.sh keeps beside the records."""
+"""The benchmark scripts that read committed records: benchmarks/achieved_returns.py (what a study's rollouts earn,
+from the fidelity reports where the run left them or, once runs/ is gone, from the copies benchmarks/keep_records.sh
+keeps beside the records) and benchmarks/train_metrics.py (training metrics at chosen updates)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ def _report(real: float, model: float, simulator: float) -> dict:
     return {"achieved_return": {"gamma": 0.99, "all": part, "by_own_return_quartile": {q: part for q in "1234"}}}
 
 
-def _run(folder: Path, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / "achieved_returns.py"), str(folder)], cwd=cwd,
+def _run(folder: Path, cwd: Path, script: str = "achieved_returns.py", *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), str(folder), *args], cwd=cwd,
                           capture_output=True, text=True)
 
 
@@ -44,3 +45,14 @@ def test_a_missing_report_is_one_line_naming_both_places(tmp_path):
     done = _run(tmp_path / "r", tmp_path)
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert "runs/a/f.json" in done.stderr and "fidelity/a.json" in done.stderr
+
+
+def test_train_metrics_reads_a_step_from_its_training_line_and_marks_what_is_missing(tmp_path):
+    curve = tmp_path / "run.metrics.jsonl"
+    lines = [{"step": 100, "train/q_mean": 5.0, "train/seed0/q_mean": 4.0}, {"step": 100, "eval/score_mean": 30.0},
+             {"step": 200, "train/q_mean": 7.5}]
+    curve.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    done = _run(curve, tmp_path, "train_metrics.py", "--keys", "train/q_mean", "eval/score_mean", "--at", "100", "200")
+    assert done.returncode == 0, done.stderr
+    rows = done.stdout.splitlines()[2:]
+    assert rows == [f"| {tmp_path.name}/run | 100 | 5.000 | 30.000 |", f"| {tmp_path.name}/run | 200 | 7.500 | – |"]
