@@ -3,6 +3,8 @@ termination error rates and spread on hand-made cases."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -37,7 +39,8 @@ def test_own_return_to_go_reaches_the_model_per_start(parts, monkeypatch):  # no
     np.testing.assert_allclose(torch.cat(seen).numpy(), (own + 0.5 * 400.0).astype(np.float32), rtol=1e-6)
     seen.clear()  # return amplification per start: each start asks for 1.3 times its own future
     synth(wm, idm, ds, 50, target_rtg="own*1.3", horizon=3, seed=1, batch_size=16, show_progress=False)
-    np.testing.assert_allclose(torch.cat(seen).numpy(), (own * 1.3).astype(np.float32), rtol=1e-6)
+    amplified = np.where(own >= 0, own * 1.3, own * 0.7)  # 30% more either way
+    np.testing.assert_allclose(torch.cat(seen).numpy(), amplified.astype(np.float32), rtol=1e-6)
     assert len(set(np.round(own, 3))) > 10  # really one condition per start, not one for all
 
 
@@ -67,7 +70,11 @@ def test_target_rtg_forms():
     np.testing.assert_allclose(resolve_target_rtg("own", ds, starts=np.array([0, 5])), g[[0, 5]])
     with pytest.raises(DawmError, match="needs the start pairs"):
         resolve_target_rtg("own", ds)
-    np.testing.assert_allclose(resolve_target_rtg("own*1.3", ds, starts=np.array([0, 5])), 1.3 * g[[0, 5]])
+    signed = dataclasses.replace(ds, rewards=ds.rewards - 1.0)  # rewards of mean 0: returns of both signs
+    g = returns_to_go(signed, 0.99)
+    rows = np.array([np.argmax(g), np.argmin(g)])
+    assert g[rows[0]] > 0 > g[rows[1]]
+    np.testing.assert_allclose(resolve_target_rtg("own*1.5", signed, starts=rows), g[rows] + 0.5 * np.abs(g[rows]))
     for bad in ("own+x", "own*", "own*x"):
         with pytest.raises(DawmError, match="own\\*1.3"):
             resolve_target_rtg(bad, ds, starts=np.array([0]))
@@ -443,3 +450,37 @@ def test_return_filter_keeps_the_prefixes_that_beat_the_real_segment():
     from dawm.world_model.synthesis import SynthesisConfig, guarded
 
     assert guarded(SynthesisConfig(ensemble_termination=False, return_filter=True))
+
+
+def test_return_filter_discounts_and_judges_a_fall_against_the_whole_real_window():
+    """Hand-made, rollouts of horizon 4 from the start of a real episode earning 1 per step. Discounting: rewards
+    (0, 2.2) beat the real (1, 1) at gamma 1 but not at 0.5. A fall earns nothing after it, so a rollout earning
+    1.2, 1.2 and then falling is judged against the real 1 + 0.99 + 0.99^2 + 0.99^3 = 3.94, not against its first
+    two steps: it keeps only its first step (cut, a timeout); one earning 3 and 3 before falling beats the whole
+    window and is kept with its fall."""
+    from dawm.world_model.guards import return_filter
+
+    class Ensemble:
+        def predict(self, obs, act, member="mean"):
+            return obs, obs[:, 0].astype(np.float64)
+
+    source = Dataset(np.zeros((10, 1), np.float32), np.zeros((10, 1), np.float32), np.ones(10, np.float32),
+                     np.zeros(10, bool), np.array([0] * 9 + [1], bool))
+
+    def rollout(rewards, fall):
+        r = np.asarray(rewards, np.float32)
+        n = len(r)
+        terminals, timeouts = np.zeros(n, bool), np.zeros(n, bool)
+        (terminals if fall else timeouts)[-1] = True
+        return Dataset(r[:, None], np.zeros((n, 1), np.float32), r, terminals, timeouts, r[:, None],
+                       infos={"horizon_step": np.arange(n), "start_index": np.zeros(n, np.int64)},
+                       metadata={"horizon": 4})
+
+    late = rollout([0.0, 2.2], fall=False)
+    assert len(return_filter(late, Ensemble(), source, gamma=1.0)) == 2
+    assert len(return_filter(late, Ensemble(), source, gamma=0.5)) == 0  # 0 + 0.5 * 2.2 < 1 + 0.5
+    short_fall = return_filter(rollout([1.2, 1.2], fall=True), Ensemble(), source, gamma=0.99)
+    np.testing.assert_array_equal(short_fall.infos["horizon_step"], [0])
+    assert short_fall.timeouts.tolist() == [True] and not short_fall.terminals.any()
+    good_fall = return_filter(rollout([3.0, 3.0], fall=True), Ensemble(), source, gamma=0.99)
+    assert good_fall.terminals.tolist() == [False, True]  # 3 + 2.97 > 3.94: kept whole, fall included

@@ -95,8 +95,10 @@ def return_filter(synthetic: Dataset, ensemble, source: Dataset, gamma: float = 
     (s, a), beats the real segment's of the same steps from the same start (DiffStitch's criterion, with the
     one-step ensemble as its dynamics model); a rollout with no such prefix is dropped. The real segment earns
     nothing after a terminal (a fall ends the real return there) and is unknown after a timeout, where no prefix
-    that reaches it can win. A real step 0 (`real_first_step`) counts with the data's own reward. Why: a model
-    asked for more return should only add what it generated where it plausibly improves on the behaviour data."""
+    that reaches it can win. A prefix that ends in a fall earns nothing after it while the real segment goes on,
+    so it is judged against the real segment's whole window (`horizon` steps; its unknown steps again lose). A real
+    step 0 (`real_first_step`) counts with the data's own reward. Why: a model asked for more return should only
+    add what it generated where it plausibly improves on the behaviour data."""
     step = np.asarray(synthetic.infos["horizon_step"]).reshape(-1)
     start = np.asarray(synthetic.infos["start_index"]).reshape(-1)
     _, predicted = ensemble.predict(synthetic.observations, synthetic.actions)
@@ -107,7 +109,13 @@ def return_filter(synthetic: Dataset, ensemble, source: Dataset, gamma: float = 
     discount = gamma ** step.astype(np.float64)
     g_synthetic = _episode_cumsum(discount * predicted, starts, ep)
     g_real = _episode_cumsum(discount * real, starts, ep)
-    wins = (g_synthetic > g_real) & (_episode_cumsum(~known, starts, ep) == 0)
+    known_so_far = _episode_cumsum(~known, starts, ep) == 0
+    horizon = int(synthetic.metadata.get("horizon") or step.max(initial=-1) + 1)
+    falls = np.flatnonzero(synthetic.terminals)
+    rest, rest_known = _real_rest(source, start[falls], step[falls], horizon, gamma)
+    g_real[falls] += rest
+    known_so_far[falls] &= rest_known
+    wins = (g_synthetic > g_real) & known_so_far
     wins_so_far = _episode_cumsum(wins, starts, ep)
     wins_from_here = wins_so_far[synthetic.episode_ends - 1][ep] - wins_so_far + wins  # at or after this row
     keep = wins_from_here > 0
@@ -116,6 +124,20 @@ def return_filter(synthetic: Dataset, ensemble, source: Dataset, gamma: float = 
         "gamma": gamma, "rollouts_kept": int(keep[starts].sum()), "rollouts": len(starts),
         "synthetic_return_mean": float(g_synthetic[ends].mean()) if len(ends) else None,
         "real_return_mean": float(g_real[ends].mean()) if len(ends) else None})
+
+
+def _real_rest(source: Dataset, start: np.ndarray, step: np.ndarray, horizon: int,
+               gamma: float) -> tuple[np.ndarray, np.ndarray]:
+    """(the real segment's discounted rewards after `step` up to the window's end, whether all of them are known)
+    for rollouts from `start` that fall at `step`."""
+    rest, known = np.zeros(len(start)), np.ones(len(start), dtype=bool)
+    for later in range(1, horizon):
+        k = step + later
+        inside = k < horizon
+        reward, reward_known = rewards_after(source, start, np.minimum(k, horizon - 1))
+        rest += np.where(inside, gamma ** k.astype(np.float64) * reward, 0.0)
+        known &= ~inside | reward_known
+    return rest, known
 
 
 def _kept(synthetic: Dataset, keep: np.ndarray, terminal: np.ndarray, name: str, info: dict) -> Dataset:

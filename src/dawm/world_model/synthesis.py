@@ -157,8 +157,9 @@ def resolve_target_rtg(target: str | float, dataset: Dataset, gamma: float = 0.9
                        starts: np.ndarray | None = None) -> float | np.ndarray:
     """Absolute RTG from a number (raw discounted return), 'qX' (X-quantile of the dataset's per-step
     return-to-go), 'gX' (DWM's normalised target: X * rtg_scale), or per start: 'own' (each start
-    pair's own return-to-go in its episode), 'own*X' (own * X: asks each start for X times its own
-    future, GTA's return amplification) and 'own+X' (own + X * rtg_scale, a margin in DWM's normalised
+    pair's own return-to-go in its episode), 'own*X' (own + (X - 1) * |own|: asks each start for X times its
+    own future where that is positive, and as much more where it is negative; GTA's return amplification) and
+    'own+X' (own + X * rtg_scale, a margin in DWM's normalised
     units). The per-start forms need `starts` (rows of `dataset`) and return an array.
 
     Why per start: one high target for every start asks the model for a future the data does not
@@ -169,8 +170,9 @@ def resolve_target_rtg(target: str | float, dataset: Dataset, gamma: float = 0.9
             if starts is None:
                 raise DawmError(f"--target-rtg '{target}': a per-start target needs the start pairs")
             own = returns_to_go(dataset, gamma)[np.asarray(starts)]
-            if text[3:4] == "*":
-                return own * float(text[4:])
+            if text[3:4] == "*":  # own * X would ask a start with a negative return-to-go for less
+                factor = float(text[4:])
+                return np.where(own >= 0, own * factor, own * (2.0 - factor))
             return own + (float(text[3:]) if text[3:] else 0.0) * rtg_scale
         if text.startswith("q"):
             q = float(text[1:])
