@@ -335,6 +335,34 @@ def test_ensemble_labels_answer_every_generated_step(monkeypatch):
     np.testing.assert_array_equal(out.terminals, [False, False, True, False, False, True])
 
 
+def test_return_filter_knob_reaches_the_filter_with_the_models_discount(monkeypatch):
+    """synthesize_with(return_filter=True) hands the guarded set to the filter with the world model's gamma and
+    the real step 0 flag, and returns what it keeps; off, the filter is not called."""
+    from dawm.world_model import guards, synthesis
+    from dawm.world_model.synthesis import SynthesisConfig, synthesize_with
+
+    syn = Dataset(np.zeros((3, 1), np.float32), np.zeros((3, 1), np.float32), np.ones(3), np.zeros(3, bool),
+                  np.array([0, 0, 1], bool), np.zeros((3, 1), np.float32), metadata={"env_id": "Hopper-v5"},
+                  infos={"horizon_step": np.arange(3), "start_index": np.zeros(3, np.int64)})
+    source = dataclasses.replace(syn, metadata={"env_id": "Hopper-v5", "name": "real"})
+    kept, calls = dataclasses.replace(syn, metadata={"env_id": "Hopper-v5", "name": "kept"}), []
+
+    def spy(synthetic, ensemble, source, gamma=0.99, *, real_first_step=False):
+        calls.append((synthetic, source, gamma, real_first_step))
+        return kept
+
+    monkeypatch.setattr(synthesis, "synthesize", lambda *a, **k: syn)
+    monkeypatch.setattr(guards, "guard", lambda synthetic, *a, **k: synthetic)
+    monkeypatch.setattr(guards, "return_filter", spy)
+    wm = type("WM", (), {"metadata": {"gamma": 0.9}})()
+    cfg = SynthesisConfig(ensemble_termination=False, return_filter=True)  # first_step: real (the default)
+    assert synthesize_with(cfg, wm, None, None, source, 0, ensemble=object()) is kept
+    assert len(calls) == 1 and calls[0][0] is syn and calls[0][1] is source and calls[0][2:] == (0.9, True)
+    calls.clear()
+    synthesize_with(SynthesisConfig(ensemble_termination=False), wm, None, None, source, 0, ensemble=object())
+    assert calls == []
+
+
 def test_guard_quantiles_are_checked():
     from dawm.world_model.synthesis import SynthesisConfig, synthesize_with
 
