@@ -415,8 +415,18 @@ def test_partial_noising_starts_from_the_noised_real_window(parts, monkeypatch):
     wm.sample(s, a, rtg, sampling_steps=3, generator=torch.Generator().manual_seed(0))
     noise, full = seen["x"], seen["levels"]
     assert full == partial_levels(wm.n_diffusion_steps, 3, 1.0)
+    inputs, net_forward = [], wm.net.forward
+
+    def net_spy(inp, emb):  # what the network sees at each level: s_t in-painted from the first step on
+        inputs.append(inp[:, 0, : wm.obs_dim].clone())
+        return net_forward(inp, emb)
+
+    monkeypatch.setattr(wm.net, "forward", net_spy)
     states, _ = wm.sample(s, a, rtg, sampling_steps=3, generator=torch.Generator().manual_seed(0),
                           init=(window, rewards), noise_level=0.5)
+    assert len(inputs) == len(partial_levels(wm.n_diffusion_steps, 3, 0.5))
+    for seen_s in inputs:
+        torch.testing.assert_close(seen_s, wm.state_norm.normalize(s).repeat(len(seen_s) // len(s), 1))
     k0 = round(0.5 * (wm.n_diffusion_steps - 1))
     assert seen["levels"][0] == k0 and seen["levels"] == partial_levels(wm.n_diffusion_steps, 3, 0.5)
     ab = wm.alpha_bar[k0]
