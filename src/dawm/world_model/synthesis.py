@@ -98,9 +98,9 @@ class SynthesisConfig(EnsembleSettings):
     out ('drop')."""
     target_rtg: str = "own"
     """Return-to-go condition: 'own' (each start's own RTG: one high target for every start keeps the hopper
-    upright where the data falls), 'own*X' (own x X: return amplification per start, GTA's 1.3), 'own+X' (own +
-    X x rtg_scale), a number (absolute), 'qX' (quantile of the data's RTGs; DAWM/DWM used a high one) or 'gX'
-    (X x rtg_scale)."""
+    upright where the data falls), 'own*X' (own + (X - 1) |own|, i.e. own x X where own >= 0: return
+    amplification per start, GTA's 1.3), 'own+X' (own + X x rtg_scale), a number (absolute), 'qX' (quantile of
+    the data's RTGs; DAWM/DWM used a high one) or 'gX' (X x rtg_scale)."""
     horizon: int | None = None
     """Rollout horizon H: transitions per rollout, 1..T-1 (default: T - 1)."""
     noise_level: float = 1.0
@@ -185,7 +185,8 @@ def resolve_target_rtg(target: str | float, dataset: Dataset, gamma: float = 0.9
     except ValueError:
         raise DawmError(f"--target-rtg '{target}': expected a number (absolute return-to-go), 'q0.9' (quantile "
                         f"of the dataset's returns-to-go), 'g0.8' (normalised, x rtg_scale), 'own' (each start's "
-                        f"own return-to-go), 'own*1.3' (own x 1.3) or 'own+0.1' (own + 0.1 x rtg_scale)") from None
+                        f"own return-to-go), 'own*1.3' (30% more than own) or 'own+0.1' (own + 0.1 x "
+                        f"rtg_scale)") from None
 
 
 def start_weights(dataset: Dataset, how: str) -> np.ndarray | None:
