@@ -45,7 +45,7 @@ def test_target_smoothing_noise_and_action_clipped():
     torch.manual_seed(0)
     noise = 10.0 * torch.randn(6, 1).numpy()[:, 0]
     torch.manual_seed(0)
-    y = one_step_target(batch, 0.99, agent._target_value).numpy()
+    y = one_step_target(batch, 0.99, agent.next_value).numpy()
 
     pre_clip = np.tanh(next_obs.numpy() @ np.array([0.5, -1.0]) + 1.0) + np.clip(noise, -0.5, 0.5)
     a = np.clip(pre_clip, -1.0, 1.0)

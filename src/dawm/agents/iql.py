@@ -127,7 +127,7 @@ class IQL(SeedAxis):
                    target_fn, n_seeds)
 
     @torch.no_grad()
-    def _next_value(self, next_obs: torch.Tensor) -> torch.Tensor:
+    def next_value(self, next_obs: torch.Tensor) -> torch.Tensor:
         """V(s') for raw next observations."""
         return self.value(self.obs_norm.normalize(next_obs)).squeeze(-1)
 
@@ -151,7 +151,7 @@ class IQL(SeedAxis):
         obs_actions = torch.cat([obs, actions], -1)
         with torch.no_grad():
             target_q = self.critic_target(obs_actions).squeeze(-1).amin(-2)  # min of the twin target Qs
-            y = seed_target(self.target_fn, batch, cfg.gamma, self._next_value, self.reward_scale, self.n_seeds)
+            y = seed_target(self.target_fn, batch, cfg.gamma, self.next_value, self.reward_scale, self.n_seeds)
 
         # Value: expectile regression of V(s) on min_i Qbar_i(s, a).
         adv = target_q - self.value(obs).squeeze(-1)  # ([S,] B)

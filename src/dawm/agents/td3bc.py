@@ -91,7 +91,7 @@ class TD3BC(SeedAxis):
                    n_seeds)
 
     @torch.no_grad()
-    def _target_value(self, next_obs: torch.Tensor) -> torch.Tensor:
+    def next_value(self, next_obs: torch.Tensor) -> torch.Tensor:
         """min_i Qbar_i(s', clip(pibar(s') + clip(eps, -c, c), -1, 1)) for raw next observations."""
         s = self.obs_norm.normalize(next_obs)
         a = self.actor_target(s)
@@ -118,7 +118,7 @@ class TD3BC(SeedAxis):
 
         # Critic: both heads regress on the shared target y (see dawm.agents.targets).
         with torch.no_grad():
-            y = seed_target(self.target_fn, batch, cfg.gamma, self._target_value, 1.0, self.n_seeds)  # ([S,] B)
+            y = seed_target(self.target_fn, batch, cfg.gamma, self.next_value, 1.0, self.n_seeds)  # ([S,] B)
         q = self.critic(torch.cat([obs, actions], -1)).squeeze(-1)  # ([S,] 2, B)
         critic_loss = batch_mean((q - y.unsqueeze(-2)).square()).sum(-1)  # MSE(Q1, y) + MSE(Q2, y)
         self.critic_opt.zero_grad(set_to_none=True)

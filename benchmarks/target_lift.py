@@ -1,0 +1,100 @@
+"""Issue #27's limiting factor measured on the data alone: how far a critic's TD target moves when the same synthetic
+(s, a) are answered by the world model (as trained on), by the one-step ensemble (`--synthesis.labels ensemble`) or
+by the simulator (the oracle).
+
+    python benchmarks/target_lift.py --dataset walker2d-medium-replay --agent td3bc \\
+        --variant 'benchmarks/results/confirm/combined+ratio-0.25+own*1.5+return-filter'
+
+For each seed k of the confirmation cell: its synthetic set (under runs/, as the cell's record names it) and the
+plain agent's final networks of the same seed (benchmarks/results/long-plain's record names the run), a fixed
+critic trained on the real data only. Per set, over the rows the simulator can run: the mean target
+y = c r + gamma (1 - done) V(s') with each source's (r, s', done), and its parts, the reward term and the bootstrap
+term; the real transitions' mean target beside them for scale. The model's lift is the model's y minus the
+simulator's; TD3+BC's V is its smoothed target (the policy noise drawn from a fixed seed, the same for every source).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from dawm.agents.iql import IQL
+from dawm.agents.td3bc import TD3BC
+from dawm.data import read_d4rl
+from dawm.envs.collect import load_dataset
+from dawm.envs.simulator import simulate_transitions
+from dawm.utils.checkpoint import load_checkpoint
+from dawm.world_model.dynamics_ensemble import DynamicsEnsemble
+from dawm.world_model.synthesis import resolve_termination
+
+AGENTS = {"td3bc": TD3BC, "iql": IQL}
+
+
+def terms(agent, obs: np.ndarray, rewards: np.ndarray, next_obs: np.ndarray, dones: np.ndarray,
+          chunk: int = 65_536) -> tuple[float, float]:
+    """(mean c r, mean gamma (1 - done) V(s')) of the agent's one-step target over the rows."""
+    scale, gamma = float(getattr(agent, "reward_scale", 1.0)), agent.cfg.gamma
+    boot = []
+    torch.manual_seed(0)  # TD3+BC's target policy noise: the same draws for every source
+    for i in range(0, len(obs), chunk):
+        s2 = torch.as_tensor(next_obs[i: i + chunk], dtype=torch.float32)
+        boot.append(agent.next_value(s2).numpy().astype(np.float64))
+    bootstrap = gamma * (1.0 - dones.astype(np.float64)) * np.concatenate(boot)
+    return float(scale * rewards.astype(np.float64).mean()), float(bootstrap.mean())
+
+
+def ensemble_for(synthetic_file: str, seed: int) -> DynamicsEnsemble:
+    """The one-step ensemble of the set's seed (the guards' and the filter's), from the pipeline's ensembles/."""
+    root = Path(synthetic_file).parent.parent / "ensembles"
+    dataset = Path(synthetic_file).stem.rsplit("-", 1)[0]
+    for run in sorted(root.glob(f"{dataset}-*/")):
+        if yaml.safe_load((run / "config.yaml").read_text()).get("seed") == seed:
+            return DynamicsEnsemble.load(run / "ensemble.pt")
+    sys.exit(f"target_lift.py: no ensemble of seed {seed} for {dataset} under {root}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--agent", choices=list(AGENTS), default="td3bc")
+    p.add_argument("--variant", type=Path, required=True, help="the confirmation records of the variant")
+    p.add_argument("--plain", type=Path, default=Path("benchmarks/results/long-plain"))
+    args = p.parse_args()
+    cell = json.loads((args.variant / f"dawm-{args.agent}__{args.dataset}__seed0.json").read_text())
+    plain = json.loads((args.plain / f"{args.agent}__{args.dataset}__seed0.json").read_text())
+    real = load_dataset(args.dataset)
+    done_rule, _ = resolve_termination(None, real.env_id)
+    print(f"{args.dataset}, {args.agent}: mean one-step target over each synthetic set's rows (c r | gamma (1 - done)"
+          " V(s') | y)\n\n| seed | rows | real data: y | model | ensemble | simulator | model − simulator: y "
+          "(reward, bootstrap) | ensemble − simulator: y |\n|---|---:|---:|---|---|---|---|---|")
+    lifts = []
+    for k, stage in enumerate(cell["per_seed_stages"]):
+        agent = AGENTS[args.agent].from_state_dict(load_checkpoint(Path(plain["agent_run"]) / "agents" / f"seed{k}.pt"))
+        syn = read_d4rl(stage["synthetic_file"])
+        nxt, rew, done = simulate_transitions(real.env_id, syn.observations, syn.actions)
+        ok = np.isfinite(nxt).all(-1) & np.isfinite(rew)
+        obs, act = syn.observations[ok], syn.actions[ok]
+        ens_next, ens_rew = ensemble_for(stage["synthetic_file"], int(syn.metadata["seed"])).predict(obs, act)
+        sources = {"model": (syn.rewards[ok], syn.next_observations[ok], syn.terminals[ok]),
+                   "ensemble": (ens_rew, ens_next, np.asarray(done_rule(ens_next), bool)),
+                   "simulator": (rew[ok], nxt[ok], done[ok])}
+        parts = {name: terms(agent, obs, *answer) for name, answer in sources.items()}
+        y_real = sum(terms(agent, real.observations, real.rewards, real.next_observations, real.terminals))
+        cells = [f"{r:.2f} \\| {b:.2f} \\| {r + b:.2f}" for r, b in parts.values()]
+        lift = [parts["model"][i] - parts["simulator"][i] for i in (0, 1)]
+        ens = sum(parts["ensemble"]) - sum(parts["simulator"])
+        lifts.append((sum(lift), *lift, ens))
+        print(f"| {k} | {int(ok.sum())} | {y_real:.2f} | " + " | ".join(cells)
+              + f" | {sum(lift):+.2f} ({lift[0]:+.2f}, {lift[1]:+.2f}) | {ens:+.2f} |")
+    mean = np.mean(lifts, axis=0)
+    print(f"| mean | | | | | | {mean[0]:+.2f} ({mean[1]:+.2f}, {mean[2]:+.2f}) | {mean[3]:+.2f} |")
+
+
+if __name__ == "__main__":
+    main()
