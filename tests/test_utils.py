@@ -62,3 +62,20 @@ def test_importing_the_data_layer_loads_no_simulator():
 
     code = "import dawm.data, sys; assert not {'gymnasium', 'mujoco'} & set(sys.modules), sorted(sys.modules)"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_resumed_run_clock_counts_every_process(tmp_path, monkeypatch):
+    """A run killed after a checkpoint and resumed reports the seconds of both processes' work up to it, not only
+    the last process's (the records' wall_time_s of runs resumed across sessions)."""
+    now = [1000.0]
+    monkeypatch.setattr("dawm.utils.runs.time.time", lambda: now[0])
+    first = Run(tmp_path / "r", tensorboard=False)
+    now[0] += 50.0
+    first.save_checkpoint({"w": torch.ones(1)}, 10)
+    now[0] += 7.0  # work after the checkpoint, lost with the process and redone
+    now[0] += 3600.0  # the machine idle until the next session
+    resumed = Run(tmp_path / "r", tensorboard=False)
+    assert resumed.latest_checkpoint()["step"] == 10
+    now[0] += 20.0
+    summary = json.loads(resumed.finish({}).read_text())
+    assert summary["wall_time_s"] == pytest.approx(70.0)

@@ -70,16 +70,26 @@ class Run:
             f.write(json.dumps(row) + "\n")
 
     def save_checkpoint(self, state: dict, step: int, keep: int = 3) -> Path:
-        """Write step_<step>.pt and latest.pt atomically; keep the newest `keep` step files."""
-        path = save_checkpoint(self.ckpt_dir / f"step_{step:08d}.pt", {**state, "step": int(step)})
-        save_checkpoint(self.ckpt_dir / "latest.pt", {**state, "step": int(step)})
+        """Write step_<step>.pt and latest.pt atomically; keep the newest `keep` step files. The run's seconds so
+        far go with them, so that a resumed run's clock (metrics' time, summary's wall_time_s) counts every
+        process's work, not only the last one's."""
+        state = {**state, "step": int(step), "elapsed_s": time.time() - self.start_time}
+        path = save_checkpoint(self.ckpt_dir / f"step_{step:08d}.pt", state)
+        save_checkpoint(self.ckpt_dir / "latest.pt", state)
         for old in sorted(self.ckpt_dir.glob("step_*.pt"))[:-keep]:
             old.unlink()
         return path
 
     def latest_checkpoint(self, map_location="cpu") -> dict | None:
+        """The state to resume from (None: start afresh); the clock continues from the checkpoint's seconds (the work
+        after it is redone, so it is not counted twice)."""
         path = self.ckpt_dir / "latest.pt"
-        return load_checkpoint(path, map_location) if path.exists() else None
+        if not path.exists():
+            return None
+        state = load_checkpoint(path, map_location)
+        if "elapsed_s" in state:  # checkpoints written before the clock travelled with them start it at 0
+            self.start_time = time.time() - float(state["elapsed_s"])
+        return state
 
     def finish(self, summary: dict) -> Path:
         if self._tb is not None:
