@@ -38,15 +38,21 @@ AGENTS = {"td3bc": TD3BC, "iql": IQL}
 
 def terms(agent, obs: np.ndarray, rewards: np.ndarray, next_obs: np.ndarray, dones: np.ndarray,
           chunk: int = 65_536) -> tuple[float, float]:
-    """(mean c r, mean gamma (1 - done) V(s')) of the agent's one-step target over the rows."""
+    """(reward term, bootstrap term) of the agent's own critic target (`agent.target_fn`, the one-step target c r +
+    gamma (1 - done) V(s')), each the mean over the rows; the reward term is the target with V = 0."""
+    as_t = lambda x: torch.as_tensor(np.asarray(x), dtype=torch.float32)  # noqa: E731
     scale, gamma = float(getattr(agent, "reward_scale", 1.0)), agent.cfg.gamma
-    boot = []
+    zero = lambda s: torch.zeros(len(s))  # noqa: E731
+    y, reward = [], []
     torch.manual_seed(0)  # TD3+BC's target policy noise: the same draws for every source
-    for i in range(0, len(obs), chunk):
-        s2 = torch.as_tensor(next_obs[i: i + chunk], dtype=torch.float32)
-        boot.append(agent.next_value(s2).numpy().astype(np.float64))
-    bootstrap = gamma * (1.0 - dones.astype(np.float64)) * np.concatenate(boot)
-    return float(scale * rewards.astype(np.float64).mean()), float(bootstrap.mean())
+    with torch.no_grad():
+        for i in range(0, len(obs), chunk):
+            batch = {"rewards": as_t(rewards[i: i + chunk]), "dones": as_t(dones[i: i + chunk]),
+                     "next_observations": as_t(next_obs[i: i + chunk])}
+            y.append(agent.target_fn(batch, gamma, agent.next_value, scale).double())
+            reward.append(agent.target_fn(batch, gamma, zero, scale).double())
+    y_mean, reward_mean = torch.cat(y).mean().item(), torch.cat(reward).mean().item()
+    return reward_mean, y_mean - reward_mean
 
 
 def ensemble_for(synthetic_file: str, seed: int) -> DynamicsEnsemble:
