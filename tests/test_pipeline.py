@@ -66,6 +66,8 @@ def test_dawm_run_tiny_end_to_end_and_reuse(hopper_file, tmp_path, capsys, monke
     again = json.loads((tmp_path / "dawm-td3bc-hopper-random-small-seed0" / "summary.json").read_text())
     assert again["synthetic_file"] == summary["synthetic_file"] and again["score_mean"] == summary["score_mean"]
     assert wm_file.stat().st_mtime == wm_mtime  # not retrained
+    # the reused agent run's own seconds travel with it; this call's stage time is only its load
+    assert again["agent_run_seconds"] == summary["agent_run_seconds"] > 0
 
     # A refresh schedule regenerates the synthetic set during training; it is a new agent run.
     assert main(quick + ["--synthesis.refresh-every", "80"]) == 0
@@ -155,3 +157,14 @@ def test_a_failing_baseline_process_is_one_line_not_a_hang(tmp_path):
         baseline.get()
     assert "Traceback" in baseline.log.read_text()  # the details stay in its log
     baseline.stop()
+
+
+def test_printout_says_what_a_reused_agent_run_took():
+    from dawm.cli.run_cmds import format_summary
+
+    summary = {"method": "td3bc", "dataset": "d", "seed": 0, "score_mean": 50.0, "score_std": 1.0,
+               "return_mean": 1000.0, "return_std": 10.0, "stage_seconds": {"dataset": 0.0, "agent": 1.0},
+               "agent_run_seconds": 3592.6}
+    assert "agent 1s  (the agent run took 3593s in all)" in format_summary(summary)
+    summary["stage_seconds"]["agent"] = 3590.0  # trained in this call: nothing to add
+    assert "in all" not in format_summary(summary)

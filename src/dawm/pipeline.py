@@ -199,6 +199,9 @@ def _run_stages(cfg: RunConfig, inputs: Inputs) -> dict:
                    return_mean=result["final_return_mean"], return_std=result["final_return_std"],
                    agent_run=result["run_dir"], sample_counts=result.get("sample_counts"),
                    stage_seconds={k: round(v, 1) for k, v in inputs.times.items()},
+                   # the agent run's own seconds, over every process that worked on it (stage_seconds are this
+                   # call's: a reused run shows its load time there)
+                   agent_run_seconds=result.get("wall_time_s"),
                    record=_record(agent.config, result, summary["dataset_digest"], world_models))
     return summary
 

@@ -165,8 +165,7 @@ def train_agent(cfg: TrainAgentConfig, synthetic: BatchSource | list[BatchSource
         "device": str(device), "compile": mode, "precision": str(dtype).removeprefix("torch."),
         "run_dir": str(run.dir),
     })
-    run.finish(summary)
-    return summary
+    return json.loads(run.finish(summary).read_text())  # as a reused run returns it (with its wall_time_s)
 
 
 def _check(cfg: TrainAgentConfig, dataset: Dataset | None) -> Dataset:

@@ -24,7 +24,11 @@ def format_summary(summary: dict) -> str:
         if others:  # vectorised seeds: seed 0's set above, the others' in one line each
             lines += [f"  seed {summary['seed'] + k}           {s['synthetic_transitions']:,} transitions  -> "
                       f"{s['synthetic_file']}" for k, s in enumerate(others, 1)]
-    lines.append("time per stage     " + "  ".join(f"{k} {v:.0f}s" for k, v in summary["stage_seconds"].items()))
+    times = "  ".join(f"{k} {v:.0f}s" for k, v in summary["stage_seconds"].items())
+    trained = summary.get("agent_run_seconds")
+    if trained and trained > 2 * summary["stage_seconds"].get("agent", 0.0):  # reused (or resumed): say what it took
+        times += f"  (the agent run took {trained:.0f}s in all)"
+    lines.append("time per stage     " + times)
     if summary.get("report"):
         lines.append(f"report             {summary['report']}")
     return "\n".join(lines)
