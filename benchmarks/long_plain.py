@@ -54,7 +54,8 @@ def speeds(metrics: Path) -> list[float]:
     (its `time` column: seconds since the run's start)."""
     rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
     return [(b["step"] - a["step"]) / (b["time"] - a["time"]) for a, b in zip(rows, rows[1:])
-            if "time" in a and "time" in b and b["time"] > a["time"] and not any(k.startswith("eval/") for k in b)]
+            if "time" in a and "time" in b and b["time"] > a["time"] and b["step"] > a["step"]  # not across a resume
+            and not any(k.startswith("eval/") for k in b)]
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Issue #27's limiting factor measured on the data alone: how far a critic's TD target moves when the same synthetic
-(s, a) are answered by the world model (as trained on), by the one-step ensemble (`--synthesis.labels ensemble`) or
-by the simulator (the oracle).
+(s, a) are answered by the world model (as trained on), by the one-step ensemble (as `--synthesis.labels ensemble`
+would: a real step 0 keeps the data's answer) or by the simulator (the oracle).
 
     python benchmarks/target_lift.py --dataset walker2d-medium-replay --agent td3bc \\
         --variant 'benchmarks/results/confirm/combined+ratio-0.25+own*1.5+return-filter'
@@ -30,8 +30,10 @@ from dawm.data import read_d4rl
 from dawm.envs.collect import load_dataset
 from dawm.envs.simulator import simulate_transitions
 from dawm.utils.checkpoint import load_checkpoint
-from dawm.world_model.dynamics_ensemble import DynamicsEnsemble
-from dawm.world_model.synthesis import resolve_termination
+from dawm.data.transitions import Transitions
+from dawm.world_model.dynamics_ensemble import DynamicsEnsemble, EnsembleSettings, ensemble_dir
+from dawm.world_model.labels import ensemble_labels
+from dawm.world_model.synthesis import REAL_STEP0, resolve_termination
 
 AGENTS = {"td3bc": TD3BC, "iql": IQL}
 
@@ -55,14 +57,17 @@ def terms(agent, obs: np.ndarray, rewards: np.ndarray, next_obs: np.ndarray, don
     return reward_mean, y_mean - reward_mean
 
 
-def ensemble_for(synthetic_file: str, seed: int) -> DynamicsEnsemble:
-    """The one-step ensemble of the set's seed (the guards' and the filter's), from the pipeline's ensembles/."""
-    root = Path(synthetic_file).parent.parent / "ensembles"
-    dataset = Path(synthetic_file).stem.rsplit("-", 1)[0]
-    for run in sorted(root.glob(f"{dataset}-*/")):
-        if yaml.safe_load((run / "config.yaml").read_text()).get("seed") == seed:
-            return DynamicsEnsemble.load(run / "ensemble.pt")
-    sys.exit(f"target_lift.py: no ensemble of seed {seed} for {dataset} under {root}")
+def labelling(cell: dict, real, seed: int):
+    """(the one-step ensemble, the termination rule, whether step 0 is the data's own): what `--synthesis.labels
+    ensemble` answers the seed's set with, from the cell's run config (runs/.../config.yaml beside its report) and
+    the pipeline's ensembles/ (`ensemble_dir`)."""
+    run_config = yaml.safe_load((Path(cell["report"]).parent / "config.yaml").read_text())["synthesis"]
+    settings = EnsembleSettings(run_config["ensemble_members"], run_config["ensemble_steps"])
+    folder = ensemble_dir(Path(cell["report"]).parent.parent, real, settings, seed)
+    if not (folder / "ensemble.pt").exists():
+        sys.exit(f"target_lift.py: {folder}: no one-step ensemble (expected the guards' of seed {seed})")
+    done_rule, _ = resolve_termination(None, real.env_id)
+    return DynamicsEnsemble.load(folder / "ensemble.pt"), done_rule, run_config["first_step"] in REAL_STEP0
 
 
 def main() -> None:
@@ -75,7 +80,7 @@ def main() -> None:
     cell = json.loads((args.variant / f"dawm-{args.agent}__{args.dataset}__seed0.json").read_text())
     plain = json.loads((args.plain / f"{args.agent}__{args.dataset}__seed0.json").read_text())
     real = load_dataset(args.dataset)
-    done_rule, _ = resolve_termination(None, real.env_id)
+    flat = Transitions.from_dataset(real)  # what the plain critic trained on
     print(f"{args.dataset}, {args.agent}: mean one-step target over each synthetic set's rows (c r | gamma (1 - done)"
           " V(s') | y)\n\n| seed | rows | real data: y | model | ensemble | simulator | model − simulator: y "
           "(reward, bootstrap) | ensemble − simulator: y |\n|---|---:|---:|---|---|---|---|---|")
@@ -83,21 +88,23 @@ def main() -> None:
     for k, stage in enumerate(cell["per_seed_stages"]):
         agent = AGENTS[args.agent].from_state_dict(load_checkpoint(Path(plain["agent_run"]) / "agents" / f"seed{k}.pt"))
         syn = read_d4rl(stage["synthetic_file"])
+        if not str(syn.metadata.get("termination", "rule")).startswith("rule"):
+            sys.exit(f"target_lift.py: {stage['synthetic_file']}: a learned termination is not handled here")
         nxt, rew, done = simulate_transitions(real.env_id, syn.observations, syn.actions)
         ok = np.isfinite(nxt).all(-1) & np.isfinite(rew)
-        obs, act = syn.observations[ok], syn.actions[ok]
-        ens_next, ens_rew = ensemble_for(stage["synthetic_file"], int(syn.metadata["seed"])).predict(obs, act)
+        ensemble, done_rule, real_first_step = labelling(cell, real, int(syn.metadata["seed"]))
+        ens = ensemble_labels(syn, ensemble, done_rule, real_first_step=real_first_step)  # as the pipeline answers
         sources = {"model": (syn.rewards[ok], syn.next_observations[ok], syn.terminals[ok]),
-                   "ensemble": (ens_rew, ens_next, np.asarray(done_rule(ens_next), bool)),
+                   "ensemble": (ens.rewards[ok], ens.next_observations[ok], ens.terminals[ok]),
                    "simulator": (rew[ok], nxt[ok], done[ok])}
-        parts = {name: terms(agent, obs, *answer) for name, answer in sources.items()}
-        y_real = sum(terms(agent, real.observations, real.rewards, real.next_observations, real.terminals))
+        parts = {name: terms(agent, syn.observations[ok], *answer) for name, answer in sources.items()}
+        y_real = sum(terms(agent, flat.observations, flat.rewards, flat.next_observations, flat.dones))
         cells = [f"{r:.2f} \\| {b:.2f} \\| {r + b:.2f}" for r, b in parts.values()]
         lift = [parts["model"][i] - parts["simulator"][i] for i in (0, 1)]
-        ens = sum(parts["ensemble"]) - sum(parts["simulator"])
-        lifts.append((sum(lift), *lift, ens))
+        ens_lift = sum(parts["ensemble"]) - sum(parts["simulator"])
+        lifts.append((sum(lift), *lift, ens_lift))
         print(f"| {k} | {int(ok.sum())} | {y_real:.2f} | " + " | ".join(cells)
-              + f" | {sum(lift):+.2f} ({lift[0]:+.2f}, {lift[1]:+.2f}) | {ens:+.2f} |")
+              + f" | {sum(lift):+.2f} ({lift[0]:+.2f}, {lift[1]:+.2f}) | {ens_lift:+.2f} |")
     mean = np.mean(lifts, axis=0)
     print(f"| mean | | | | | | {mean[0]:+.2f} ({mean[1]:+.2f}, {mean[2]:+.2f}) | {mean[3]:+.2f} |")
 

@@ -56,3 +56,21 @@ def test_train_metrics_reads_a_step_from_its_training_line_and_marks_what_is_mis
     assert done.returncode == 0, done.stderr
     rows = done.stdout.splitlines()[2:]
     assert rows == [f"| {tmp_path.name}/run | 100 | 5.000 | 30.000 |", f"| {tmp_path.name}/run | 200 | 7.500 | – |"]
+
+
+def test_long_plain_speeds_skip_evaluations_and_resumes(tmp_path):
+    """benchmarks/long_plain.py's training speed: rates between consecutive training rows only, none across an
+    evaluation or across a resume (the resumed clock continues from the checkpoint, so a step can repeat later)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from long_plain import speeds
+    finally:
+        sys.path.pop(0)
+    rows = [{"step": 100, "time": 1.0}, {"step": 200, "time": 2.0},  # 100/s
+            {"step": 300, "time": 4.0, "eval/score": 5.0},  # an evaluation came between
+            {"step": 400, "time": 5.0},  # 100/s after it
+            {"step": 300, "time": 5.2},  # resumed from the checkpoint at 200 (its clock at 4.2): the step goes back
+            {"step": 400, "time": 6.2}]  # 100/s
+    path = tmp_path / "metrics.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    assert speeds(path) == [100.0, 100.0, 100.0]
