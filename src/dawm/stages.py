@@ -101,6 +101,9 @@ class WorldModelStage:
         self._models = None
 
 
+SYNTHETIC_STREAM = 1 << 31  # the synthetic batches' generator seeds start here (the real ones at the agent seed)
+
+
 class SynthesisStage:
     """One seed's synthetic set: generated once and exported; the agent's synthetic batches come from it, or with
     `refresh_every` from fresh sets of the same world model (set j >= 1 made in memory with seed
@@ -156,9 +159,12 @@ class SynthesisStage:
     def source(self, synthetic: Dataset) -> BatchSource:
         """The agent's synthetic batches: `synthetic` (the agent's set), then fresh sets every `refresh_every`."""
         device, seed = resolve_device(self.inputs.device), self.config.seed
+        # a stream apart from the real batches' (agent seed k samples real rows with seed k): with seed + 1 here,
+        # seed k's synthetic draws reused seed k + 1's real ones (2026-12-07; SYNTHETIC_STREAM + seed since)
+        stream = SYNTHETIC_STREAM + seed
         first = Transitions.from_dataset(synthetic)
         if self.refresh_every <= 0:
-            return TransitionBuffer(first, device, seed=seed + 1)
+            return TransitionBuffer(first, device, seed=stream)
         wm, idm, term = self.world_model.models()
         pool = start_pool(self.labelled, wm, self.inputs.dataset)  # the first set's episodes (before 2026-12-07: all)
 
@@ -167,7 +173,7 @@ class SynthesisStage:
                 self.labelled, wm, idm, term, self.inputs.dataset, (seed + 1) * 1000 + j, self.ensemble(),
                 start_indices=pool, show_progress=False))
 
-        return RefreshingSource(first, generate, self.refresh_every, device, seed=seed + 1)
+        return RefreshingSource(first, generate, self.refresh_every, device, seed=stream)
 
 
 class FidelityStage:
