@@ -8,7 +8,7 @@ RNG states, so a resumed run continues exactly where it stopped) and summary.jso
 `seeds` = S > 1 trains S independent agents (seeds seed .. seed+S-1) in one process as one
 seed-stacked agent (dawm.agents.seeds): seed k starts from the init a single run with seed + k
 would have, draws its own batches (own generator, seeded seed + k) and its own noise, and is
-evaluated on episodes seeded seed + k. summary.json then reports each seed and the mean ± std
+evaluated on episodes seeded seed + k + i. summary.json then reports each seed and the mean ± std
 over seeds; agents/seed<k>.pt holds each seed as a normal single-agent checkpoint.
 `compile` replays or compiles the update (dawm.agents.compiled).
 """
@@ -270,7 +270,9 @@ def _train_loop(cfg: TrainAgentConfig, run: Run, agent, update, source: BatchSou
 
 
 def _evaluate(cfg: TrainAgentConfig, run: Run, agent, evals: list[list[dict]], dataset: Dataset, step: int) -> None:
-    """Each seed's policy on its own episode seeds (float32); appended to `evals` and logged."""
+    """Each seed's policy (float32) on episodes seeded seed + k + i, i < eval_episodes: consecutive agent seeds
+    share all but one start state (a mild correlation between seeds, the same in every arm of a comparison, so
+    kept for comparability with the recorded runs); appended to `evals` and logged."""
     for k in range(cfg.seeds):
         policy = agent.act if cfg.seeds == 1 else (lambda obs, k=k: agent.act(obs)[k])
         res = evaluate(policy, dataset.env_id, cfg.eval_episodes, cfg.seed + k, dataset.ref_scores())
