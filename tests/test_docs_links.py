@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCS = [ROOT / "README.md", ROOT / "benchmarks" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
 def slug(heading: str) -> str:
@@ -63,3 +63,11 @@ def test_code_comments_name_existing_headings():
             if problem := broken(ROOT / "docs" / "README", target):  # resolved from docs/
                 problems.append(f"{source.relative_to(ROOT)} -> {problem}")
     assert problems == []
+
+
+def test_benchmarks_index_names_every_script():
+    """benchmarks/README.md lists every script there (a new one is added to the index, a removed one leaves it)."""
+    index = (ROOT / "benchmarks" / "README.md").read_text()
+    listed = set(re.findall(r"`([\w.]+\.(?:py|sh))`", index))
+    present = {p.name for p in (ROOT / "benchmarks").iterdir() if p.suffix in (".py", ".sh")}
+    assert listed == present, f"not listed: {sorted(present - listed)}; listed but absent: {sorted(listed - present)}"
