@@ -27,10 +27,10 @@ import yaml
 from dawm.agents.iql import IQL
 from dawm.agents.td3bc import TD3BC
 from dawm.data import read_d4rl
+from dawm.data.transitions import Transitions
 from dawm.envs.collect import load_dataset
 from dawm.envs.simulator import simulate_transitions
 from dawm.utils.checkpoint import load_checkpoint
-from dawm.data.transitions import Transitions
 from dawm.world_model.dynamics_ensemble import DynamicsEnsemble, EnsembleSettings, ensemble_dir
 from dawm.world_model.labels import ensemble_labels
 from dawm.world_model.synthesis import REAL_STEP0, resolve_termination
