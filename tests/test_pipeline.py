@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import write_random_hopper_file
 from test_results import parse_page
 from dawm.cli import main
+from dawm.envs.collect import load_dataset
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +77,18 @@ def test_dawm_run_tiny_end_to_end_and_reuse(hopper_file, tmp_path, capsys, monke
     assert refreshed["agent_run"] != summary["agent_run"] and refreshed["synthetic_file"] == summary["synthetic_file"]
     assert list((tmp_path / "ensembles").glob("*/ensemble.pt")) == ensembles  # its guards reuse the ensemble
     assert ensembles[0].stat().st_mtime == ensemble_mtime
+
+    # Ensemble labels answer the same generated set (reused, not made again): its (s, a), the ensemble's answers.
+    syn_mtime = syn_file.stat().st_mtime
+    assert main(quick + ["--synthesis.labels", "ensemble"]) == 0
+    answered = json.loads((tmp_path / "dawm-td3bc-hopper-random-small-seed0" / "summary.json").read_text())
+    assert Path(answered["synthetic_file"]).name == syn_file.stem + "-ensemble.hdf5"
+    model_set, ensemble_set = load_dataset(str(syn_file)), load_dataset(answered["synthetic_file"])
+    np.testing.assert_array_equal(ensemble_set.observations, model_set.observations)
+    np.testing.assert_array_equal(ensemble_set.actions, model_set.actions)
+    assert not np.array_equal(ensemble_set.next_observations, model_set.next_observations)
+    assert syn_file.stat().st_mtime == syn_mtime
+    assert Path(answered["fidelity"]["report"]).parent.name == syn_file.stem + "-ensemble-fidelity"
 
     # DWM uses the same world model (reused, not retrained) only in the critic target.
     assert main(["run", "--preset", "tiny", "--method", "dwm-iql", "--dwm-horizon", "3", "--no-baseline", "--dataset",

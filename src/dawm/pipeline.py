@@ -217,7 +217,7 @@ def _synthetic_sources(cfg: RunConfig, inputs: Inputs, world_models: list[WorldM
         fidelity = FidelityStage(cfg.fidelity, synthesis, inputs).get(exported)
         sources.append(synthesis.source(synthetic))
         prints.append(synthetic.fingerprint())
-        files.append({"world_model": str(wm.dir), "synthetic_file": str(synthesis.path),
+        files.append({"world_model": str(wm.dir), "synthetic_file": str(synthesis.exported),
                       "synthetic_transitions": len(synthetic), "fidelity": fidelity})
     summary.update(files[0])
     if cfg.synthesis.labels == "oracle":

@@ -4,8 +4,10 @@ artefact by a hash of everything that determines it (so unchanged inputs reuse i
 and `get()` reuses the artefact or makes it:
 
     WorldModelStage  <root>/world_model/<dataset>-<key>/               world model + IDM, loaded once per run
-    SynthesisStage   <root>/synthetic/<dataset>-<key>.hdf5             the exported set, and the agent's source of
-                                                                       synthetic batches (refreshed in memory)
+    SynthesisStage   <root>/synthetic/<dataset>-<key>.hdf5             the generated set (the model's answers), and
+                     <root>/synthetic/<dataset>-<key>-<labels>.hdf5    other answers to its (s, a); the agent's
+                                                                       synthetic batches come from one (refreshed in
+                                                                       memory)
     FidelityStage    <root>/synthetic/<dataset>-<key>-fidelity/        the exported set's fidelity report
     DWMStage         (in memory)                                       DWM's value-expansion target and rollout pool
     AgentStage       <root>/agents/<method>-<dataset>-seed<k>-<key>/   the agent run
@@ -37,8 +39,7 @@ from dawm.utils.torch_utils import resolve_device, set_threads
 from dawm.world_model.config import WorldModelConfig
 from dawm.world_model.fidelity import FidelityConfig
 from dawm.world_model.fidelity_outputs import check_fidelity
-from dawm.world_model.labels import oracle_labels
-from dawm.world_model.synthesis import (SynthesisConfig, guard_ensemble, guarded, load_world_model_run,
+from dawm.world_model.synthesis import (SynthesisConfig, answer_with, guard_ensemble, guarded, load_world_model_run,
                                         resolve_termination, start_pool, synthesize_with)
 from dawm.world_model.trainer import train_world_model
 
@@ -107,8 +108,10 @@ SYNTHETIC_STREAM = 1 << 31  # the synthetic batches' generator seeds start here 
 class SynthesisStage:
     """One seed's synthetic set: generated once and exported; the agent's synthetic batches come from it, or with
     `refresh_every` from fresh sets of the same world model (set j >= 1 made in memory with seed
-    (seed + 1) * 1000 + j). With `labels: oracle` the exported set is the model's and the agent's is the simulator's
-    answer for its (s, a), cached beside it."""
+    (seed + 1) * 1000 + j). The set is generated and keyed with the model's own answers whatever `labels` says, and
+    other answers to its (s, a) are cached beside it, so runs that differ only in `labels` train on the same pairs.
+    With `labels: ensemble` the exported set is the answered one (the method's data); with `labels: oracle` it is
+    the model's (the diagnostic's agent alone sees the simulator's answers)."""
 
     SETS = {"world_model": "--root", "dataset": "--dataset", "out": "--root", "seed": "--seed", "device": "--device"}
     LATER_KNOBS = ("noise_level", "return_filter")  # added after sets were first keyed: counted only when set
@@ -117,43 +120,51 @@ class SynthesisStage:
         self.inputs, self.world_model, self.refresh_every = inputs, world_model, cfg.refresh_every
         self.labelled = replace(cfg, world_model=str(world_model.dir), dataset=inputs.name, seed=seed,
                                 device=inputs.device)
-        self.oracle = cfg.labels == "oracle"
-        self.config = replace(self.labelled, labels="model") if self.oracle else self.labelled
+        self.config = replace(self.labelled, labels="model")
         unused = ("ensemble_members", "ensemble_steps") if not guarded(self.config) else ()  # no guard: no ensemble
         unused += tuple(k for k in self.LATER_KNOBS if getattr(self.config, k) == getattr(SynthesisConfig, k))
         # the schedule and the threads do not change the exported set
         keyed = {k: v for k, v in asdict(self.config).items()
                  if k not in ("refresh_every", "threads", *unused, *self.SETS)}
         self.path = inputs.root / "synthetic" / f"{inputs.slug}-{digest(str(world_model.dir), keyed, seed)}.hdf5"
+        labels = self.labelled.labels
+        self.answered = self.path if labels == "model" else self.path.with_name(f"{self.path.stem}-{labels}.hdf5")
+        self.exported = self.answered if labels == "ensemble" else self.path
         self._ensemble = None
 
     def ensemble(self):
-        """The guards' one-step ensemble (or None), trained once under the run root."""
+        """The one-step ensemble of the guards and the `ensemble` labels (or None), trained once under the run root."""
         if self._ensemble is None:
-            self._ensemble = guard_ensemble(self.config, self.inputs.dataset, self.inputs.root)
+            self._ensemble = guard_ensemble(self.labelled, self.inputs.dataset, self.inputs.root)
         return self._ensemble
 
     def get(self) -> tuple[Dataset, Dataset]:
-        """(the exported set, the agent's set): the file's, made here if missing."""
+        """(the exported set, the agent's set): the files', made here if missing."""
         with self.inputs.timed("synthesis"):
             if self.path.exists():
-                exported = load_dataset(str(self.path))
+                generated = load_dataset(str(self.path))
             else:
                 wm, idm, term = self.world_model.models()
                 set_threads(self.config.threads)
                 data = self.inputs.dataset
-                exported = synthesize_with(self.config, wm, idm, term, data, self.config.seed, self.ensemble(),
-                                           start_indices=start_pool(self.config, wm, data))
-                write_dataset(exported, self.path)
-        return exported, (self._oracle(exported) if self.oracle else exported)
+                generated = synthesize_with(self.config, wm, idm, term, data, self.config.seed, self.ensemble(),
+                                            start_indices=start_pool(self.config, wm, data))
+                write_dataset(generated, self.path)
+        answered = self._answer(generated)
+        return (answered if self.exported == self.answered else generated), answered
 
-    def _oracle(self, exported: Dataset) -> Dataset:
-        path = self.path.with_name(self.path.stem + "-oracle.hdf5")
-        with self.inputs.timed("oracle"):
-            if path.exists():
-                return load_dataset(str(path))
-            answered = oracle_labels(exported)
-            write_dataset(answered, path)
+    def _answer(self, generated: Dataset) -> Dataset:
+        if self.answered == self.path:
+            return generated
+        with self.inputs.timed(self.labelled.labels):
+            if self.answered.exists():
+                return load_dataset(str(self.answered))
+            ensemble, term = None, None
+            if self.labelled.labels == "ensemble":  # its next states are judged by the run's termination rule
+                ensemble, term = self.ensemble(), self.world_model.models()[2]
+            answered = answer_with(self.labelled, generated, ensemble, term.predict if term else None,
+                                   self.inputs.dataset.env_id)
+            write_dataset(answered, self.answered)
             return answered
 
     def source(self, synthetic: Dataset) -> BatchSource:
@@ -183,7 +194,7 @@ class FidelityStage:
 
     def __init__(self, cfg: FidelityConfig, synthesis: SynthesisStage, inputs: Inputs):
         self.inputs, self.synthesis = inputs, synthesis
-        self.dir = synthesis.path.with_name(synthesis.path.stem + "-fidelity")
+        self.dir = synthesis.exported.with_name(synthesis.exported.stem + "-fidelity")
         self.config = replace(cfg, dataset=inputs.name, world_model=str(synthesis.world_model.dir), out=str(self.dir),
                               seed=synthesis.config.seed)
 
@@ -195,7 +206,7 @@ class FidelityStage:
                 report = json.loads(report_file.read_text())
             else:
                 idm = self.synthesis.world_model.models()[1]  # on the run's device (before 2026-12-07: the CPU)
-                report = check_fidelity(exported, self.synthesis.path, self.inputs.dataset, self.config, self.dir,
+                report = check_fidelity(exported, self.synthesis.exported, self.inputs.dataset, self.config, self.dir,
                                         self.inputs.root, idm)
         return {"report": str(report_file), **fidelity_headline(report)}
 

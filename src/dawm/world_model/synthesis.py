@@ -90,7 +90,8 @@ class SynthesisConfig(EnsembleSettings):
     """Where each generated step's (r, s', done) comes from: the diffusion model ('model', DAWM), the one-step
     ensemble's answer for the same (s, a) ('ensemble': the model and the IDM only propose the pairs; a departure
     from the paper, measured in docs/results.md), or the simulator's ('oracle': a DIAGNOSTIC bound, not a method;
-    dawm.world_model.labels)."""
+    dawm.world_model.labels). `dawm run` makes the set once with the model's answers and answers it again beside
+    it, so runs that differ only here train on the same pairs."""
     first_step: FirstStep = "real"
     """Step 0 of each rollout (the real s_t, a_t): the dataset's own r_t, s_{t+1} ('real': known, and the
     model's is the least accurate step), the same with the generated steps conditioned on them too ('anchored':
@@ -437,7 +438,7 @@ def synthesize_with(cfg: SynthesisConfig, wm: TrajectoryDiffusion, idm: InverseD
     cfg.check()
     termination = term.predict if term is not None else None
     synthetic = synthesize(wm, idm, dataset, cfg, seed=seed, termination=termination, **kw)
-    real_first_step, done_fn = cfg.first_step in REAL_STEP0, None
+    real_first_step = cfg.first_step in REAL_STEP0
     if guarded(cfg):
         if ensemble is None:
             raise DawmError("--ensemble-termination / --disagreement-quantile / --consistency-quantile / "
@@ -445,11 +446,18 @@ def synthesize_with(cfg: SynthesisConfig, wm: TrajectoryDiffusion, idm: InverseD
         from dawm.world_model.guards import guard, return_filter
 
         done_fn, _ = resolve_termination(termination, dataset.env_id)
-
         synthetic = guard(synthetic, ensemble, dataset, done_fn, ensemble_termination=cfg.ensemble_termination,
                           disagreement_quantile=cfg.disagreement_quantile,
                           consistency_quantile=cfg.consistency_quantile, real_first_step=real_first_step, seed=seed)
         if cfg.return_filter:
             synthetic = return_filter(synthetic, ensemble, dataset, float(wm.metadata.get("gamma", 0.99)),
                                       real_first_step=real_first_step)
-    return apply_labels(synthetic, cfg.labels, ensemble, done_fn, real_first_step)
+    return answer_with(cfg, synthetic, ensemble, termination, dataset.env_id)
+
+
+def answer_with(cfg: SynthesisConfig, synthetic: Dataset, ensemble=None, termination: Callable | None = None,
+                env_id: str | None = None) -> Dataset:
+    """`synthetic` (the model's answers) answered as `cfg.labels` says; `termination` and `env_id` give the rule
+    the ensemble's next states are judged by (`resolve_termination`)."""
+    done_fn = resolve_termination(termination, env_id)[0] if cfg.labels == "ensemble" else None
+    return apply_labels(synthetic, cfg.labels, ensemble, done_fn, cfg.first_step in REAL_STEP0)
