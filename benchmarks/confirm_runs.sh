@@ -9,6 +9,7 @@
 # Finished cells' records and curves are copied to benchmarks/results/confirm/VARIANT/ (read by `table`).
 # From a frozen worktree W, the code fixed while this tree changes (runs/ and the records stay in this tree):
 #     PYTHONPATH=W/src STUDY=W/benchmarks/study_synthetic.py bash benchmarks/confirm_runs.sh ...
+# AGENTS=td3bc (or iql) runs one agent, so a cell's two agents can take a core each.
 # ACTION=world-models trains (or finds) only the 5 world models per dataset, e.g. before the variant is chosen
 # (they do not depend on it).
 set -u
@@ -19,7 +20,7 @@ variant=$1
 shift
 "$python" "${STUDY:-benchmarks/study_synthetic.py}" "${ACTION:-run}" --variants "$variant" --datasets "$@" \
   --seeds 0 1 2 3 4 --vectorise --world-model-per-seed --steps 300000 --eval-every 10000 --checkpoint-every 20000 --precision bfloat16 \
-  --workers 1 --out runs/confirm --baseline benchmarks/results/long-plain --final 10
+  --workers 1 --out runs/confirm --baseline benchmarks/results/long-plain --final 10 --agents ${AGENTS:-td3bc iql}
 [ "${ACTION:-run}" = run ] || exit 0
 bash benchmarks/keep_records.sh "runs/confirm/$variant" "benchmarks/results/confirm/$variant"
 echo "== done $(date)"

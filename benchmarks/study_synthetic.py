@@ -48,6 +48,7 @@ def _on(base: dict, **changes) -> dict:
 # `combined+ratio-0.25` is `dawm run`'s default since then); they are spelled out in full so a recorded cell keeps
 # its meaning when defaults change.
 COMBINED = {"target_rtg": "own", "ensemble_termination": True, "first_step": "real"}
+BETTER = {"target_rtg": "own*1.5", "return_filter": True}  # issue #27's confirmed knobs (on COMBINED)
 VARIANTS: dict[str, dict] = {
     "published": _on(PUBLISHED_SYNTHESIS),
     "own-rtg": _on(PUBLISHED_SYNTHESIS, synthesis={"target_rtg": "own"}),
@@ -81,17 +82,19 @@ VARIANTS: dict[str, dict] = {
     "combined+ratio-0.25+horizon-3": _on(COMBINED, synthetic_ratio=0.25, synthesis={"horizon": 3}),
     # issue #27's screen, fixed by the data-only pruning (docs/results.md): better data, not more
     "combined+ratio-0.25+own*1.5": _on(COMBINED, synthetic_ratio=0.25, synthesis={"target_rtg": "own*1.5"}),
-    "combined+ratio-0.25+own*1.5+return-filter": _on(COMBINED, synthetic_ratio=0.25,
-                                                     synthesis={"target_rtg": "own*1.5", "return_filter": True}),
+    "combined+ratio-0.25+own*1.5+return-filter": _on(COMBINED, synthetic_ratio=0.25, synthesis=BETTER),
     # about 1M transitions (50k starts give ~340k on hopper-medium-replay) at the anchors' 50% ratio
     "combined+own*1.5+return-filter+1M-ratio-0.5": _on(
-        COMBINED, synthetic_ratio=0.5, synthesis={"target_rtg": "own*1.5", "return_filter": True, "n_starts": 150_000}),
+        COMBINED, synthetic_ratio=0.5, synthesis={**BETTER, "n_starts": 150_000}),
     # diagnostics: a variant's synthetic (s, a) with the simulator's (r, s', done)
     "oracle": _on(PUBLISHED_SYNTHESIS, synthesis={"labels": "oracle"}),
     "combined+ratio-0.25+oracle": _on(COMBINED, synthetic_ratio=0.25, synthesis={"labels": "oracle"}),
     # issue #27's bound: the confirmed variant's (s, a), filtered as it is, answered by the simulator
     "combined+ratio-0.25+own*1.5+return-filter+oracle": _on(
-        COMBINED, synthetic_ratio=0.25, synthesis={"target_rtg": "own*1.5", "return_filter": True, "labels": "oracle"}),
+        COMBINED, synthetic_ratio=0.25, synthesis={**BETTER, "labels": "oracle"}),
+    # ... and by the one-step ensemble (the same pairs since labels answer the one generated set, 5a0f3d9)
+    "combined+ratio-0.25+own*1.5+return-filter+ensemble-labels": _on(
+        COMBINED, synthetic_ratio=0.25, synthesis={**BETTER, "labels": "ensemble"}),
     # the earlier diffusion world model: DWM's agents (value expansion, `dawm run`'s DWM settings)
     "dwm": {},
 }
@@ -104,7 +107,7 @@ def prefix(variant: str) -> str:
 
 
 def grid(out: Path, variant: str, args) -> BenchConfig:
-    methods = AGENTS if variant == "baseline" else tuple(f"{prefix(variant)}{a}" for a in AGENTS)
+    methods = tuple(args.agents) if variant == "baseline" else tuple(f"{prefix(variant)}{a}" for a in args.agents)
     base = load_config(RunConfig, "run", args.preset or None)
     precision = {"precision": args.precision}  # every stage: the recorded cells ran in float32
     # one world model per dataset (seed 0) unless each seed is to have its own (--world-model-per-seed, claim grade)
@@ -307,6 +310,7 @@ def main() -> None:
     p.add_argument("--datasets", nargs="+", default=None,
                    help="run: the datasets (default hopper-medium-replay); table: only these (default all recorded)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--agents", nargs="+", default=AGENTS, choices=AGENTS, help="run: the agents (one queue per core)")
     p.add_argument("--workers", type=int, default=2, help="local processes (one CPU-heavy process per core)")
     p.add_argument("--out", default="runs/study-synthetic")
     p.add_argument("--reps", type=int, default=stats.REPS, help="bootstrap resamples")
