@@ -32,8 +32,7 @@ from dawm.envs.collect import load_dataset
 from dawm.envs.simulator import simulate_transitions
 from dawm.utils.checkpoint import load_checkpoint
 from dawm.world_model.dynamics_ensemble import DynamicsEnsemble, EnsembleSettings, ensemble_dir
-from dawm.world_model.labels import ensemble_labels
-from dawm.world_model.synthesis import REAL_STEP0, resolve_termination
+from dawm.world_model.synthesis import SynthesisConfig, answer_with
 
 AGENTS = {"td3bc": TD3BC, "iql": IQL}
 
@@ -58,16 +57,16 @@ def terms(agent, obs: np.ndarray, rewards: np.ndarray, next_obs: np.ndarray, don
 
 
 def labelling(cell: dict, real, seed: int):
-    """(the one-step ensemble, the termination rule, whether step 0 is the data's own): what `--synthesis.labels
-    ensemble` answers the seed's set with, from the cell's run config (runs/.../config.yaml beside its report) and
-    the pipeline's ensembles/ (`ensemble_dir`)."""
+    """(the one-step ensemble, the labels config): what `--synthesis.labels ensemble` answers the seed's set with
+    (`answer_with`), from the cell's run config (runs/.../config.yaml beside its report) and the pipeline's
+    ensembles/ (`ensemble_dir`)."""
     run_config = yaml.safe_load((Path(cell["report"]).parent / "config.yaml").read_text())["synthesis"]
     settings = EnsembleSettings(run_config["ensemble_members"], run_config["ensemble_steps"])
     folder = ensemble_dir(Path(cell["report"]).parent.parent, real, settings, seed)
     if not (folder / "ensemble.pt").exists():
         sys.exit(f"target_lift.py: {folder}: no one-step ensemble (expected the guards' of seed {seed})")
-    done_rule, _ = resolve_termination(None, real.env_id)
-    return DynamicsEnsemble.load(folder / "ensemble.pt"), done_rule, run_config["first_step"] in REAL_STEP0
+    labels = SynthesisConfig(labels="ensemble", first_step=run_config["first_step"])
+    return DynamicsEnsemble.load(folder / "ensemble.pt"), labels
 
 
 def main() -> None:
@@ -92,8 +91,8 @@ def main() -> None:
             sys.exit(f"target_lift.py: {stage['synthetic_file']}: a learned termination is not handled here")
         nxt, rew, done = simulate_transitions(real.env_id, syn.observations, syn.actions)
         ok = np.isfinite(nxt).all(-1) & np.isfinite(rew)
-        ensemble, done_rule, real_first_step = labelling(cell, real, int(syn.metadata["seed"]))
-        ens = ensemble_labels(syn, ensemble, done_rule, real_first_step=real_first_step)  # as the pipeline answers
+        ensemble, labels = labelling(cell, real, int(syn.metadata["seed"]))
+        ens = answer_with(labels, syn, ensemble, None, real.env_id)  # as the pipeline answers (the env's rule)
         sources = {"model": (syn.rewards[ok], syn.next_observations[ok], syn.terminals[ok]),
                    "ensemble": (ens.rewards[ok], ens.next_observations[ok], ens.terminals[ok]),
                    "simulator": (rew[ok], nxt[ok], done[ok])}
